@@ -1,0 +1,362 @@
+"""The SQL of the SQLite side: bookkeeping tables, triggers, schema inspection, row reads.
+
+``adapters.sqlite`` owns the connection, the transactions and the error translation;
+this module builds the statements and reads rows on a connection it is given.
+Identifiers are always double-quoted; entity names in trigger bodies are single-quoted
+literals (trigger bodies cannot take parameters).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import aiosqlite
+
+from replicator.adapter import Change, EntitySpec, Row, Value
+from replicator.errors import SchemaError
+
+T = TypeVar("T")
+
+CHANGES = "_replicator_changes"
+CTX = "_replicator_ctx"
+VERSIONS = "_replicator_versions"
+
+INSTALL = (
+    f"CREATE TABLE IF NOT EXISTS {CHANGES} (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " entity TEXT NOT NULL, native_id TEXT NOT NULL, op TEXT NOT NULL, token TEXT)",
+    f"CREATE TABLE IF NOT EXISTS {CTX} (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT)",
+    f"INSERT OR IGNORE INTO {CTX} (id, token) VALUES (1, NULL)",
+    f"UPDATE {CTX} SET token = NULL WHERE token IS NOT NULL",
+    f"CREATE TABLE IF NOT EXISTS {VERSIONS} (entity TEXT NOT NULL, native_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL, changed_at REAL, PRIMARY KEY (entity, native_id)) WITHOUT ROWID",
+)
+SET_TOKEN = f"UPDATE {CTX} SET token = ? WHERE id = 1"
+_HEAD = f"SELECT seq FROM sqlite_sequence WHERE name = '{CHANGES}'"
+READ_CHANGES = (
+    f"SELECT seq, entity, native_id, op, token FROM {CHANGES}"
+    " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+)
+PURGE = f"DELETE FROM {CHANGES} WHERE seq <= ?"
+_VERSION = f"SELECT seq FROM {VERSIONS} WHERE entity = ? AND native_id = ?"
+
+_TOKEN = f"(SELECT token FROM {CTX} WHERE id = 1)"
+_NOW = "(julianday('now') - 2440587.5) * 86400.0"
+_OPS = ("insert", "update", "delete")
+_CHUNK = 500  # bound parameters per statement, well under SQLite's limit
+
+
+def quote(name: str) -> str:
+    """An SQL identifier: ``"name"``."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """An SQL string literal: ``'text'``."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A mapped table: how to name its rows and which columns a ``Row`` carries."""
+
+    entity: str
+    name: str
+    id_column: str  # a quoted column, or rowid
+    int_ids: bool
+    columns: tuple[str, ...]
+    filter: str | None = None
+
+    def native(self, native_id: str) -> Value:
+        """The SQL value of a native id (``int`` for integer keys)."""
+        if self.int_ids and native_id.lstrip("-").isdigit():
+            return int(native_id)
+        return native_id
+
+    def select(self, where: str, *, filtered: bool = True) -> str:
+        """Rows as ``(native id, version seq, changed_at, *columns)`` matching ``where``."""
+        version = (
+            f"FROM {VERSIONS} AS v WHERE v.entity = {literal(self.entity)}"
+            f" AND v.native_id = CAST(t.{self.id_column} AS TEXT)"
+        )
+        cols = "".join(f", t.{quote(c)}" for c in self.columns)
+        condition = f"({where}) AND ({self.filter})" if filtered and self.filter else where
+        return (
+            f"SELECT CAST(t.{self.id_column} AS TEXT), COALESCE((SELECT v.seq {version}), 0),"
+            f" (SELECT v.changed_at {version}){cols} FROM {quote(self.name)} AS t"
+            f" WHERE {condition}"
+        )
+
+    def by_ids(self, count: int) -> str:
+        """Rows (filtered) whose native id is one of ``count`` parameters."""
+        return self.select(f"t.{self.id_column} IN ({', '.join('?' * count)})")
+
+    def by_id(self) -> str:
+        """The row (filter or not) whose native id is the one parameter."""
+        return self.select(f"t.{self.id_column} = ?", filtered=False)
+
+    def scan(self, after: bool) -> str:
+        """Rows (filtered) in native-id order, after the first parameter if ``after``."""
+        where = f"t.{self.id_column} > ?" if after else "1"
+        return self.select(where) + f" ORDER BY t.{self.id_column} LIMIT ?"
+
+    def by_keys(self, key_fields: Sequence[str], count: int, *, filtered: bool = True) -> str:
+        """Rows whose ``key_fields`` equal one of ``count`` tuples of parameters."""
+        row = "(" + ", ".join("?" * len(key_fields)) + ")"
+        lhs = "(" + ", ".join(f"t.{quote(f)}" for f in key_fields) + ")"
+        where = f"{lhs} IN (VALUES {', '.join([row] * count)})"
+        return self.select(where, filtered=filtered) + f" ORDER BY t.{self.id_column}"
+
+    def insert(self, columns: Sequence[str]) -> str:
+        returning = f" RETURNING CAST({self.id_column} AS TEXT)"
+        if not columns:
+            return f"INSERT INTO {quote(self.name)} DEFAULT VALUES{returning}"
+        names = ", ".join(quote(c) for c in columns)
+        marks = ", ".join("?" * len(columns))
+        return f"INSERT INTO {quote(self.name)} ({names}) VALUES ({marks}){returning}"
+
+    def update(self, columns: Sequence[str]) -> str:
+        sets = (
+            ", ".join(f"{quote(c)} = ?" for c in columns) or f"{self.id_column} = {self.id_column}"
+        )
+        return (
+            f"UPDATE {quote(self.name)} SET {sets} WHERE {self.id_column} = ?"
+            f" RETURNING CAST({self.id_column} AS TEXT)"
+        )
+
+    def delete(self) -> str:
+        return f"DELETE FROM {quote(self.name)} WHERE {self.id_column} = ?"
+
+
+def trigger_name(table: str, op: str) -> str:
+    return quote(f"_replicator_{table}_{op}")
+
+
+def triggers(table: Table) -> list[str]:
+    """Statements that drop and recreate the three triggers of ``table``."""
+    drops = [f"DROP TRIGGER IF EXISTS {trigger_name(table.name, op)}" for op in _OPS]
+    return [*drops, _trigger(table, "insert"), _trigger(table, "update"), _trigger(table, "delete")]
+
+
+def _trigger(table: Table, op: str) -> str:
+    entity = literal(table.entity)
+    new, old = (f"CAST({row}.{table.id_column} AS TEXT)" for row in ("NEW", "OLD"))
+    record_new = _record(entity, new, op) + _upsert_version(entity, new)
+    body = {
+        "insert": record_new,
+        "update": _moved_away(entity, old, new) + record_new,
+        "delete": _record(entity, old, "delete") + _forget_version(entity, old, "1"),
+    }[op]
+    return (
+        f"CREATE TRIGGER {trigger_name(table.name, op)} AFTER {op.upper()}"
+        f" ON {quote(table.name)} FOR EACH ROW BEGIN {body}END"
+    )
+
+
+def _record(entity: str, native_id: str, op: str, when: str = "1") -> str:
+    return (
+        f"INSERT INTO {CHANGES} (entity, native_id, op, token) SELECT {entity},"
+        f" IFNULL({native_id}, ''), '{op}', {_TOKEN} WHERE {when}; "
+    )
+
+
+def _upsert_version(entity: str, native_id: str) -> str:
+    return (
+        f"INSERT INTO {VERSIONS} (entity, native_id, seq, changed_at) VALUES ({entity},"
+        f" IFNULL({native_id}, ''), last_insert_rowid(), {_NOW}) ON CONFLICT (entity, native_id)"
+        " DO UPDATE SET seq = excluded.seq, changed_at = excluded.changed_at; "
+    )
+
+
+def _forget_version(entity: str, native_id: str, when: str) -> str:
+    return (
+        f"DELETE FROM {VERSIONS} WHERE entity = {entity}"
+        f" AND native_id = IFNULL({native_id}, '') AND {when}; "
+    )
+
+
+def _moved_away(entity: str, old: str, new: str) -> str:
+    """A primary-key change: the old id is deleted (the new one is upserted after)."""
+    moved = f"{old} IS NOT {new}"
+    return _record(entity, old, "delete", moved) + _forget_version(entity, old, moved)
+
+
+async def inspect_all(
+    db: aiosqlite.Connection, specs: Sequence[EntitySpec], side: str
+) -> dict[str, Table]:
+    """A ``Table`` per spec, or ``SchemaError`` listing every problem of every spec."""
+    tables: dict[str, Table] = {}
+    problems: list[str] = []
+    for spec in specs:
+        found = await inspect(db, spec)
+        if isinstance(found, list):
+            problems += [f"side {side!r}: {problem}" for problem in found]
+            continue
+        twin = next((t for t in tables.values() if t.name == found.name), None)
+        if twin is not None:
+            problems.append(
+                f"side {side!r}: entities {twin.entity!r} and {spec.entity!r}"
+                f" are the same table {found.name!r}"
+            )
+        tables[spec.entity] = found
+    if problems:
+        raise SchemaError("\n".join(problems))
+    return tables
+
+
+async def inspect(db: aiosqlite.Connection, spec: EntitySpec) -> Table | list[str]:
+    """The ``Table`` for ``spec``, or the problems found (missing table, fields, bad filter)."""
+    found = await db.execute_fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+        (spec.entity,),
+    )
+    where = f"entity {spec.entity!r}"
+    if not found:
+        return [f"{where}: no table named {spec.entity!r}"]
+    name = str(next(iter(found))[0])
+    info = list(await db.execute_fetchall(f"SELECT * FROM pragma_table_xinfo({literal(name)})"))
+    known = {str(r[1]).lower() for r in info}
+    wanted = list(dict.fromkeys([*spec.fields, *spec.key_fields]))
+    problems = [f"{where}: no column {f!r}" for f in wanted if f.lower() not in known]
+    if not spec.fields:
+        problems.append(f"{where}: maps no field")
+    problems += await _check_filter(db, name, spec.filter, where)
+    id_column = await _id_column(db, name, info)
+    if id_column is None:
+        problems.append(f"{where}: a WITHOUT ROWID table needs a single-column primary key")
+    if problems or id_column is None:
+        return problems
+    return Table(spec.entity, name, id_column[0], id_column[1], tuple(wanted), spec.filter)
+
+
+async def _check_filter(
+    db: aiosqlite.Connection, name: str, text: str | None, where: str
+) -> list[str]:
+    if not text:
+        return []
+    try:
+        await db.execute_fetchall(f"SELECT 1 FROM {quote(name)} WHERE ({text}) LIMIT 0")
+    except sqlite3.Error as exc:
+        return [f"{where}: filter {text!r} does not compile: {exc}"]
+    return []
+
+
+async def _id_column(
+    db: aiosqlite.Connection, name: str, info: Sequence[aiosqlite.Row]
+) -> tuple[str, bool] | None:
+    """(id expression, integer ids?): the single primary-key column, else the rowid."""
+    keys = [r for r in info if int(r[5]) > 0]
+    if len(keys) == 1:
+        return quote(str(keys[0][1])), "INT" in str(keys[0][2]).upper()
+    try:
+        await db.execute_fetchall(f"SELECT rowid FROM {quote(name)} LIMIT 0")
+    except sqlite3.Error:
+        return None
+    return "rowid", True
+
+
+# -- reading rows -------------------------------------------------------------------
+
+
+async def changes_with_values(
+    db: aiosqlite.Connection, tables: dict[str, Table], records: list[sqlite3.Row]
+) -> list[Change]:
+    """Change rows as ``Change``s with each upserted row's values now: one query per entity."""
+    wanted: dict[str, set[str]] = {}
+    for _, entity, native_id, op, _ in records:
+        if op != "delete" and entity in tables:
+            wanted.setdefault(entity, set()).add(native_id)
+    rows: dict[tuple[str, str], Row] = {}
+    for entity, ids in wanted.items():
+        found = await rows_by_ids(db, tables[entity], ids)
+        rows.update(((entity, nid), row) for nid, row in found.items())
+    return [_change(r, rows.get((r[1], r[2]))) for r in records]
+
+
+def _change(record: sqlite3.Row, row: Row | None) -> Change:
+    _, entity, native_id, op, token = record
+    if op == "delete":
+        return Change(entity, native_id, "delete", token)
+    if row is None:  # gone since, or outside the filter: the core reads it
+        return Change(entity, native_id, "upsert", token)
+    return Change(entity, native_id, "upsert", token, dict(row.values), row.version, row.changed_at)
+
+
+async def rows_by_ids(
+    db: aiosqlite.Connection, table: Table, native_ids: Iterable[str]
+) -> dict[str, Row]:
+    """Rows (filtered) by native id, one query per chunk of ids."""
+    found: dict[str, Row] = {}
+    for chunk in _chunks([table.native(n) for n in native_ids], _CHUNK):
+        for r in await db.execute_fetchall(table.by_ids(len(chunk)), chunk):
+            found[str(r[0])] = decode_row(table, r)
+    return found
+
+
+async def rows_by_keys(
+    db: aiosqlite.Connection,
+    table: Table,
+    key_fields: Sequence[str],
+    keys: Sequence[tuple[Value, ...]],
+    *,
+    filtered: bool,
+) -> dict[tuple[Value, ...], Row]:
+    """Rows by integration key, keyed as asked (``1`` and ``'1'`` match, as in SQLite)."""
+    asked = {_loose(k): k for k in keys}
+    found: dict[tuple[Value, ...], Row] = {}
+    for chunk in _chunks(list(asked.values()), max(1, _CHUNK // max(1, len(key_fields)))):
+        statement = table.by_keys(key_fields, len(chunk), filtered=filtered)
+        for r in await db.execute_fetchall(statement, [v for key in chunk for v in key]):
+            row = decode_row(table, r)
+            stored = tuple(row.values.get(f) for f in key_fields)
+            found.setdefault(asked.get(_loose(stored), stored), row)
+    return found
+
+
+async def row_by_id(db: aiosqlite.Connection, table: Table, native_id: str | None) -> Row | None:
+    """The row as it is, filter or not (writes ignore filters)."""
+    if native_id is None:
+        return None
+    found = await db.execute_fetchall(table.by_id(), [table.native(native_id)])
+    return next((decode_row(table, r) for r in found), None)
+
+
+async def scan_rows(
+    db: aiosqlite.Connection, table: Table, after: str | None, limit: int
+) -> list[Row]:
+    params = [] if after is None else [table.native(after)]
+    rows = await db.execute_fetchall(table.scan(after is not None), [*params, limit])
+    return [decode_row(table, r) for r in rows]
+
+
+async def version_of(db: aiosqlite.Connection, table: Table, native_id: str) -> str:
+    found = await db.execute_fetchall(_VERSION, (table.entity, native_id))
+    return str(next(iter(found))[0]) if found else "0"
+
+
+async def head(db: aiosqlite.Connection) -> int:
+    """The seq of the newest change ever recorded (0 if none)."""
+    found = await db.execute_fetchall(_HEAD)
+    return int(next(iter(found))[0]) if found else 0
+
+
+async def data_version(db: aiosqlite.Connection) -> int:
+    """Changes when another connection commits (not for this connection's own commits)."""
+    found = await db.execute_fetchall("PRAGMA data_version")
+    return int(next(iter(found))[0])
+
+
+def decode_row(table: Table, r: sqlite3.Row) -> Row:
+    """A ``Row`` from ``(native id, version seq, changed_at, *columns)``."""
+    return Row(str(r[0]), str(r[1]), dict(zip(table.columns, r[3:], strict=True)), r[2])
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _loose(key: tuple[Value, ...]) -> tuple[str | None, ...]:
+    return tuple(None if v is None else str(v) for v in key)

@@ -1,0 +1,256 @@
+"""An in-memory side: the reference implementation of the adapter protocol.
+
+It is the test double for the core (like httpx's ``MockTransport``) and usable from
+embedding code. Applications change it through ``insert``/``update``/``delete``
+(their changes carry no token); the replicator writes through ``write``. Faults can
+be injected: ``fail_writes(n, "transient" | "permanent")`` fails the next ``n``
+write items, ``down = True`` makes every call raise ``TransientError`` (an outage).
+
+Filters are simple equality conditions joined by AND: ``PartyType = 'Organization'``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from replicator.adapter import (
+    Change,
+    ChangeBatch,
+    EntitySpec,
+    Row,
+    Value,
+    Values,
+    WriteOp,
+    WriteResult,
+)
+from replicator.errors import ConfigError, SchemaError, TransientError
+
+_CONDITION = re.compile(r"^\s*(\w+)\s*=\s*(?:'([^']*)'|(-?\d+(?:\.\d+)?))\s*$")
+
+
+class _Stored(msgspec.Struct):
+    values: Values
+    version: int
+    changed_at: float
+
+
+def parse_filter(text: str | None) -> Callable[[Values], bool]:
+    """A predicate for a filter of ``field = 'text'`` / ``field = 12`` joined by AND."""
+    if not text:
+        return lambda values: True
+    wanted: dict[str, Value] = {}
+    for part in re.split(r"\s+AND\s+", text, flags=re.IGNORECASE):
+        m = _CONDITION.match(part)
+        if m is None:
+            raise ConfigError([f"memory filter {text!r}: cannot read {part!r} "
+                               "(use field = 'value' joined by AND)"])
+        number = m.group(3)
+        wanted[m.group(1)] = m.group(2) if number is None else (
+            float(number) if "." in number else int(number))
+    return lambda values: all(values.get(k) == v for k, v in wanted.items())
+
+
+class MemorySide:
+    """A side whose tables live in a dict. See the module docstring."""
+
+    def __init__(self, name: str, tables: Sequence[str] = ()) -> None:
+        self.name = name
+        self.tables: dict[str, dict[str, _Stored]] = {t: {} for t in tables}
+        self.feed: list[Change] = []
+        self.first_seq = 0
+        self.down = False
+        self.writes = 0
+        self.write_calls = 0
+        self._faults: list[tuple[str, str]] = []
+        self._filters: dict[str, Callable[[Values], bool]] = {}
+        self._ids = itertools.count(1)
+        self._versions = itertools.count(1)
+        self._changed = anyio.Event()
+
+    # -- the application's side: plain edits, no token ------------------------------
+
+    def insert(self, entity: str, values: Values, native_id: str | None = None) -> str:
+        """Create a row as an application would; returns its native id."""
+        nid = native_id or str(next(self._ids))
+        self._put(entity, nid, dict(values), None)
+        return nid
+
+    def update(self, entity: str, native_id: str, values: Values) -> None:
+        """Change some fields of a row as an application would."""
+        row = self.tables[entity][native_id]
+        self._put(entity, native_id, {**row.values, **values}, None)
+
+    def delete(self, entity: str, native_id: str) -> None:
+        """Delete a row as an application would."""
+        self._remove(entity, native_id, None)
+
+    def rows(self, entity: str) -> dict[str, Values]:
+        """All rows of ``entity`` by native id (copies)."""
+        return {nid: dict(r.values) for nid, r in self.tables.get(entity, {}).items()}
+
+    def fail_writes(self, count: int, kind: str = "transient", reason: str = "injected") -> None:
+        """Fail the next ``count`` write items with a ``kind`` ("transient"/"permanent")."""
+        self._faults.extend([(kind, reason)] * count)
+
+    # -- the protocol ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._check_up()
+
+    async def close(self) -> None:
+        return None
+
+    async def prepare(self, entities: Sequence[EntitySpec]) -> None:
+        self._check_up()
+        for spec in entities:
+            self.tables.setdefault(spec.entity, {})
+            self._filters[spec.entity] = parse_filter(spec.filter)
+            if not spec.fields:
+                raise SchemaError(f"side {self.name!r}: entity {spec.entity!r} maps no field")
+
+    async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
+        self._check_up()
+        start = max(int(cursor or 0), self.first_seq) - self.first_seq
+        window = self.feed[start:start + limit]
+        changes = [self._now(c) for c in window]
+        end = self.first_seq + start + len(window)
+        return ChangeBatch(changes, str(end) if window or cursor else cursor)
+
+    async def head_cursor(self) -> str | None:
+        self._check_up()
+        return str(self.first_seq + len(self.feed))
+
+    async def ack(self, cursor: str) -> None:
+        drop = int(cursor) - self.first_seq
+        if drop > 0:
+            del self.feed[:drop]
+            self.first_seq += drop
+
+    async def wait_for_changes(self, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            await self._changed.wait()
+
+    async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
+        self._check_up()
+        table = self.tables.get(entity, {})
+        rows = {nid: self._row(nid, table[nid]) for nid in native_ids if nid in table}
+        return {nid: r for nid, r in rows.items() if self._passes(entity, r.values)}
+
+    async def find(
+        self, entity: str, key_fields: Sequence[str], keys: Sequence[tuple[Value, ...]]
+    ) -> dict[tuple[Value, ...], Row]:
+        self._check_up()
+        wanted = set(keys)
+        found: dict[tuple[Value, ...], Row] = {}
+        for nid, stored in self.tables.get(entity, {}).items():
+            key = tuple(stored.values.get(f) for f in key_fields)
+            if key in wanted and self._passes(entity, stored.values):
+                found.setdefault(key, self._row(nid, stored))
+        return found
+
+    async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
+        self._check_up()
+        table = self.tables.get(entity, {})
+        ids = sorted((nid for nid in table if after is None or _order(nid) > _order(after)),
+                     key=_order)
+        rows = [self._row(nid, table[nid]) for nid in ids]
+        return [r for r in rows if self._passes(entity, r.values)][:limit]
+
+    async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        self._check_up()
+        self.write_calls += 1
+        return [self._write_one(op) for op in ops]
+
+    # -- internals ------------------------------------------------------------------
+
+    def _check_up(self) -> None:
+        if self.down:
+            raise TransientError(f"side {self.name!r} is down (memory outage fault)")
+
+    def _passes(self, entity: str, values: Mapping[str, Any]) -> bool:
+        return self._filters.get(entity, parse_filter(None))(values)
+
+    def _row(self, nid: str, stored: _Stored) -> Row:
+        return Row(nid, str(stored.version), dict(stored.values), stored.changed_at)
+
+    def _now(self, change: Change) -> Change:
+        stored = self.tables.get(change.entity, {}).get(change.native_id)
+        if change.op == "delete" or stored is None:
+            return change
+        return msgspec.structs.replace(change, values=dict(stored.values),
+                                       version=str(stored.version),
+                                       changed_at=stored.changed_at)
+
+    def _put(self, entity: str, nid: str, values: Values, token: str | None) -> _Stored:
+        stored = _Stored(values, next(self._versions), time.time())
+        self.tables.setdefault(entity, {})[nid] = stored
+        self._emit(Change(entity, nid, "upsert", token))
+        return stored
+
+    def _remove(self, entity: str, nid: str, token: str | None) -> None:
+        del self.tables[entity][nid]
+        self._emit(Change(entity, nid, "delete", token))
+
+    def _emit(self, change: Change) -> None:
+        self.feed.append(change)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _write_one(self, op: WriteOp) -> WriteResult:
+        if self._faults:
+            kind, reason = self._faults.pop(0)
+            return WriteResult("transient" if kind == "transient" else "permanent",
+                               reason=f"{reason} ({kind} fault on side {self.name!r})")
+        table = self.tables.setdefault(op.entity, {})
+        current = table.get(op.native_id) if op.native_id else None
+        if op.op == "insert":
+            return self._insert(op, table)
+        if current is None:
+            return WriteResult("conflict", reason="row does not exist")
+        if op.expected_version is not None and str(current.version) != op.expected_version:
+            return WriteResult("conflict", current=self._row(op.native_id or "", current),
+                               reason="version changed")
+        self.writes += 1
+        if op.op == "delete":
+            self._remove(op.entity, op.native_id or "", op.token)
+            return WriteResult("applied", native_id=op.native_id)
+        stored = self._put(op.entity, op.native_id or "", {**current.values, **op.values},
+                           op.token)
+        return WriteResult("applied", native_id=op.native_id, version=str(stored.version))
+
+    def _insert(self, op: WriteOp, table: dict[str, _Stored]) -> WriteResult:
+        if op.key_fields:
+            key = tuple(op.values.get(f) for f in op.key_fields)
+            for nid, stored in table.items():
+                if tuple(stored.values.get(f) for f in op.key_fields) == key:
+                    return WriteResult("conflict", current=self._row(nid, stored),
+                                       reason="a row with this key exists")
+        self.writes += 1
+        nid = str(next(self._ids))
+        stored = self._put(op.entity, nid, dict(op.values), op.token)
+        return WriteResult("applied", native_id=nid, version=str(stored.version))
+
+
+def _order(native_id: str) -> tuple[int, str]:
+    return (int(native_id), "") if native_id.isdigit() else (1 << 62, native_id)
+
+
+_REGISTRY: dict[str, MemorySide] = {}
+
+
+def create_side(name: str, options: dict[str, Any], base_dir: Path) -> MemorySide:
+    """Build a memory side. ``instance = "x"`` shares one side between configs in a process."""
+    instance = options.pop("instance", None)
+    for key in options:
+        raise ConfigError([f"side {name!r}: unknown option {key!r} for the memory adapter"])
+    if instance is None:
+        return MemorySide(name)
+    return _REGISTRY.setdefault(str(instance), MemorySide(name))

@@ -1,0 +1,368 @@
+"""The SQLite side: any SQLite database file, captured by triggers, reached with aiosqlite.
+
+Options: ``path`` (required, relative to the config file), ``poll_interval_ms`` (50),
+``busy_timeout_ms`` (5000). The file must exist; a missing file is an outage
+(``TransientError``), as are "database is locked", disk I/O and cannot-open errors.
+
+What ``prepare`` installs into the database (idempotently; user tables and columns are
+never altered or dropped):
+
+* ``_replicator_changes(seq, entity, native_id, op, token)``: the change feed. ``seq``
+  is AUTOINCREMENT, so it is never reused; a cursor is ``str(seq)`` of the last change
+  read. ``op`` is ``insert``, ``update`` or ``delete``.
+* ``_replicator_ctx``: one row holding the token of the replicator write in progress
+  (NULL otherwise); it is set and cleared inside the write transaction, so changes made
+  by anyone else always carry ``token = NULL``.
+* ``_replicator_versions(entity, native_id, seq, changed_at)``: a row's **version** is
+  the ``seq`` of the last change recorded for it (as text); ``changed_at`` is unix time.
+  A row untouched since the triggers were installed has version ``"0"``.
+* Triggers ``_replicator_<table>_insert`` / ``_update`` / ``_delete`` (AFTER ..., FOR
+  EACH ROW) on every mapped table, dropped and recreated by each ``prepare``. An UPDATE
+  that changes the primary key is recorded as a delete of the old id, then an upsert.
+
+The native id is the table's single-column primary key (an INTEGER PRIMARY KEY, or e.g.
+a TEXT GUID), else the rowid (which VACUUM may renumber when there is no INTEGER PRIMARY
+KEY); a WITHOUT ROWID table with a composite key is refused. A filter is an SQL WHERE
+fragment on the table. Rows carry the spec's fields and key fields.
+
+Known limit: a ``REPLACE`` that deletes a *different* row (a UNIQUE clash) fires no
+delete trigger unless that connection enabled ``recursive_triggers``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+import structlog
+
+from replicator.adapter import ChangeBatch, EntitySpec, Row, Value, WriteOp, WriteResult
+from replicator.errors import (
+    AdapterError,
+    ConfigError,
+    PermanentError,
+    SchemaError,
+    TransientError,
+)
+
+from . import _sqlite_schema as sql
+from ._sqlite_schema import Table
+
+log = structlog.get_logger()
+
+_OPTIONS = ("path", "poll_interval_ms", "busy_timeout_ms")
+# SQLITE_BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL: the side, not the item
+_TRANSIENT_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+_TRANSIENT_WORDS = ("locked", "busy", "disk i/o", "unable to open")
+_PURGE_EVERY = 1000  # acknowledged changes are deleted in batches of about this many
+
+
+def create_side(name: str, options: dict[str, Any], base_dir: Path) -> SQLiteSide:
+    """Build the SQLite side ``name`` from its options (see the module docstring)."""
+    problems = _check_options(name, options)
+    if problems:
+        raise ConfigError(problems)
+    return SQLiteSide(
+        name,
+        base_dir / options["path"],
+        poll_interval_ms=options.get("poll_interval_ms", 50),
+        busy_timeout_ms=options.get("busy_timeout_ms", 5000),
+    )
+
+
+def _check_options(name: str, options: dict[str, Any]) -> list[str]:
+    problems = [
+        f"side {name!r}: unknown option {key!r} for the sqlite adapter"
+        f" (known: {', '.join(_OPTIONS)})"
+        for key in options
+        if key not in _OPTIONS
+    ]
+    if not isinstance(options.get("path"), str) or not options["path"]:
+        problems.append(f"side {name!r}: option 'path' (the database file) is required")
+    for key, least in (("poll_interval_ms", 1), ("busy_timeout_ms", 0)):
+        value = options.get(key, least)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            problems.append(f"side {name!r}: option {key!r} must be an integer >= {least}")
+    return problems
+
+
+class _Restart(Exception):
+    """An item rolled the whole transaction back (``RAISE(ROLLBACK)``): redo the batch."""
+
+
+class SQLiteSide:
+    """One SQLite database file as a side. See the module docstring."""
+
+    def __init__(
+        self, name: str, path: Path, *, poll_interval_ms: int = 50, busy_timeout_ms: int = 5000
+    ) -> None:
+        self.name = name
+        self.path = path
+        self._poll = poll_interval_ms / 1000
+        self._busy_timeout_ms = busy_timeout_ms
+        self._db: aiosqlite.Connection | None = None
+        self._lock = anyio.Lock()  # one statement sequence (one transaction) at a time
+        self._tables: dict[str, Table] = {}
+        self._seen: int | None = None  # PRAGMA data_version at the last read_changes
+        self._wrote = False  # this side committed a write since the last read_changes
+        self._acked = 0
+        self._purged = 0
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        if not self.path.is_file():
+            raise TransientError(f"side {self.name!r}: database file {str(self.path)!r} not found")
+        with self._translated("open"):
+            db = await aiosqlite.connect(
+                self.path.resolve().as_uri() + "?mode=rw", uri=True, isolation_level=None
+            )
+            try:
+                await db.execute_fetchall(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+                await db.execute_fetchall("PRAGMA journal_mode = WAL")
+                await db.execute_fetchall("PRAGMA foreign_keys = ON")
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await db.close()
+                raise
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is None:
+            return
+        if self._acked > self._purged:
+            try:
+                await self._purge()
+            except AdapterError as exc:
+                log.warning("sqlite_purge_failed", side=self.name, error=str(exc))
+        async with self._lock:
+            db, self._db = self._db, None
+            with self._translated("close"):
+                await db.close()
+
+    async def prepare(self, entities: Sequence[EntitySpec]) -> None:
+        async with self._session("prepare") as db:
+            tables = await sql.inspect_all(db, entities, self.name)
+            statements = [*sql.INSTALL, *(s for t in tables.values() for s in sql.triggers(t))]
+            async with _transaction(db):
+                for statement in statements:
+                    await db.execute_fetchall(statement)
+        self._tables.update(tables)
+
+    # -- the change feed ------------------------------------------------------------
+
+    async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
+        start = max(self._cursor_int(cursor), self._acked)
+        async with self._session("read changes") as db:
+            self._wrote = False
+            self._seen = await sql.data_version(db)
+            head = await sql.head(db)  # bound first: every seq <= head is committed
+            records = list(await db.execute_fetchall(sql.READ_CHANGES, (start, head, limit)))
+            changes = await sql.changes_with_values(db, self._tables, records)
+        if records:
+            return ChangeBatch(changes, str(records[-1][0]))
+        return ChangeBatch([], cursor if cursor is not None else (str(head) if head else None))
+
+    async def head_cursor(self) -> str | None:
+        async with self._session("read the head cursor") as db:
+            head = await sql.head(db)
+        return str(head) if head else None
+
+    async def ack(self, cursor: str) -> None:
+        self._acked = max(self._acked, self._cursor_int(cursor))
+        if self._acked - self._purged >= _PURGE_EVERY:
+            await self._purge()
+
+    async def wait_for_changes(self, timeout: float) -> None:  # noqa: ASYNC109 (the protocol's)
+        with anyio.move_on_after(timeout):
+            while not await self._may_have_changes():  # noqa: ASYNC110 (polls another process)
+                await anyio.sleep(self._poll)
+
+    # -- reading rows ---------------------------------------------------------------
+
+    async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
+        async with self._session(f"get rows of {entity!r}") as db:
+            return await sql.rows_by_ids(db, self._table(entity), native_ids)
+
+    async def find(
+        self, entity: str, key_fields: Sequence[str], keys: Sequence[tuple[Value, ...]]
+    ) -> dict[tuple[Value, ...], Row]:
+        async with self._session(f"find rows of {entity!r}") as db:
+            return await sql.rows_by_keys(db, self._table(entity), key_fields, keys, filtered=True)
+
+    async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
+        async with self._session(f"scan {entity!r}") as db:
+            return await sql.scan_rows(db, self._table(entity), after, limit)
+
+    # -- writing --------------------------------------------------------------------
+
+    async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        if not ops:
+            return []
+        async with self._session(f"write a batch of {len(ops)}") as db:
+            results = await self._write_batch(db, list(ops))
+        self._wrote = self._wrote or any(r.status == "applied" for r in results)
+        return results
+
+    async def _write_batch(self, db: aiosqlite.Connection, ops: list[WriteOp]) -> list[WriteResult]:
+        decided: dict[int, WriteResult] = {}
+        while True:
+            try:
+                return await self._attempt(db, ops, decided)
+            except _Restart:
+                continue
+            except sqlite3.Error as exc:  # COMMIT refused (a deferred constraint)
+                if _is_transient(exc):
+                    raise
+                if len(ops) == 1:
+                    return [self._refused(ops[0], exc)]
+                log.info("sqlite_batch_split", side=self.name, size=len(ops), error=str(exc))
+                return [r for op in ops for r in await self._write_batch(db, [op])]
+
+    async def _attempt(
+        self, db: aiosqlite.Connection, ops: list[WriteOp], decided: dict[int, WriteResult]
+    ) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        async with _transaction(db):
+            for i, op in enumerate(ops):
+                result = decided[i] if i in decided else await self._write_one(db, op)
+                if not db.in_transaction:
+                    decided[i] = result
+                    raise _Restart
+                results.append(result)
+            await db.execute_fetchall(sql.SET_TOKEN, (None,))
+        return results
+
+    async def _write_one(self, db: aiosqlite.Connection, op: WriteOp) -> WriteResult:
+        table = self._tables.get(op.entity)
+        if table is None:
+            return self._permanent(op, "the entity is not prepared on this side")
+        await db.execute_fetchall(sql.SET_TOKEN, (op.token,))
+        await db.execute_fetchall("SAVEPOINT replicator_op")
+        try:
+            result = await self._apply(db, table, op)
+        except sqlite3.Error as exc:
+            if _is_transient(exc):
+                raise
+            result = self._refused(op, exc)
+            if db.in_transaction:
+                await db.execute_fetchall("ROLLBACK TO replicator_op")
+        if db.in_transaction:
+            await db.execute_fetchall("RELEASE replicator_op")
+        return result
+
+    async def _apply(self, db: aiosqlite.Connection, table: Table, op: WriteOp) -> WriteResult:
+        if op.op == "insert":
+            return await self._insert(db, table, op)
+        current = await sql.row_by_id(db, table, op.native_id)
+        if current is not None and op.expected_version not in (None, current.version):
+            return WriteResult("conflict", current=current, reason="version changed")
+        if op.op == "delete":
+            if current is not None:
+                await db.execute_fetchall(table.delete(), [table.native(current.native_id)])
+            return WriteResult("applied", native_id=op.native_id)
+        if current is None:
+            return WriteResult("conflict", reason="row does not exist")
+        columns = list(op.values)
+        params = [*(op.values[c] for c in columns), table.native(current.native_id)]
+        return await self._applied(db, table, table.update(columns), params)
+
+    async def _insert(self, db: aiosqlite.Connection, table: Table, op: WriteOp) -> WriteResult:
+        if op.key_fields:
+            key = tuple(op.values.get(f) for f in op.key_fields)
+            found = await sql.rows_by_keys(db, table, op.key_fields, [key], filtered=False)
+            if found:
+                current = next(iter(found.values()))
+                return WriteResult("conflict", current=current, reason="a row with this key exists")
+        columns = list(op.values)
+        return await self._applied(
+            db, table, table.insert(columns), [op.values[c] for c in columns]
+        )
+
+    async def _applied(
+        self, db: aiosqlite.Connection, table: Table, statement: str, params: list[Value]
+    ) -> WriteResult:
+        """Run an INSERT/UPDATE ... RETURNING the native id; answer with id and new version."""
+        native_id = str(next(iter(await db.execute_fetchall(statement, params)))[0])
+        version = await sql.version_of(db, table, native_id)
+        return WriteResult("applied", native_id=native_id, version=version)
+
+    # -- internals ------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _session(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, held alone for the block; driver errors translated."""
+        async with self._lock:
+            if self._db is None:
+                raise TransientError(f"side {self.name!r}: cannot {what}: the side is not open")
+            with self._translated(what):
+                yield self._db
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            kind = TransientError if _is_transient(exc) else PermanentError
+            raise kind(f"side {self.name!r} ({self.path}): cannot {what}: {exc}") from exc
+
+    def _table(self, entity: str) -> Table:
+        try:
+            return self._tables[entity]
+        except KeyError:
+            raise SchemaError(f"side {self.name!r}: entity {entity!r} is not prepared") from None
+
+    def _cursor_int(self, cursor: str | None) -> int:
+        try:
+            return int(cursor or 0)
+        except ValueError:
+            raise PermanentError(f"side {self.name!r}: {cursor!r} is not a cursor") from None
+
+    async def _purge(self) -> None:
+        acked = self._acked
+        async with self._session("forget acknowledged changes") as db:
+            await db.execute_fetchall(sql.PURGE, (acked,))
+        self._purged = acked
+
+    async def _may_have_changes(self) -> bool:
+        if self._wrote or self._seen is None:
+            return True
+        async with self._session("wait for changes") as db:
+            return await sql.data_version(db) != self._seen
+
+    def _refused(self, op: WriteOp, exc: sqlite3.Error) -> WriteResult:
+        return self._permanent(op, f"refused by SQLite: {exc}")
+
+    def _permanent(self, op: WriteOp, why: str) -> WriteResult:
+        row = op.native_id if op.native_id is not None else "(new row)"
+        reason = f"side {self.name!r}: {op.op} of {op.entity!r} {row}: {why}"
+        return WriteResult("permanent", native_id=op.native_id, reason=reason)
+
+
+@asynccontextmanager
+async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT; on any error or cancellation, ROLLBACK (shielded)."""
+    await db.execute_fetchall("BEGIN IMMEDIATE")
+    try:
+        yield
+        await db.execute_fetchall("COMMIT")
+    except BaseException:
+        # unconditional: a cancelled BEGIN may still run, queued before this ROLLBACK
+        with anyio.CancelScope(shield=True), suppress(sqlite3.Error):
+            if db.in_transaction:
+                await db.execute_fetchall("ROLLBACK")
+        raise
+
+
+def _is_transient(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _TRANSIENT_CODES
+    return any(word in str(exc).lower() for word in _TRANSIENT_WORDS)

@@ -1,0 +1,63 @@
+"""replicator: real-time, two-way record replication between two business systems.
+
+The public API::
+
+    from replicator import Replicator
+
+    async with Replicator("replicator.toml") as rep:
+        await rep.wait_idle()
+        print(await rep.status())
+"""
+
+from __future__ import annotations
+
+from .adapter import (
+    Change,
+    ChangeBatch,
+    EntitySpec,
+    Row,
+    Side,
+    WriteOp,
+    WriteResult,
+    load_adapter,
+)
+from .config import Config, FieldMap, TableMap, ValueMap, load_config, parse_config
+from .engine import Replicator
+from .errors import (
+    AdapterError,
+    ConfigError,
+    PermanentError,
+    ReplicatorError,
+    RuleViolation,
+    SchemaError,
+    StoreError,
+    TransientError,
+)
+from .sync import SyncReport
+
+__all__ = [
+    "AdapterError",
+    "Change",
+    "ChangeBatch",
+    "Config",
+    "ConfigError",
+    "EntitySpec",
+    "FieldMap",
+    "PermanentError",
+    "Replicator",
+    "ReplicatorError",
+    "Row",
+    "RuleViolation",
+    "SchemaError",
+    "Side",
+    "StoreError",
+    "SyncReport",
+    "TableMap",
+    "TransientError",
+    "ValueMap",
+    "WriteOp",
+    "WriteResult",
+    "load_adapter",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,345 @@
+"""A record actor: owns one link, handles its changes one at a time, in order.
+
+The router starts an actor on demand for a link id (or a provisional id for a record
+not linked yet) and the actor stops as soon as its mailbox is empty and its last step
+is committed: its state lives in the store, so memory follows activity, not table size.
+
+Each change is handled against the current values of the changed row:
+
+* an echo of our own write (its token is the link's last token for that side) is dropped;
+* a delete follows the delete rule;
+* a row not linked yet is matched by integration key on the other side, or created
+  there if the create rule allows its side (else it goes to the error queue);
+* a linked row is reconciled: a three-way merge of both sides against the shadow,
+  written back with conditional writes (see ``reconcile``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from . import mapping, rules
+from .adapter import Row, Values, WriteOp, WriteResult
+from .config import TableMap
+from .context import Context
+from .errors import PermanentError, RuleViolation, TransientError
+from .model import Commit, ErrorEntry, JournalEntry, Link, Outcome
+
+MAX_CONFLICT_ROUNDS = 8
+MAX_BACKOFF_S = 30.0
+
+
+class Step(Exception):
+    """Ends the handling of one change with an outcome (raised from deep inside)."""
+
+    def __init__(self, outcome: Outcome, reason: str = "", kind: str = "") -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+        self.kind = kind
+
+
+class RecordActor:
+    """Handles the changes of one record. ``run`` drains the mailbox, then returns."""
+
+    def __init__(self, ctx: Context, m: TableMap, link_id: int,
+                 mailbox: MemoryObjectReceiveStream[JournalEntry]) -> None:
+        self.ctx = ctx
+        self.map = m
+        self.link_id = link_id
+        self.mailbox = mailbox
+        self.link: Link | None = None
+
+    async def run(self) -> None:
+        """Load the link, then handle changes until the mailbox is empty."""
+        self.link = await self.ctx.store.link(self.link_id)
+        while True:
+            try:
+                entry = self.mailbox.receive_nowait()
+            except anyio.WouldBlock:
+                return
+            await self.handle(entry)
+
+    async def handle(self, entry: JournalEntry) -> None:
+        """Handle one change, retrying transient failures, and commit its outcome."""
+        attempt = 0
+        while True:
+            try:
+                outcome = await self.process(entry)
+                commit = self.success(entry)
+                reason = ""
+                break
+            except Step as step:
+                outcome, reason = step.outcome, step.reason
+                commit = self.failure(entry, step) if step.outcome in ("rejected", "error") \
+                    else self.success(entry)
+                break
+            except TransientError as exc:
+                attempt += 1
+                await self.backoff(entry, attempt, exc)
+        await self.ctx.committer.submit(commit)
+        self.ctx.activity.done()
+        self.report(entry, outcome, reason)
+
+    async def backoff(self, entry: JournalEntry, attempt: int, exc: TransientError) -> None:
+        delay = min(MAX_BACKOFF_S, 0.05 * 2 ** min(attempt, 12)) * random.uniform(0.5, 1.5)
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        self.ctx.log.warning("retrying", map=self.map.name, side=self.side_name(entry.side),
+                             change_id=entry.id, key=self.key, attempt=attempt,
+                             delay_s=round(delay, 3), reason=str(exc))
+        self.link = await self.ctx.store.link(self.link_id)
+        await anyio.sleep(delay)
+
+    @property
+    def key(self) -> str | None:
+        return self.link.key if self.link else None
+
+    def side_name(self, side: int) -> str:
+        return self.ctx.side_names[side]
+
+    def report(self, entry: JournalEntry, outcome: Outcome, reason: str) -> None:
+        level = "debug" if outcome in ("echo", "noop", "filtered") else "info"
+        if outcome in ("rejected", "error"):
+            level = "error"
+        getattr(self.ctx.log, level)(
+            "change", map=self.map.name, key=self.key or self.entry_key(entry),
+            side=self.side_name(entry.side), change_id=entry.id, native_id=entry.change.native_id,
+            op=entry.change.op, outcome=outcome, **({"reason": reason} if reason else {}),
+            latency_ms=round((time.time() - entry.received_at) * 1000, 1))
+
+    def entry_key(self, entry: JournalEntry) -> str | None:
+        values = entry.change.values
+        if values is None:
+            return None
+        try:
+            return mapping.encode_key(mapping.key_of(
+                self.map, mapping.canonical(self.map, entry.side, values)))
+        except RuleViolation:
+            return None
+
+    def success(self, entry: JournalEntry) -> Commit:
+        link = self.link
+        dropped = link is None
+        return Commit(acks=[entry.id], link=link,
+                      drop_link=self.link_id if dropped else None,
+                      resolve=(self.map.name, entry.side, entry.change.native_id))
+
+    def failure(self, entry: JournalEntry, step: Step) -> Commit:
+        now = time.time()
+        error = ErrorEntry(0, self.map.name, entry.side, entry.change.native_id,
+                           self.key or self.entry_key(entry) or "", step.kind or "error",
+                           step.reason, 1, now, now, entry.change)
+        return Commit(acks=[entry.id], link=self.link,
+                      drop_link=self.link_id if self.link is None else None, error=error)
+
+    # -- handling one change -----------------------------------------------------------
+
+    async def process(self, entry: JournalEntry) -> Outcome:
+        s, change = entry.side, entry.change
+        link = self.link
+        if link is not None and change.token is not None and change.token == link.tokens[s]:
+            return "echo"
+        if change.op == "delete":
+            return await self.on_delete(s, change.native_id)
+        row = await self.current(s, entry)
+        if row is None:
+            return "filtered"
+        values = self.canonical(s, row)
+        if link is None:
+            return await self.on_new(s, row, values)
+        if link.ids[s] != row.native_id:
+            raise Step("rejected", f"duplicate key {link.key} on side {self.side_name(s)!r}: "
+                       f"row {row.native_id} has the key of row {link.ids[s]}", "duplicate")
+        return await self.reconcile(Pair(link, s, {s: (row, values)}))
+
+    async def current(self, s: int, entry: JournalEntry) -> Row | None:
+        change = entry.change
+        if change.values is not None and change.version is not None:
+            return Row(change.native_id, change.version, change.values, change.changed_at)
+        rows = await self.ctx.sides[s].get(self.map.entities[s], [change.native_id])
+        return rows.get(change.native_id)
+
+    async def on_delete(self, s: int, native_id: str) -> Outcome:
+        link = self.link
+        if link is None or link.ids[s] != native_id:
+            return "noop"
+        t = 1 - s
+        self.link = None
+        if not rules.may_delete(self.map, s):
+            raise Step("rejected", f"deleted on {self.side_name(s)!r}, but map "
+                       f"{self.map.name!r} replicates deletes only from "
+                       f"{self.sides_text(self.map.delete)}; the row on "
+                       f"{self.side_name(t)!r} is kept and unlinked", "rule")
+        op = WriteOp(self.map.entities[t], "delete", self.ctx.token(self.link_id),
+                     native_id=link.ids[t])
+        result = await self.write(t, op)
+        if result.status == "permanent":
+            raise Step("error", result.reason, "permanent")
+        return "applied"
+
+    def sides_text(self, sides: frozenset[int]) -> str:
+        return ", ".join(repr(self.side_name(i)) for i in sorted(sides)) or "no side"
+
+    async def on_new(self, s: int, row: Row, values: Values) -> Outcome:
+        t = 1 - s
+        missing = mapping.missing_key_fields(self.map, s, values)
+        if missing:
+            raise Step("rejected", f"integration key field(s) {missing} empty on side "
+                       f"{self.side_name(s)!r}", "rule")
+        key = mapping.key_of(self.map, values)
+        found = await self.ctx.sides[t].find(self.map.entities[t], self.map.key_names(t),
+                                             [mapping.side_key(self.map, t, key)])
+        existing = next(iter(found.values()), None)
+        link = Link.new(self.link_id, self.map.name, mapping.encode_key(key))
+        link.ids[s] = row.native_id
+        if existing is None:
+            existing = await self.create(s, row, values, link)
+            if existing is None:
+                return "applied"
+        link.ids[t] = existing.native_id
+        self.link = link
+        other = self.canonical(t, existing)
+        return await self.reconcile(Pair(link, s, {s: (row, values), t: (existing, other)}))
+
+    async def create(self, s: int, row: Row, values: Values, link: Link) -> Row | None:
+        """Insert the record on the other side; its row if one with the key appeared."""
+        t = 1 - s
+        if not rules.may_create(self.map, s):
+            raise Step("rejected", f"created on {self.side_name(s)!r}, but map "
+                       f"{self.map.name!r} accepts new records only from "
+                       f"{self.sides_text(self.map.create)}", "rule")
+        token = self.ctx.token(self.link_id)
+        op = WriteOp(self.map.entities[t], "insert", token,
+                     values=self.target_values(t, values), key_fields=self.map.key_names(t))
+        result = await self.write(t, op)
+        if result.status == "conflict" and result.current is not None:
+            return result.current
+        self.check(result)
+        link.ids[t] = result.native_id
+        link.versions = [None, None]
+        link.versions[s], link.versions[t] = row.version, result.version
+        link.tokens[t] = token
+        link.shadow = values
+        self.link = link
+        return None
+
+    def canonical(self, side: int, row: Row) -> Values:
+        try:
+            return mapping.canonical(self.map, side, row.values)
+        except RuleViolation as exc:
+            raise Step("rejected", str(exc), "rule") from exc
+
+    def target_values(self, t: int, values: Values) -> Values:
+        try:
+            return mapping.side_values(self.map, t, values)
+        except RuleViolation as exc:
+            raise Step("rejected", str(exc), "rule") from exc
+
+    async def write(self, side: int, op: WriteOp) -> WriteResult:
+        result = await self.ctx.writers[side].submit(op)
+        if result.status == "transient":
+            raise TransientError(result.reason, retry_after=result.retry_after)
+        return result
+
+    def check(self, result: WriteResult) -> None:
+        if result.status == "permanent":
+            raise Step("error", result.reason, "permanent")
+        if result.status == "conflict":
+            raise TransientError(f"write conflict: {result.reason}")
+
+    # -- the reconcile loop -------------------------------------------------------------
+
+    async def reconcile(self, pair: Pair) -> Outcome:
+        """Merge both sides against the shadow and write what differs, conditionally.
+
+        A side whose row we did not read is assumed to hold the shadow at the link's
+        version; if that is wrong the conditional write answers ``conflict`` with the
+        current row and the merge runs again with it.
+        """
+        outcome: Outcome = "noop"
+        for _ in range(MAX_CONFLICT_ROUNDS):
+            winner = rules.conflict_winner(self.map, pair.changed_at, pair.source)
+            merged = rules.merge(self.map, pair.link.shadow, (pair.vals[0], pair.vals[1]), winner)
+            self.log_conflicts(pair, merged)
+            if merged.conflicts:
+                outcome = "conflict"
+            retry = False
+            for side in (1 - pair.source, pair.source):
+                wrote = await self.write_side(pair, side, merged.values)
+                if wrote is None:
+                    retry = True
+                    break
+                if wrote and outcome == "noop":
+                    outcome = "applied"
+            if not retry:
+                pair.settle(merged.values)
+                pair.link.key = mapping.encode_key(mapping.key_of(self.map, merged.values))
+                return outcome
+        raise TransientError(f"the record kept changing during {MAX_CONFLICT_ROUNDS} merges")
+
+    async def write_side(self, pair: Pair, side: int, merged: Values) -> bool | None:
+        """Write the fields of ``side`` that differ: True if written, None on a conflict."""
+        changed = rules.diff(merged, pair.vals[side])
+        if not changed:
+            return False
+        link = pair.link
+        token = self.ctx.token(self.link_id)
+        op = WriteOp(self.map.entities[side], "update", token, native_id=link.ids[side],
+                     values=self.target_values(side, {k: merged[k] for k in changed}),
+                     expected_version=pair.versions[side])
+        result = await self.write(side, op)
+        if result.status == "conflict":
+            if result.current is None:
+                raise Step("conflict", f"row {link.ids[side]} was deleted on "
+                           f"{self.side_name(side)!r} meanwhile; the delete wins")
+            pair.known(side, result.current, self.canonical(side, result.current))
+            return None
+        self.check(result)
+        link.tokens[side] = token
+        pair.wrote(side, result.version, merged)
+        return True
+
+    def log_conflicts(self, pair: Pair, merged: rules.Merge) -> None:
+        for c in merged.conflicts:
+            self.ctx.log.warning(
+                "conflict", map=self.map.name, key=pair.link.key, field=c.field,
+                side=self.side_name(pair.source), base=c.base,
+                **{self.side_name(i): c.values[i] for i in (0, 1)},
+                winner=self.side_name(c.winner), policy=str(self.map.conflict))
+
+
+class Pair:
+    """Both sides of a link during a reconcile: values known or assumed, and versions."""
+
+    def __init__(self, link: Link, source: int, rows: dict[int, tuple[Row, Values]]) -> None:
+        self.link = link
+        self.source = source
+        self.vals: list[Values] = [dict(link.shadow), dict(link.shadow)]
+        self.versions: list[str | None] = list(link.versions)
+        self.changed_at: list[float | None] = [None, None]
+        for side, (row, values) in rows.items():
+            self.known(side, row, values)
+
+    def known(self, side: int, row: Row, values: Values) -> None:
+        self.vals[side] = values
+        self.versions[side] = row.version
+        self.changed_at[side] = row.changed_at
+
+    def wrote(self, side: int, version: str | None, merged: Values) -> None:
+        """``side`` now holds ``merged``: fields both sides hold become the shadow."""
+        self.vals[side] = dict(merged)
+        self.versions[side] = version
+        other = self.vals[1 - side]
+        for k, v in merged.items():
+            if other.get(k) == v:
+                self.link.shadow[k] = v
+
+    def settle(self, merged: Values) -> None:
+        """Both sides hold ``merged``: it is the new shadow; the key follows it."""
+        self.link.shadow = dict(merged)
+        self.link.versions = list(self.versions)

@@ -1,0 +1,177 @@
+"""The adapter protocol: what the core asks of a side, and what a side promises.
+
+A side is one business system (an SQLite file, Dataverse, F&O). The core never
+imports an adapter by name: ``load_adapter("sqlite")`` imports ``adapters.sqlite``
+and calls its ``create_side(name, options, base_dir)``.
+
+The contract (every adapter honours it; ``adapters/memory.py`` is the reference):
+
+* **Change feed.** ``read_changes(cursor, limit)`` returns the changes made after
+  ``cursor`` (``None`` = from the beginning of what the side retains), oldest first,
+  at most ``limit``, with the cursor that follows the last one. Reading does not
+  consume: the same cursor returns the same changes again until ``ack`` lets the side
+  forget them, so a crash between reading and committing loses nothing. Changes of
+  one record appear in the order the side made them. ``head_cursor()`` is the
+  cursor after the newest change (where live sync starts after an initial sync).
+  ``wait_for_changes(timeout)`` returns early when new changes may be there.
+* **Current values.** A ``Change`` carries the row as it is *now* (``values``) when
+  the side can give it cheaply, else ``None`` and the core reads it. A delete has
+  ``op == "delete"`` and no values.
+* **Echo tokens.** Every ``WriteOp`` carries a ``token``. The change the side emits
+  for that write carries the same token in ``Change.token``; a change made by anyone
+  else carries ``None``. A side that cannot store tokens must return ``None``, and
+  the core then falls back to comparing values with the shadow.
+* **Versions.** Every row has an opaque ``version`` that changes whenever the row
+  changes. A ``WriteOp`` with ``expected_version`` set is applied only if the row
+  still has that version (an optimistic, conditional write); else the item answers
+  ``conflict`` with the current row. An insert with ``expected_version`` ``None``
+  fails with ``conflict`` if a row with the same integration key exists
+  (when the side can tell; ``current`` then holds it).
+* **Batched, item-by-item answers.** ``write(ops)`` applies a batch (one
+  transaction, one ``$batch`` request, …) and answers every item in order with a
+  ``WriteResult``: ``applied`` (with the new native id and version), ``conflict``,
+  ``transient`` (retry later, maybe after ``retry_after`` seconds) or ``permanent``
+  (a constraint or a refused value: the record goes to the error queue). One bad
+  item never fails the others. If the whole side is unreachable, ``write`` may raise
+  ``TransientError`` instead.
+* **Errors.** Adapters raise only ``replicator.errors`` exceptions: driver errors are
+  translated at this boundary.
+* **Idempotence.** Writing the same values twice leaves the row as once; the core
+  relies on this after a crash (at-least-once delivery).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import msgspec
+
+from .errors import ConfigError
+
+Value = Any
+"""A field value: ``None``, ``bool``, ``int``, ``float`` or ``str``."""
+
+Values = dict[str, Value]
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One change a side reported: a row of ``entity`` was upserted or deleted."""
+
+    entity: str
+    native_id: str
+    op: Literal["upsert", "delete"]
+    token: str | None = None
+    values: Values | None = None
+    version: str | None = None
+    changed_at: float | None = None
+
+
+class ChangeBatch(msgspec.Struct, frozen=True):
+    """Changes after a cursor, and the cursor after the last of them."""
+
+    changes: list[Change]
+    cursor: str | None
+
+
+class Row(msgspec.Struct, frozen=True):
+    """A row as it is now on its side."""
+
+    native_id: str
+    version: str
+    values: Values
+    changed_at: float | None = None
+
+
+class WriteOp(msgspec.Struct, frozen=True):
+    """One write: insert (``native_id`` None), update, or delete one row."""
+
+    entity: str
+    op: Literal["insert", "update", "delete"]
+    token: str
+    native_id: str | None = None
+    values: Values = {}
+    expected_version: str | None = None
+    key_fields: tuple[str, ...] = ()
+
+
+WriteStatus = Literal["applied", "conflict", "transient", "permanent"]
+
+
+class WriteResult(msgspec.Struct, frozen=True):
+    """The answer for one ``WriteOp``."""
+
+    status: WriteStatus
+    native_id: str | None = None
+    version: str | None = None
+    current: Row | None = None
+    reason: str = ""
+    retry_after: float | None = None
+
+
+class EntitySpec(msgspec.Struct, frozen=True):
+    """What the core needs of one entity: its fields, key fields and row filter."""
+
+    entity: str
+    fields: tuple[str, ...]
+    key_fields: tuple[str, ...]
+    filter: str | None = None
+
+
+@runtime_checkable
+class Side(Protocol):
+    """One business system. See the module docstring for the contract."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect. Raise ``TransientError`` if the side is unreachable now."""
+
+    async def close(self) -> None:
+        """Release connections; safe to call twice."""
+
+    async def prepare(self, entities: Sequence[EntitySpec]) -> None:
+        """Check that entities and fields exist (``SchemaError``) and set up change capture."""
+
+    async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
+        """Changes after ``cursor``, oldest first, at most ``limit``."""
+
+    async def head_cursor(self) -> str | None:
+        """The cursor after the newest change."""
+
+    async def ack(self, cursor: str) -> None:
+        """The core has committed everything up to ``cursor``: the side may forget it."""
+
+    async def wait_for_changes(self, timeout: float) -> None:
+        """Return when new changes may be there, or after ``timeout`` seconds."""
+
+    async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
+        """Rows by native id that exist and pass the entity's filter."""
+
+    async def find(
+        self, entity: str, key_fields: Sequence[str], keys: Sequence[tuple[Value, ...]]
+    ) -> dict[tuple[Value, ...], Row]:
+        """Rows by integration key (values of ``key_fields``) that pass the filter."""
+
+    async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
+        """Rows passing the filter, ordered by native id, after ``after``: initial sync."""
+
+    async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Apply a batch; one answer per op, in order."""
+
+
+def load_adapter(
+    adapter: str, name: str, options: Mapping[str, Any], base_dir: Path
+) -> Side:
+    """Import ``adapters.<adapter>`` and build the side ``name`` from its options."""
+    try:
+        module = importlib.import_module(f"adapters.{adapter}")
+    except ModuleNotFoundError as exc:
+        raise ConfigError([f"side {name!r}: no adapter named {adapter!r} ({exc})"]) from exc
+    factory = getattr(module, "create_side", None)
+    if factory is None:
+        raise ConfigError([f"side {name!r}: adapters.{adapter} has no create_side()"])
+    side: Side = factory(name, dict(options), base_dir)
+    return side

@@ -1,0 +1,27 @@
+"""The committer: group-commits actor steps (links, shadows, tokens, journal acks, errors).
+
+Actors wait for their own step to be durable before they go on, but a single
+state-store transaction carries every step that queued up meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .batcher import Batcher
+from .model import Commit
+from .store import Store
+
+
+class Committer(Batcher[Commit, None]):
+    """Batches ``Commit`` steps into one state-store transaction."""
+
+    def __init__(self, store: Store, max_batch: int = 2000) -> None:
+        super().__init__(self._commit, max_batch)
+        self.store = store
+        self.commits = 0
+
+    async def _commit(self, commits: Sequence[Commit]) -> list[None]:
+        await self.store.commit(commits)
+        self.commits += len(commits)
+        return [None] * len(commits)

@@ -1,0 +1,179 @@
+"""The config file (TOML): decoded, validated as a whole, normalised into Structs.
+
+Every problem is collected, not just the first, and each message names the file,
+the map and the field: ``demo.toml: map 'customers', fields[3] (AddressState <->
+address1_stateorprovince): value map 'states' does not exist (define [value_maps.states])``.
+Internally the two sides are numbered 0 and 1 in file order; ``Config.sides[i].name``
+is the user's name for side ``i``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ConfigError
+
+Direction = Literal["both", "0->1", "1->0"]
+
+_TOP_KEYS = {"state", "sides", "value_maps", "maps", "engine"}
+_STATE_KEYS = {"path"}
+_ENGINE_KEYS = {"batch_size", "idle_actor_s", "mailbox_size", "max_actors", "park_timeout_s"}
+_MAP_KEYS = {
+    "name",
+    "key",
+    "fields",
+    "create",
+    "delete",
+    "conflict",
+    "initial_master",
+    "prerequisites",
+    "filter",
+    "companies",
+    "company",
+    "sync_existing_companies",
+    "park_timeout_s",
+    "alerts",
+}
+_FIELD_KEYS = {"direction", "value_map", "default", "lookup"}
+_ALERT_KEYS = {"errors", "minutes", "action"}
+
+
+class ValueMap(msgspec.Struct, frozen=True):
+    """Translation of values: ``forward`` side 0 -> side 1, ``backward`` the reverse."""
+
+    name: str
+    forward: dict[Any, Any]
+    backward: dict[Any, Any]
+    strict: bool = False
+
+
+class FieldMap(msgspec.Struct, frozen=True):
+    """One field on each side; ``names[i]`` is the field on side ``i``."""
+
+    names: tuple[str, str]
+    direction: Direction = "both"
+    value_map: ValueMap | None = None
+    default: Any = None
+    lookup: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The field's id in shadows: its name on side 0."""
+        return self.names[0]
+
+    def flows(self, source: int) -> bool:
+        """Whether a change on side ``source`` may flow to the other side."""
+        return self.direction == "both" or self.direction == f"{source}->{1 - source}"
+
+
+class Alert(msgspec.Struct, frozen=True):
+    """``errors`` errors within ``minutes`` minutes trigger ``action``."""
+
+    errors: int
+    minutes: float
+    action: Literal["pause", "log"] = "pause"
+
+
+class TableMap(msgspec.Struct, frozen=True):
+    """A table map: one entity on each side, its key, fields and rules."""
+
+    name: str
+    entities: tuple[str, str]
+    key: tuple[FieldMap, ...]
+    fields: tuple[FieldMap, ...]
+    create: frozenset[int] = frozenset({0, 1})
+    delete: frozenset[int] = frozenset({0, 1})
+    conflict: int | Literal["newest"] = 0
+    initial_master: int = 0
+    prerequisites: tuple[str, ...] = ()
+    filters: tuple[str | None, str | None] = (None, None)
+    companies: tuple[str, ...] = ()
+    company: FieldMap | None = None
+    sync_existing_companies: bool = True
+    park_timeout_s: float | None = None
+    alerts: tuple[Alert, ...] = ()
+
+    @property
+    def all_fields(self) -> tuple[FieldMap, ...]:
+        """Key fields first, then the other fields."""
+        return self.key + self.fields
+
+    def key_names(self, side: int) -> tuple[str, ...]:
+        """The integration key's field names on ``side``."""
+        return tuple(f.names[side] for f in self.key)
+
+
+class SideConfig(msgspec.Struct, frozen=True):
+    """A side: its name, adapter module and the adapter's own options."""
+
+    name: str
+    adapter: str
+    options: dict[str, Any]
+
+
+class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Tuning knobs of the engine; the defaults suit most deployments."""
+
+    batch_size: int = 500
+    idle_actor_s: float = 0.0
+    mailbox_size: int = 64
+    max_actors: int = 10_000
+    park_timeout_s: float = 3600.0
+
+
+class Config(msgspec.Struct, frozen=True):
+    """A whole, validated config."""
+
+    path: Path
+    state_path: Path
+    sides: tuple[SideConfig, SideConfig]
+    value_maps: dict[str, ValueMap]
+    maps: tuple[TableMap, ...]
+    engine: EngineConfig = EngineConfig()
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths are resolved against."""
+        return self.path.parent
+
+    def side_index(self, name: str) -> int:
+        """The index of the side called ``name``."""
+        return [s.name for s in self.sides].index(name)
+
+    def map_named(self, name: str) -> TableMap:
+        """The map called ``name``; ``KeyError`` if none."""
+        for m in self.maps:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and normalise the config at ``path``; ``ConfigError`` lists problems."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    return parse_config(raw, path.resolve())
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> Config:
+    """Validate an already decoded config; ``path`` names it in messages."""
+    from .validation import ConfigReader
+
+    return ConfigReader(raw, path).read()
+
+
+def unknown_keys(found: Iterable[str], allowed: set[str]) -> list[str]:
+    """The keys of ``found`` that are not in ``allowed``, sorted."""
+    return sorted(set(found) - allowed)

@@ -1,0 +1,89 @@
+"""What every stage of a running engine shares: config, store, sides, writers, activity."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+
+import anyio
+import structlog
+
+from .adapter import Side
+from .committer import Committer
+from .config import Config, TableMap
+from .store import Store
+from .writer import Writer
+
+
+class Activity:
+    """Counts in-flight changes and intake reads, so a host can wait until all is quiet.
+
+    Quiet means: no change in flight, and every side's intake finished an empty read
+    that started after the last write to that side and after the wait began.
+    """
+
+    def __init__(self, sides: int) -> None:
+        self.inflight = 0
+        self._tick = itertools.count(1)
+        self.last_write = [0] * sides
+        self.empty_read = [0] * sides
+        self._changed = anyio.Event()
+
+    def tick(self) -> int:
+        return next(self._tick)
+
+    def notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def add(self, n: int) -> None:
+        self.inflight += n
+        self.notify()
+
+    def done(self, n: int = 1) -> None:
+        self.inflight -= n
+        self.notify()
+
+    def wrote(self, side: int) -> None:
+        self.last_write[side] = self.tick()
+
+    def read_empty(self, side: int, started: int) -> None:
+        self.empty_read[side] = max(self.empty_read[side], started)
+        self.notify()
+
+    def quiet_since(self, since: int) -> bool:
+        return self.inflight == 0 and all(
+            e > max(since, w) for e, w in zip(self.empty_read, self.last_write, strict=True))
+
+    async def wait_quiet(self) -> None:
+        since = self.tick()
+        while not self.quiet_since(since):
+            await self._changed.wait()
+
+
+class Context:
+    """The shared parts of a running engine."""
+
+    def __init__(self, config: Config, store: Store, sides: Sequence[Side]) -> None:
+        self.config = config
+        self.store = store
+        self.sides = list(sides)
+        self.side_names = [s.name for s in config.sides]
+        self.activity = Activity(len(sides))
+        self.committer = Committer(store)
+        self.writers = [
+            Writer(side, config.engine.batch_size, lambda i=i: self.activity.wrote(i))  # type: ignore[misc]
+            for i, side in enumerate(sides)
+        ]
+        self.maps = {m.name: m for m in config.maps}
+        self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
+        self.log = structlog.get_logger("replicator")
+        self._tokens = itertools.count(time.time_ns() // 1000)
+
+    def token(self, link_id: int) -> str:
+        """A fresh loop-prevention token for a write of ``link_id``."""
+        return f"{self.store.instance}.{link_id}.{next(self._tokens)}"
+
+    def map(self, name: str) -> TableMap:
+        return self.maps[name]

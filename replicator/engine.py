@@ -1,0 +1,173 @@
+"""The engine: ``Replicator``, the public entry point, daemon and embeddable library alike.
+
+::
+
+    async with Replicator("replicator.toml") as rep:   # opens sides, syncs new maps, runs
+        await rep.wait_idle()                          # everything replicated, all quiet
+        print(await rep.status())
+
+Inside, one task group owns every stage: an intake per side (feed -> journal), the
+router (journal -> record actors), a writer per side (batched writes) and the
+committer (group commits to the state store). Leaving the block stops the intakes,
+drains what is in flight, commits, and closes everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .adapter import EntitySpec, Side, load_adapter
+from .config import Config, load_config
+from .context import Context
+from .journal import Intake
+from .model import JournalEntry
+from .router import Router
+from .status import collect_status
+from .store import Store
+from .sync import InitialSync, SyncReport
+
+DRAIN_TIMEOUT_S = 30.0
+CONTROL_POLL_S = 0.5
+
+
+def entity_specs(config: Config, side: int) -> list[EntitySpec]:
+    """What side ``side`` must provide for the config's maps."""
+    return [EntitySpec(m.entities[side], tuple(f.names[side] for f in m.all_fields),
+                       m.key_names(side), m.filters[side]) for m in config.maps]
+
+
+class Replicator:
+    """Keeps two sides in step. Use as ``async with Replicator(config) as rep:``.
+
+    ``config`` is a ``Config`` or a path to a TOML file. ``sides`` replaces the sides
+    the config names with objects of the host's (e.g. ``MemorySide`` instances).
+    ``initial_sync`` runs the initial sync of maps never synced before going live.
+    """
+
+    def __init__(self, config: Config | str | Path, *, sides: Mapping[str, Side] | None = None,
+                 initial_sync: bool = True, live: bool = True) -> None:
+        self.config = config if isinstance(config, Config) else load_config(config)
+        self._side_overrides = dict(sides or {})
+        self._initial_sync = initial_sync
+        self._live = live
+        self._stack = AsyncExitStack()
+        self._intakes: anyio.CancelScope | None = None
+        self.ctx: Context
+        self.router: Router
+        self.tg: TaskGroup
+
+    async def __aenter__(self) -> Replicator:
+        try:
+            await self._start()
+        except BaseException:
+            if hasattr(self, "tg"):
+                self.tg.cancel_scope.cancel()
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc is None:
+            await self.drain()
+        self.tg.cancel_scope.cancel()
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        store = await Store.open(self.config.state_path)
+        self._stack.push_async_callback(store.close)
+        sides = [self._side_overrides.get(s.name) or load_adapter(
+            s.adapter, s.name, s.options, self.config.base_dir) for s in self.config.sides]
+        for i, side in enumerate(sides):
+            await side.open()
+            self._stack.push_async_callback(side.close)
+            await side.prepare(entity_specs(self.config, i))
+        self.ctx = Context(self.config, store, sides)
+        self.tg = await self._stack.enter_async_context(anyio.create_task_group())
+        await self.tg.start(self.ctx.committer.run)
+        for writer in self.ctx.writers:
+            await self.tg.start(writer.run)
+        if self._initial_sync:
+            await self.sync(only_new=True)
+        if self._live:
+            await self._go_live()
+
+    async def _go_live(self) -> None:
+        self.router = Router(self.ctx, self.tg)
+        states = await self.ctx.store.map_states()
+        self.router.paused = {name for name, (_, paused, _) in states.items() if paused}
+        await self.router.start()
+        send, receive = anyio.create_memory_object_stream[JournalEntry](
+            self.config.engine.batch_size * 2)
+        self.tg.start_soon(self.router.run, receive)
+        self._intakes = anyio.CancelScope()
+        self.tg.start_soon(self._run_intakes, send)
+        self.tg.start_soon(self._control)
+
+    async def _run_intakes(self, send: Any) -> None:
+        assert self._intakes is not None
+        with self._intakes:
+            async with send, anyio.create_task_group() as tg:
+                for i in range(len(self.ctx.sides)):
+                    tg.start_soon(Intake(self.ctx, i, send.clone()).run)
+
+    async def _control(self) -> None:
+        """Apply what the CLI changed in the store: pause, resume, retries."""
+        seen = await self.ctx.store.get_meta("control")
+        while True:
+            await anyio.sleep(CONTROL_POLL_S)
+            now = await self.ctx.store.get_meta("control")
+            if now != seen:
+                seen = now
+                await self.refresh()
+
+    async def refresh(self) -> None:
+        """Re-read paused maps and replay journal entries queued from outside."""
+        states = await self.ctx.store.map_states()
+        for m in self.config.maps:
+            paused = states.get(m.name, (None, False, None))[1]
+            if paused and m.name not in self.router.paused:
+                self.router.pause(m.name)
+                self.ctx.log.warning("map_paused", map=m.name)
+            elif not paused:
+                if m.name in self.router.paused:
+                    self.ctx.log.info("map_resumed", map=m.name)
+                await self.router.resume(m.name)
+
+    async def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop reading new changes and finish what is in flight (bounded by ``timeout``)."""
+        if self._intakes is not None:
+            self._intakes.cancel()
+        with anyio.move_on_after(timeout):
+            while self.ctx.activity.inflight > 0:
+                await anyio.sleep(0.01)
+
+    async def wait_idle(self) -> None:
+        """Wait until every change both sides have made so far is replicated and quiet."""
+        await self.ctx.activity.wait_quiet()
+
+    async def sync(self, maps: list[str] | None = None, *, only_new: bool = False,
+                   progress: Any = None) -> list[SyncReport]:
+        """Initial sync ("initial writes") of ``maps`` (default: all) in prerequisite order."""
+        return await InitialSync(self.ctx, progress).run(maps, only_new=only_new)
+
+    async def status(self) -> dict[str, Any]:
+        """Per map: state, links, backlog, parked, errors, lag; per side: outage."""
+        return await collect_status(self.ctx, getattr(self, "router", None))
+
+    async def pause(self, map_name: str) -> None:
+        """Pause a map: its changes are journaled and wait; ``resume`` catches up in order."""
+        await self.ctx.store.set_paused(map_name, True)
+        await self.refresh()
+
+    async def resume(self, map_name: str) -> None:
+        """Resume a paused map; what it journaled meanwhile is applied in order."""
+        await self.ctx.store.set_paused(map_name, False)
+        await self.refresh()

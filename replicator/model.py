@@ -1,0 +1,64 @@
+"""The records the core passes around and the state store keeps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from .adapter import Change, Values
+
+Outcome = Literal["applied", "echo", "noop", "parked", "conflict", "rejected", "error", "filtered"]
+
+
+class JournalEntry(msgspec.Struct):
+    """A change as journaled: which side and map it belongs to, and its journal id."""
+
+    id: int
+    side: int
+    map: str
+    change: Change
+    received_at: float
+
+
+class Link(msgspec.Struct):
+    """That row ``ids[0]`` on side 0 is row ``ids[1]`` on side 1, with their agreed shadow."""
+
+    id: int
+    map: str
+    key: str
+    ids: list[str | None]
+    versions: list[str | None]
+    shadow: Values
+    tokens: list[str | None]
+
+    @classmethod
+    def new(cls, link_id: int, map_name: str, key: str) -> Link:
+        """A link not yet written anywhere."""
+        return cls(link_id, map_name, key, [None, None], [None, None], {}, [None, None])
+
+
+class ErrorEntry(msgspec.Struct):
+    """A record in the error queue."""
+
+    id: int
+    map: str
+    side: int
+    native_id: str
+    key: str
+    kind: str
+    reason: str
+    attempts: int
+    first_seen: float
+    last_seen: float
+    change: Change | None = None
+
+
+class Commit(msgspec.Struct):
+    """What one actor step makes durable, in one state-store transaction."""
+
+    acks: list[int] = []
+    link: Link | None = None
+    drop_link: int | None = None
+    error: ErrorEntry | None = None
+    resolve: tuple[str, int, str] | None = None

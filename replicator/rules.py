@@ -1,0 +1,106 @@
+"""The map rules as pure functions: three-way merge, ownership, create and delete rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from .adapter import Value, Values
+from .config import FieldMap, TableMap
+
+
+class FieldConflict(msgspec.Struct, frozen=True):
+    """A field both sides changed since the shadow, and how it was decided."""
+
+    field: str
+    base: Value
+    values: tuple[Value, Value]
+    winner: int
+
+
+class Merge(msgspec.Struct, frozen=True):
+    """The agreed values of a merge, and the conflicts decided on the way."""
+
+    values: Values
+    conflicts: list[FieldConflict]
+
+
+def owner(field: FieldMap) -> int | None:
+    """The side that owns a one-way field (its source), or None for a both-ways field."""
+    if field.direction == "0->1":
+        return 0
+    if field.direction == "1->0":
+        return 1
+    return None
+
+
+def conflict_winner(m: TableMap, changed_at: Sequence[float | None], source: int) -> int:
+    """The side whose value wins a conflict: the map's side, or the newest change."""
+    if m.conflict != "newest":
+        return int(m.conflict)
+    a, b = changed_at
+    if a is None or b is None or a == b:
+        return source
+    return 0 if a > b else 1
+
+
+def merge_field(field: FieldMap, base: Value, vals: tuple[Value, Value], winner: int) -> tuple[Value, bool]:
+    """The agreed value of one field and whether it was a conflict.
+
+    A one-way field takes its owner's value. A both-ways field takes the side that
+    changed it since ``base``; when both changed it to different values, ``winner``'s.
+    """
+    own = owner(field)
+    if own is not None:
+        return vals[own], False
+    a, b = vals
+    if a == b:
+        return a, False
+    if a == base:
+        return b, False
+    if b == base:
+        return a, False
+    return vals[winner], True
+
+
+def merge(
+    m: TableMap, base: Values, vals: tuple[Values, Values], winner: int
+) -> Merge:
+    """Three-way merge of both sides' canonical values against the shadow ``base``."""
+    out: Values = {}
+    conflicts = []
+    for f in m.all_fields:
+        pair = (vals[0].get(f.id), vals[1].get(f.id))
+        value, conflicted = merge_field(f, base.get(f.id), pair, winner)
+        out[f.id] = value
+        if conflicted:
+            conflicts.append(FieldConflict(f.id, base.get(f.id), pair, winner))
+    return Merge(out, conflicts)
+
+
+def initial_merge(m: TableMap, vals: tuple[Values, Values]) -> Values:
+    """The agreed values when both sides hold a key with no shadow: owners, then the master."""
+    master = m.initial_master
+    out: Values = {}
+    for f in m.all_fields:
+        own = owner(f)
+        side = own if own is not None else master
+        value = vals[side].get(f.id)
+        out[f.id] = value if value is not None else vals[1 - side].get(f.id)
+    return out
+
+
+def diff(target: Values, current: Values) -> list[str]:
+    """Field ids whose value in ``target`` differs from ``current``."""
+    return [k for k, v in target.items() if current.get(k) != v]
+
+
+def may_create(m: TableMap, side: int) -> bool:
+    """Whether a record born on ``side`` may be replicated (the create rule)."""
+    return side in m.create
+
+
+def may_delete(m: TableMap, side: int) -> bool:
+    """Whether a delete on ``side`` may be replicated (the delete rule)."""
+    return side in m.delete

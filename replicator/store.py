@@ -1,0 +1,302 @@
+"""The state store: links, shadows, cursors, the journal and the error queue in SQLite.
+
+One aiosqlite connection in WAL mode. Every method that changes state runs in one
+transaction, so a kill -9 at any instant leaves the store as of the last commit.
+``synchronous = NORMAL`` is safe against process crashes (WAL); only a power loss may
+drop the last commits, which the journal then replays from the sides' cursors.
+
+The schema carries a version (``PRAGMA user_version``); ``MIGRATIONS[i]`` upgrades a
+store from version ``i`` to ``i + 1``, so a newer release upgrades an older store in place.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+import msgspec
+
+from .adapter import Change
+from .errors import StoreError
+from .model import Commit, ErrorEntry, JournalEntry, Link
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+    CREATE TABLE cursors (side INTEGER PRIMARY KEY, cursor TEXT);
+    CREATE TABLE journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, side INTEGER NOT NULL, map TEXT NOT NULL,
+        change BLOB NOT NULL, received_at REAL NOT NULL);
+    CREATE INDEX journal_map ON journal (map, id);
+    CREATE TABLE links (
+        id INTEGER PRIMARY KEY, map TEXT NOT NULL, key TEXT NOT NULL,
+        id0 TEXT, id1 TEXT, ver0 TEXT, ver1 TEXT, tok0 TEXT, tok1 TEXT,
+        shadow BLOB NOT NULL, updated_at REAL NOT NULL);
+    CREATE UNIQUE INDEX links_id0 ON links (map, id0);
+    CREATE UNIQUE INDEX links_id1 ON links (map, id1);
+    CREATE INDEX links_key ON links (map, key);
+    CREATE TABLE errors (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, map TEXT NOT NULL, side INTEGER NOT NULL,
+        native_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
+        change BLOB, attempts INTEGER NOT NULL, first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL);
+    CREATE UNIQUE INDEX errors_record ON errors (map, side, native_id);
+    CREATE TABLE maps (
+        name TEXT PRIMARY KEY, synced_at REAL, paused INTEGER NOT NULL DEFAULT 0,
+        paused_reason TEXT) WITHOUT ROWID;
+    """,
+]
+
+_enc = msgspec.msgpack.Encoder()
+_change = msgspec.msgpack.Decoder(Change)
+_values = msgspec.msgpack.Decoder(dict[str, Any])
+_LINK_COLS = "id, map, key, id0, id1, ver0, ver1, tok0, tok1, shadow"
+
+
+class Store:
+    """The state store. Use ``await Store.open(path)`` and ``await store.close()``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self.instance = ""
+        self._lock = anyio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One write transaction; tasks sharing the connection take turns."""
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.db.execute("ROLLBACK")
+                raise
+            with anyio.CancelScope(shield=True):
+                await self.db.execute("COMMIT")
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open (creating or upgrading) the store at ``path``."""
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+                await db.execute(f"PRAGMA {pragma}")
+        except Exception as exc:
+            raise StoreError(f"state store {path}: cannot open: {exc}") from exc
+        store = cls(db, path)
+        await store._migrate()
+        store.instance = await store._instance_id()
+        return store
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.db.close()
+
+    async def _migrate(self) -> None:
+        version = (await self._one("PRAGMA user_version"))[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(f"state store {self.path} is schema version {version}, newer "
+                             f"than this release ({len(MIGRATIONS)}): upgrade replicator")
+        for i in range(version, len(MIGRATIONS)):
+            await self.db.executescript(f"BEGIN; {MIGRATIONS[i]}; PRAGMA user_version = {i + 1}; COMMIT;")
+
+    async def _instance_id(self) -> str:
+        row = await self._one("SELECT value FROM meta WHERE key = 'instance'")
+        if row:
+            return str(row[0])
+        instance = uuid.uuid4().hex[:12]
+        await self.db.execute("INSERT INTO meta VALUES ('instance', ?)", (instance,))
+        return instance
+
+    async def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        async with self.db.execute(sql, args) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        async with self.db.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    # -- meta and control -------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    async def poke(self) -> None:
+        """Tell a running daemon that the store changed under it (pause, retry, …)."""
+        await self.set_meta("control", str(time.time()))
+
+    # -- cursors and journal ----------------------------------------------------------
+
+    async def cursor(self, side: int) -> str | None:
+        row = await self._one("SELECT cursor FROM cursors WHERE side = ?", (side,))
+        return None if row is None else row[0]
+
+    async def set_cursor(self, side: int, cursor: str | None) -> None:
+        await self.db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (side, cursor))
+
+    async def append_journal(
+        self, side: int, items: Sequence[tuple[str, Change]], cursor: str | None
+    ) -> list[JournalEntry]:
+        """Journal changes and advance the side's cursor, in one transaction."""
+        now = time.time()
+        out = []
+        async with self.transaction():
+            for map_name, change in items:
+                cur = await self.db.execute(
+                    "INSERT INTO journal (side, map, change, received_at) VALUES (?, ?, ?, ?)",
+                    (side, map_name, _enc.encode(change), now))
+                out.append(JournalEntry(cur.lastrowid or 0, side, map_name, change, now))
+            await self.set_cursor(side, cursor)
+        return out
+
+    async def journal_after(self, map_name: str, after: int, limit: int) -> list[JournalEntry]:
+        """Journaled changes of a map with id above ``after``, oldest first."""
+        rows = await self._all(
+            "SELECT id, side, map, change, received_at FROM journal "
+            "WHERE map = ? AND id > ? ORDER BY id LIMIT ?", (map_name, after, limit))
+        return [JournalEntry(r[0], r[1], r[2], _change.decode(r[3]), r[4]) for r in rows]
+
+    async def add_journal(self, side: int, map_name: str, change: Change) -> None:
+        """Journal one change outside the intake (a retry asked for from the CLI)."""
+        await self.db.execute(
+            "INSERT INTO journal (side, map, change, received_at) VALUES (?, ?, ?, ?)",
+            (side, map_name, _enc.encode(change), time.time()))
+
+    # -- links ------------------------------------------------------------------------
+
+    async def next_link_id(self) -> int:
+        row = await self._one("SELECT coalesce(max(id), 0) FROM links")
+        return int(row[0]) + 1
+
+    async def link(self, link_id: int) -> Link | None:
+        return self._link(await self._one(f"SELECT {_LINK_COLS} FROM links WHERE id = ?",
+                                          (link_id,)))
+
+    async def link_by_native(self, map_name: str, side: int, native_id: str) -> Link | None:
+        return self._link(await self._one(
+            f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND id{side} = ?",
+            (map_name, native_id)))
+
+    async def link_by_key(self, map_name: str, key: str) -> Link | None:
+        return self._link(await self._one(
+            f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND key = ?", (map_name, key)))
+
+    async def links_by_native(self, map_name: str, side: int, ids: Sequence[str]) -> dict[str, Link]:
+        """Links of many native ids of one side (for batch routing and initial sync)."""
+        out: dict[str, Link] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._all(f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND "
+                                   f"id{side} IN ({marks})", (map_name, *chunk))
+            for r in rows:
+                link = self._link(r)
+                assert link is not None
+                out[str(link.ids[side])] = link
+        return out
+
+    @staticmethod
+    def _link(r: Any) -> Link | None:
+        if r is None:
+            return None
+        return Link(r[0], r[1], r[2], [r[3], r[4]], [r[5], r[6]], _values.decode(r[9]),
+                    [r[7], r[8]])
+
+    # -- the group commit -------------------------------------------------------------
+
+    async def commit(self, commits: Iterable[Commit]) -> None:
+        """Make many actor steps durable in one transaction."""
+        async with self.transaction():
+            for c in commits:
+                await self._apply(c)
+
+    async def _apply(self, c: Commit) -> None:
+        now = time.time()
+        if c.acks:
+            await self.db.executemany("DELETE FROM journal WHERE id = ?", [(i,) for i in c.acks])
+        if c.drop_link is not None:
+            await self.db.execute("DELETE FROM links WHERE id = ?", (c.drop_link,))
+        if c.link is not None:
+            lk = c.link
+            await self.db.execute(
+                "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (lk.id, lk.map, lk.key, *lk.ids, *lk.versions, *lk.tokens,
+                 _enc.encode(lk.shadow), now))
+        if c.resolve is not None:
+            await self.db.execute("DELETE FROM errors WHERE map = ? AND side = ? AND native_id = ?",
+                                  c.resolve)
+        if c.error is not None:
+            await self._add_error(c.error)
+
+    async def _add_error(self, e: ErrorEntry) -> None:
+        change = None if e.change is None else _enc.encode(e.change)
+        await self.db.execute(
+            "INSERT INTO errors (map, side, native_id, key, kind, reason, change, attempts, "
+            "first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (map, side, native_id) DO UPDATE SET kind = excluded.kind, "
+            "reason = excluded.reason, change = excluded.change, key = excluded.key, "
+            "attempts = attempts + excluded.attempts, last_seen = excluded.last_seen",
+            (e.map, e.side, e.native_id, e.key, e.kind, e.reason, change, e.attempts,
+             e.first_seen, e.last_seen))
+
+    # -- the error queue --------------------------------------------------------------
+
+    async def errors(self, ids: Sequence[int] = ()) -> list[ErrorEntry]:
+        """Entries of the error queue (all, or those with ``ids``), oldest first."""
+        where = f"WHERE id IN ({','.join('?' * len(ids))})" if ids else ""
+        rows = await self._all(
+            "SELECT id, map, side, native_id, key, kind, reason, attempts, first_seen, "
+            f"last_seen, change FROM errors {where} ORDER BY id", tuple(ids))
+        return [ErrorEntry(*r[:10], change=None if r[10] is None else _change.decode(r[10]))
+                for r in rows]
+
+    async def discard_errors(self, ids: Sequence[int]) -> int:
+        marks = ",".join("?" * len(ids))
+        cur = await self.db.execute(f"DELETE FROM errors WHERE id IN ({marks})", tuple(ids))
+        return cur.rowcount
+
+    async def errors_since(self, map_name: str, since: float) -> int:
+        row = await self._one("SELECT count(*) FROM errors WHERE map = ? AND last_seen >= ?",
+                              (map_name, since))
+        return int(row[0])
+
+    # -- maps -------------------------------------------------------------------------
+
+    async def map_states(self) -> dict[str, tuple[float | None, bool, str | None]]:
+        """Per map: when it was initially synced, whether it is paused, and why."""
+        rows = await self._all("SELECT name, synced_at, paused, paused_reason FROM maps")
+        return {r[0]: (r[1], bool(r[2]), r[3]) for r in rows}
+
+    async def set_synced(self, map_name: str) -> None:
+        await self.db.execute(
+            "INSERT INTO maps (name, synced_at) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET synced_at = excluded.synced_at",
+            (map_name, time.time()))
+
+    async def set_paused(self, map_name: str, paused: bool, reason: str | None = None) -> None:
+        await self.db.execute(
+            "INSERT INTO maps (name, paused, paused_reason) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
+            "paused_reason = excluded.paused_reason", (map_name, int(paused), reason))
+        await self.poke()
+
+    async def map_counts(self, map_name: str) -> dict[str, Any]:
+        """Links, backlog, errors and the oldest backlog entry's age of one map."""
+        links = await self._one("SELECT count(*) FROM links WHERE map = ?", (map_name,))
+        backlog = await self._one("SELECT count(*), min(received_at) FROM journal WHERE map = ?",
+                                  (map_name,))
+        errors = await self._one("SELECT count(*) FROM errors WHERE map = ?", (map_name,))
+        return {"links": links[0], "backlog": backlog[0], "oldest": backlog[1],
+                "errors": errors[0]}

@@ -1,0 +1,291 @@
+"""Initial sync ("initial writes"): bring two sides that already hold data into step.
+
+Per map, in prerequisite order: scan both sides, match rows by integration key, link
+the matches (the map's ``initial_master`` decides differing values, one-way fields take
+their owner's), create on the other side what is missing there (if the create rule
+allows the side it was born on; else the row goes to the error queue), batch by batch.
+
+It is resumable by construction: matching is by key and inserts refuse an existing
+key, so a rerun after a crash links what the crashed run created instead of
+duplicating it. Before the first scan each side's cursor is pinned to its feed's head,
+so changes made during the sync are replayed by the live sync afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from . import mapping, rules
+from .adapter import Change, Row, Values, WriteOp, WriteResult
+from .config import TableMap
+from .context import Context
+from .errors import RuleViolation, TransientError
+from .model import Commit, ErrorEntry, Link
+from .ordering import topological_order
+
+SCAN_BATCH = 2000
+WRITE_RETRIES = 5
+
+
+class SyncReport(msgspec.Struct):
+    """What the initial sync of one map did."""
+
+    map: str
+    rows: list[int]
+    linked: int = 0
+    created: list[int] = msgspec.field(default_factory=lambda: [0, 0])
+    updated: list[int] = msgspec.field(default_factory=lambda: [0, 0])
+    unchanged: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+class Progress(Protocol):
+    """Shows the progress of an initial sync (a bar on a terminal, log lines elsewhere)."""
+
+    def start(self, map_name: str, total: int) -> None: ...
+    def advance(self, done: int) -> None: ...
+    def finish(self, report: SyncReport) -> None: ...
+
+
+class Scanned(msgspec.Struct):
+    """A scanned row with its canonical values."""
+
+    row: Row
+    values: Values
+
+
+class Job(msgspec.Struct):
+    """What the sync does for one integration key: writes per side, then a link or an error."""
+
+    key: tuple[Any, ...]
+    rows: list[Scanned | None]
+    link: Link | None
+    merged: Values = {}
+    ops: list[WriteOp | None] = msgspec.field(default_factory=lambda: [None, None])
+    results: list[WriteResult | None] = msgspec.field(default_factory=lambda: [None, None])
+    error: str = ""
+
+
+def sync_order(ctx: Context, names: Sequence[str] | None) -> list[TableMap]:
+    """The maps to sync, prerequisites first."""
+    graph = {m.name: set(m.prerequisites) | {f.lookup for f in m.all_fields if f.lookup}
+             for m in ctx.config.maps}
+    order = topological_order({k: {d for d in v if d and d != k} for k, v in graph.items()})
+    return [ctx.map(n) for n in order if names is None or n in names]
+
+
+class InitialSync:
+    """Runs the initial sync of some maps; see the module docstring."""
+
+    def __init__(self, ctx: Context, progress: Progress | None = None) -> None:
+        self.ctx = ctx
+        self.progress = progress
+
+    async def run(self, names: Sequence[str] | None, *, only_new: bool = False) -> list[SyncReport]:
+        states = await self.ctx.store.map_states()
+        reports = []
+        for m in sync_order(self.ctx, names):
+            if only_new and states.get(m.name, (None, False, None))[0] is not None:
+                continue
+            await self.pin_cursors()
+            reports.append(await MapSync(self.ctx, m, self.progress).run())
+            await self.ctx.store.set_synced(m.name)
+        return reports
+
+    async def pin_cursors(self) -> None:
+        for i, side in enumerate(self.ctx.sides):
+            if await self.ctx.store.cursor(i) is None:
+                await self.ctx.store.set_cursor(i, await side.head_cursor())
+
+
+class MapSync:
+    """The initial sync of one map."""
+
+    def __init__(self, ctx: Context, m: TableMap, progress: Progress | None) -> None:
+        self.ctx = ctx
+        self.map = m
+        self.progress = progress
+        self.errors: list[ErrorEntry] = []
+
+    async def run(self) -> SyncReport:
+        started = time.monotonic()
+        scans = [await self.scan(0), await self.scan(1)]
+        report = SyncReport(self.map.name, [len(scans[0]), len(scans[1])])
+        keys = list(dict.fromkeys([*scans[0], *scans[1]]))
+        if self.progress:
+            self.progress.start(self.map.name, len(keys))
+        await self.flush_errors(report)
+        batch = self.ctx.config.engine.batch_size
+        for start in range(0, len(keys), batch):
+            chunk = keys[start:start + batch]
+            jobs = [await self.plan(k, scans[0].get(k), scans[1].get(k), report) for k in chunk]
+            await self.execute([j for j in jobs if j is not None], report)
+            if self.progress:
+                self.progress.advance(start + len(chunk))
+        report.seconds = round(time.monotonic() - started, 3)
+        self.ctx.log.info("initial_sync_done", **msgspec.to_builtins(report))
+        if self.progress:
+            self.progress.finish(report)
+        return report
+
+    async def scan(self, side: int) -> dict[tuple[Any, ...], Scanned]:
+        """Every row of the map's entity on ``side`` by key; bad rows go to the errors."""
+        out: dict[tuple[Any, ...], Scanned] = {}
+        after: str | None = None
+        entity = self.map.entities[side]
+        while rows := await self.ctx.sides[side].scan(entity, after, SCAN_BATCH):
+            after = rows[-1].native_id
+            for row in rows:
+                self.add_scanned(side, row, out)
+        return out
+
+    def add_scanned(self, side: int, row: Row, out: dict[tuple[Any, ...], Scanned]) -> None:
+        try:
+            values = mapping.canonical(self.map, side, row.values)
+        except RuleViolation as exc:
+            return self.error(side, row, "rule", str(exc))
+        missing = mapping.missing_key_fields(self.map, side, values)
+        if missing:
+            return self.error(side, row, "rule", f"integration key field(s) {missing} empty")
+        key = mapping.key_of(self.map, values)
+        if key in out:
+            return self.error(side, row, "duplicate", f"duplicate key {mapping.encode_key(key)} "
+                              f"on side {self.ctx.side_names[side]!r}: also row "
+                              f"{out[key].row.native_id}")
+        out[key] = Scanned(row, values)
+
+    def error(self, side: int, row: Row, kind: str, reason: str, key: str = "") -> None:
+        now = time.time()
+        change = Change(self.map.entities[side], row.native_id, "upsert", values=row.values)
+        self.errors.append(ErrorEntry(0, self.map.name, side, row.native_id, key, kind, reason,
+                                      1, now, now, change))
+
+    async def flush_errors(self, report: SyncReport) -> None:
+        if self.errors:
+            report.errors += len(self.errors)
+            await self.ctx.store.commit([Commit(error=e) for e in self.errors])
+            self.errors = []
+
+    async def plan(self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None,
+                   report: SyncReport) -> Job | None:
+        """What to do for one key; None if both sides agree and are linked already."""
+        rows = [a, b]
+        link = await self.existing_link(rows)
+        job = Job(key, rows, link)
+        if a is not None and b is not None:
+            job.merged = rules.initial_merge(self.map, (a.values, b.values))
+            if link is not None and link.shadow == job.merged == a.values == b.values:
+                report.unchanged += 1
+                return None
+            for side in (0, 1):
+                self.plan_update(job, side)
+            return job
+        source = 0 if a is not None else 1
+        scanned = a or b
+        assert scanned is not None
+        job.merged = scanned.values
+        if not rules.may_create(self.map, source):
+            self.error(source, scanned.row, "rule", f"created on {self.ctx.side_names[source]!r}, "
+                       f"but map {self.map.name!r} accepts new records only from "
+                       f"{sorted(self.ctx.side_names[i] for i in self.map.create)}",
+                       mapping.encode_key(key))
+            return None
+        job.ops[1 - source] = WriteOp(
+            self.map.entities[1 - source], "insert", self.token(),
+            values=mapping.side_values(self.map, 1 - source, scanned.values),
+            key_fields=self.map.key_names(1 - source))
+        return job
+
+    def plan_update(self, job: Job, side: int) -> None:
+        scanned = job.rows[side]
+        assert scanned is not None
+        changed = rules.diff(job.merged, scanned.values)
+        if changed:
+            job.ops[side] = WriteOp(
+                self.map.entities[side], "update", self.token(), native_id=scanned.row.native_id,
+                values=mapping.side_values(self.map, side, job.merged, changed),
+                expected_version=scanned.row.version)
+
+    async def existing_link(self, rows: list[Scanned | None]) -> Link | None:
+        for side, scanned in enumerate(rows):
+            if scanned is not None:
+                link = await self.ctx.store.link_by_native(self.map.name, side,
+                                                           scanned.row.native_id)
+                if link is not None:
+                    return link
+        return None
+
+    def token(self) -> str:
+        return self.ctx.token(0)
+
+    async def execute(self, jobs: list[Job], report: SyncReport) -> None:
+        """Write a batch of jobs on both sides, then commit their links and errors."""
+        for side in (0, 1):
+            await self.write(side, [j for j in jobs if j.ops[side] is not None])
+        commits = [self.outcome(j, report) for j in jobs]
+        await self.flush_errors(report)
+        await self.ctx.store.commit([c for c in commits if c is not None])
+
+    async def write(self, side: int, jobs: list[Job]) -> None:
+        pending = jobs
+        for attempt in range(WRITE_RETRIES + 1):
+            if not pending:
+                return
+            ops = [j.ops[side] for j in pending]
+            results = await self.ctx.writers[side].handle([op for op in ops if op is not None])
+            for job, result in zip(pending, results, strict=True):
+                job.results[side] = result
+            pending = [j for j in pending if (r := j.results[side]) and r.status == "transient"]
+            if pending and attempt < WRITE_RETRIES:
+                await anyio_sleep(0.1 * 2 ** attempt)
+        if pending:
+            raise TransientError(f"side {self.ctx.side_names[side]!r} kept failing: "
+                                 f"{pending[0].results[side]}")
+
+    def outcome(self, job: Job, report: SyncReport) -> Commit | None:
+        """The link (or error) a written job leaves."""
+        ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
+        versions: list[str | None] = [r.row.version if r else None for r in job.rows]
+        tokens: list[str | None] = [None, None]
+        for side in (0, 1):
+            result, op = job.results[side], job.ops[side]
+            if result is None or op is None:
+                continue
+            if result.status == "permanent":
+                self.job_error(job, side, result.reason)
+                return None
+            if result.status == "conflict" and result.current is not None:
+                ids[side], versions[side] = result.current.native_id, result.current.version
+                continue
+            ids[side] = result.native_id or ids[side]
+            versions[side], tokens[side] = result.version, op.token
+            counter = report.created if op.op == "insert" else report.updated
+            counter[side] += 1
+        return self.link_commit(job, ids, versions, tokens, report)
+
+    def job_error(self, job: Job, side: int, reason: str) -> None:
+        source = next(i for i, r in enumerate(job.rows) if r is not None)
+        scanned = job.rows[source]
+        assert scanned is not None
+        self.error(source, scanned.row, "permanent",
+                   f"writing to {self.ctx.side_names[side]!r}: {reason}",
+                   mapping.encode_key(job.key))
+
+    def link_commit(self, job: Job, ids: list[str | None], versions: list[str | None],
+                    tokens: list[str | None], report: SyncReport) -> Commit:
+        link_id = job.link.id if job.link else 0
+        link = Link(link_id, self.map.name, mapping.encode_key(job.key), ids, versions,
+                    job.merged, tokens)
+        report.linked += 1
+        return Commit(link=link, resolve=None)
+
+
+async def anyio_sleep(seconds: float) -> None:
+    import anyio
+
+    await anyio.sleep(seconds)

@@ -1,0 +1,317 @@
+"""The SQLite side's own behaviour: schema checks, triggers, constraints, locks, outages."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+
+from adapters.sqlite import SQLiteSide, create_side
+from replicator.adapter import EntitySpec, WriteOp
+from replicator.errors import ConfigError, SchemaError, TransientError
+
+ITEMS = EntitySpec("items", ("name", "qty"), ("code",))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """aiosqlite is asyncio-only."""
+    return "asyncio"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """Another application's connection to the side's database file, with an items table."""
+    with closing(sqlite3.connect(tmp_path / "app.db", isolation_level=None)) as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT, name TEXT, qty INT)")
+        yield conn
+
+
+@pytest.fixture
+async def side(tmp_path: Path, app: sqlite3.Connection) -> AsyncIterator[SQLiteSide]:
+    """The opened (not yet prepared) side on the application's database."""
+    lite = create_side("lite", {"path": "app.db", "busy_timeout_ms": 50}, tmp_path)
+    await lite.open()
+    yield lite
+    await lite.close()
+
+
+def insert(table: str = "items", **values: object) -> WriteOp:
+    return WriteOp(table, "insert", "tok", values=dict(values))
+
+
+@pytest.mark.anyio
+async def test_missing_table_columns_and_bad_filter_are_all_listed(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """prepare names every missing table and column and every filter that does not compile."""
+    app.execute("CREATE TABLE pairs (a TEXT, b TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID")
+    specs = [
+        EntitySpec("items", ("name", "colour", "size"), ("code",), filter="nope > 1"),
+        EntitySpec("ghosts", ("name",), ()),
+        EntitySpec("pairs", ("a",), ()),
+    ]
+    with pytest.raises(SchemaError) as caught:
+        await side.prepare(specs)
+    message = str(caught.value)
+    for part in ("'lite'", "'colour'", "'size'", "'ghosts'", "'nope > 1'", "'pairs'"):
+        assert part in message
+    assert len(message.splitlines()) == 5
+
+
+@pytest.mark.anyio
+async def test_prepare_twice_keeps_user_data_and_records_each_change_once(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """A second prepare changes no user row and leaves exactly one set of triggers."""
+    app.execute("INSERT INTO items (code, name, qty) VALUES ('A', 'Anvil', 1)")
+    await side.prepare([ITEMS])
+    await side.prepare([ITEMS])
+    app.execute("UPDATE items SET qty = 2")
+    assert app.execute("SELECT code, name, qty FROM items").fetchall() == [("A", "Anvil", 2)]
+    triggers = app.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    assert sorted(t for (t,) in triggers) == [
+        "_replicator_items_delete",
+        "_replicator_items_insert",
+        "_replicator_items_update",
+    ]
+    assert len((await side.read_changes(None, 100)).changes) == 1
+
+
+@pytest.mark.anyio
+async def test_rows_untouched_since_install_have_version_zero(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """A row older than the triggers has version "0", and a write expecting "0" applies."""
+    app.execute("INSERT INTO items (id, code, name, qty) VALUES (7, 'A', 'Anvil', 1)")
+    await side.prepare([ITEMS])
+    row = (await side.get("items", ["7"]))["7"]
+    assert (row.version, row.changed_at) == ("0", None)
+    op = WriteOp("items", "update", "tok", native_id="7", values={"qty": 5}, expected_version="0")
+    [result] = await side.write([op])
+    assert result.status == "applied" and result.version not in (None, "0")
+
+
+@pytest.mark.anyio
+async def test_a_column_added_later_is_carried_after_prepare_again(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """After ALTER TABLE ADD COLUMN and a new prepare, changes carry the new column."""
+    await side.prepare([ITEMS])
+    app.execute("ALTER TABLE items ADD COLUMN colour TEXT")
+    await side.prepare([EntitySpec("items", ("name", "qty", "colour"), ("code",))])
+    app.execute("INSERT INTO items (code, name, qty, colour) VALUES ('A', 'Anvil', 1, 'red')")
+    [change] = (await side.read_changes(None, 100)).changes
+    assert change.values == {"code": "A", "name": "Anvil", "qty": 1, "colour": "red"}
+
+
+@pytest.mark.anyio
+async def test_changes_made_while_the_side_was_closed_are_read_after_reopening(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """Writes by another connection while the replicator is down are in the feed later."""
+    await side.prepare([ITEMS])
+    app.execute("INSERT INTO items (code, name, qty) VALUES ('A', 'Anvil', 1)")
+    cursor = (await side.read_changes(None, 100)).cursor
+    await side.close()
+    app.execute("INSERT INTO items (code, name, qty) VALUES ('B', 'Bolt', 2)")
+    await side.open()
+    await side.prepare([ITEMS])
+    [change] = (await side.read_changes(cursor, 100)).changes
+    assert (change.token, change.values) == (None, {"code": "B", "name": "Bolt", "qty": 2})
+
+
+@pytest.mark.anyio
+async def test_foreign_key_violation_is_permanent_and_the_rest_applies(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """The user's foreign keys are enforced: a bad item is refused with SQLite's message."""
+    app.execute("CREATE TABLE parts (id INTEGER PRIMARY KEY, item INT REFERENCES items(id))")
+    app.execute("INSERT INTO items (id, code) VALUES (1, 'A')")
+    await side.prepare([EntitySpec("parts", ("item",), ())])
+    ops = [insert("parts", item=1), insert("parts", item=999), insert("parts", item=1)]
+    results = await side.write(ops)
+    assert [r.status for r in results] == ["applied", "permanent", "applied"]
+    assert "FOREIGN KEY constraint failed" in results[1].reason
+    assert "'lite'" in results[1].reason and "'parts'" in results[1].reason
+    assert app.execute("SELECT count(*) FROM parts").fetchone() == (2,)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("action", ["ABORT", "FAIL", "ROLLBACK"])
+async def test_a_trigger_raise_refuses_only_its_item(
+    side: SQLiteSide, app: sqlite3.Connection, action: str
+) -> None:
+    """A user trigger's RAISE refuses its item with the message; the batch's others apply."""
+    app.execute(
+        "CREATE TRIGGER no_junk AFTER INSERT ON items WHEN NEW.name = 'junk'"
+        f" BEGIN SELECT RAISE({action}, 'junk is not for sale'); END"
+    )
+    await side.prepare([ITEMS])
+    ops = [insert(code="A", name="ok"), insert(code="B", name="junk"), insert(code="C")]
+    results = await side.write(ops)
+    assert [r.status for r in results] == ["applied", "permanent", "applied"]
+    assert "junk is not for sale" in results[1].reason
+    assert app.execute("SELECT code FROM items ORDER BY code").fetchall() == [("A",), ("C",)]
+    changes = (await side.read_changes(None, 100)).changes
+    assert [c.values and c.values["code"] for c in changes] == ["A", "C"]
+
+
+@pytest.mark.anyio
+async def test_a_guid_primary_key_made_by_a_default_is_the_native_id(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """A TEXT primary key generated by a DEFAULT expression comes back as the native id."""
+    app.execute(
+        "CREATE TABLE docs (id TEXT PRIMARY KEY DEFAULT (lower(hex(randomblob(16)))), title TEXT)"
+    )
+    await side.prepare([EntitySpec("docs", ("title",), ())])
+    [result] = await side.write([insert("docs", title="Spec")])
+    (guid,) = app.execute("SELECT id FROM docs").fetchone()
+    assert result.native_id == guid and len(guid) == 32
+    assert (await side.get("docs", [guid]))[guid].values == {"title": "Spec"}
+    [change] = (await side.read_changes(None, 100)).changes
+    assert (change.native_id, change.token) == (guid, "tok")
+
+
+@pytest.mark.anyio
+async def test_a_primary_key_change_is_a_delete_and_an_upsert(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """UPDATE of the primary key is reported as a delete of the old id, then the new id."""
+    await side.prepare([ITEMS])
+    app.execute("INSERT INTO items (id, code) VALUES (1, 'A')")
+    app.execute("UPDATE items SET id = 100 WHERE id = 1")
+    changes = (await side.read_changes(None, 100)).changes
+    assert [(c.native_id, c.op) for c in changes] == [
+        ("1", "upsert"),
+        ("1", "delete"),
+        ("100", "upsert"),
+    ]
+    assert changes[2].values == {"code": "A", "name": None, "qty": None}
+
+
+@pytest.mark.anyio
+async def test_a_table_without_primary_key_is_keyed_by_rowid(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """A table with no primary key uses the rowid as native id."""
+    app.execute("CREATE TABLE notes (body TEXT)")
+    await side.prepare([EntitySpec("notes", ("body",), ())])
+    [result] = await side.write([insert("notes", body="hello")])
+    assert result.native_id == "1"
+    assert [r.values for r in await side.scan("notes", None, 10)] == [{"body": "hello"}]
+
+
+@pytest.mark.anyio
+async def test_scan_orders_integer_ids_numerically(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """scan pages through integer keys in numeric order (2, 9, 10), not text order."""
+    await side.prepare([ITEMS])
+    app.executemany("INSERT INTO items (id, code) VALUES (?, 'x')", [(10,), (2,), (9,)])
+    first = await side.scan("items", None, 2)
+    rest = await side.scan("items", first[-1].native_id, 2)
+    assert [r.native_id for r in first + rest] == ["2", "9", "10"]
+
+
+@pytest.mark.anyio
+async def test_a_row_leaving_the_filter_is_reported_without_values(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """An upsert of a row outside the filter carries no values (the core reads it)."""
+    await side.prepare([EntitySpec("items", ("name",), ("code",), filter="qty > 0")])
+    app.execute("INSERT INTO items (code, name, qty) VALUES ('A', 'Anvil', 0)")
+    [change] = (await side.read_changes(None, 100)).changes
+    assert (change.op, change.values, change.version) == ("upsert", None, None)
+
+
+@pytest.mark.anyio
+async def test_a_locked_database_is_a_transient_error(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """While another connection holds the write lock, write raises TransientError."""
+    await side.prepare([ITEMS])
+    app.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(TransientError, match="locked"):
+        await side.write([insert(code="A")])
+    app.execute("ROLLBACK")
+    [result] = await side.write([insert(code="A")])
+    assert result.status == "applied"
+    app.execute("INSERT INTO items (code) VALUES ('B')")
+    tokens = [c.token for c in (await side.read_changes(None, 100)).changes]
+    assert tokens == ["tok", None]
+
+
+@pytest.mark.anyio
+async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transaction(
+    tmp_path: Path, app: sqlite3.Connection
+) -> None:
+    """Cancelling a write blocked on the lock rolls back; the next write and the feed are clean."""
+    lite = create_side("lite", {"path": "app.db", "busy_timeout_ms": 5000}, tmp_path)
+    await lite.open()
+    await lite.prepare([ITEMS])
+    app.execute("BEGIN EXCLUSIVE")
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lite.write, [insert(code="lost")])
+            await wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()
+            app.execute("ROLLBACK")
+        [result] = await lite.write([insert(code="A")])
+    app.execute("INSERT INTO items (code) VALUES ('B')")
+    changes = (await lite.read_changes(None, 100)).changes
+    await lite.close()
+    assert result.status == "applied"
+    assert [(c.values and c.values["code"], c.token) for c in changes] == [("A", "tok"), ("B", None)]
+
+
+@pytest.mark.anyio
+async def test_a_missing_file_is_a_transient_error_on_open(tmp_path: Path) -> None:
+    """Opening a side whose file does not exist raises TransientError naming side and file."""
+    lite = create_side("lite", {"path": "absent.db"}, tmp_path)
+    with pytest.raises(TransientError, match="'lite'.*absent.db"):
+        await lite.open()
+    assert not (tmp_path / "absent.db").exists()
+
+
+@pytest.mark.anyio
+async def test_own_write_ends_wait_for_changes_at_once(side: SQLiteSide) -> None:
+    """data_version ignores this connection's commits, so the side remembers its own writes."""
+    await side.prepare([ITEMS])
+    await side.read_changes(None, 100)
+    await side.write([insert(code="A")])
+    with anyio.fail_after(5):
+        await side.wait_for_changes(30)
+    assert len((await side.read_changes(None, 100)).changes) == 1
+
+
+@pytest.mark.anyio
+async def test_acknowledged_changes_are_deleted_by_close(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """Acknowledged change rows leave _replicator_changes; cursors keep counting up."""
+    await side.prepare([ITEMS])
+    app.execute("INSERT INTO items (code) VALUES ('A')")
+    read = await side.read_changes(None, 100)
+    assert read.cursor == "1"
+    await side.ack(read.cursor)
+    await side.close()
+    assert app.execute("SELECT count(*) FROM _replicator_changes").fetchone() == (0,)
+    await side.open()
+    assert await side.head_cursor() == "1"
+    app.execute("INSERT INTO items (code) VALUES ('B')")
+    assert (await side.read_changes(read.cursor, 100)).cursor == "2"
+
+
+def test_options_are_checked(tmp_path: Path) -> None:
+    """Unknown, missing and malformed options are all reported, naming the side."""
+    with pytest.raises(ConfigError) as caught:
+        create_side("lite", {"colour": "red", "poll_interval_ms": "fast"}, tmp_path)
+    problems = caught.value.problems
+    assert len(problems) == 3 and all(p.startswith("side 'lite'") for p in problems)
