@@ -108,13 +108,18 @@ class MemorySide:
     async def close(self) -> None:
         return None
 
-    async def prepare(self, entities: Sequence[EntitySpec]) -> None:
+    async def check(self, entities: Sequence[EntitySpec]) -> None:
         self._check_up()
+        for spec in entities:
+            if not spec.fields:
+                raise SchemaError(f"side {self.name!r}: entity {spec.entity!r} maps no field")
+            parse_filter(spec.filter)
+
+    async def prepare(self, entities: Sequence[EntitySpec]) -> None:
+        await self.check(entities)
         for spec in entities:
             self.tables.setdefault(spec.entity, {})
             self._filters[spec.entity] = parse_filter(spec.filter)
-            if not spec.fields:
-                raise SchemaError(f"side {self.name!r}: entity {spec.entity!r} maps no field")
 
     async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
         self._check_up()

@@ -132,8 +132,11 @@ class Side(Protocol):
     async def close(self) -> None:
         """Release connections; safe to call twice."""
 
+    async def check(self, entities: Sequence[EntitySpec]) -> None:
+        """Raise ``SchemaError`` naming every missing entity, field or bad filter; change nothing."""
+
     async def prepare(self, entities: Sequence[EntitySpec]) -> None:
-        """Check that entities and fields exist (``SchemaError``) and set up change capture."""
+        """``check``, then set up change capture (idempotently)."""
 
     async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
         """Changes after ``cursor``, oldest first, at most ``limit``."""

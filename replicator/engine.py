@@ -14,6 +14,7 @@ drains what is in flight, commits, and closes everything.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -31,7 +32,7 @@ from .model import JournalEntry
 from .router import Router
 from .status import collect_status
 from .store import Store
-from .sync import InitialSync, SyncReport
+from .sync import InitialSync, Progress, SyncReport
 
 DRAIN_TIMEOUT_S = 30.0
 CONTROL_POLL_S = 0.5
@@ -52,11 +53,13 @@ class Replicator:
     """
 
     def __init__(self, config: Config | str | Path, *, sides: Mapping[str, Side] | None = None,
-                 initial_sync: bool = True, live: bool = True) -> None:
+                 initial_sync: bool = True, live: bool = True, progress: Progress | None = None
+                 ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self._side_overrides = dict(sides or {})
         self._initial_sync = initial_sync
         self._live = live
+        self._progress = progress
         self._stack = AsyncExitStack()
         self._intakes: anyio.CancelScope | None = None
         self.ctx: Context
@@ -95,7 +98,7 @@ class Replicator:
         for writer in self.ctx.writers:
             await self.tg.start(writer.run)
         if self._initial_sync:
-            await self.sync(only_new=True)
+            await self.sync(only_new=True, progress=self._progress)
         if self._live:
             await self._go_live()
 
@@ -121,8 +124,12 @@ class Replicator:
     async def _control(self) -> None:
         """Apply what the CLI changed in the store: pause, resume, retries."""
         seen = await self.ctx.store.get_meta("control")
+        beats = 0
         while True:
             await anyio.sleep(CONTROL_POLL_S)
+            beats += 1
+            if beats % 4 == 1:
+                await self.ctx.store.set_meta("heartbeat", str(time.time()))
             now = await self.ctx.store.get_meta("control")
             if now != seen:
                 seen = now
@@ -154,7 +161,7 @@ class Replicator:
         await self.ctx.activity.wait_quiet()
 
     async def sync(self, maps: list[str] | None = None, *, only_new: bool = False,
-                   progress: Any = None) -> list[SyncReport]:
+                   progress: Progress | None = None) -> list[SyncReport]:
         """Initial sync ("initial writes") of ``maps`` (default: all) in prerequisite order."""
         return await InitialSync(self.ctx, progress).run(maps, only_new=only_new)
 

@@ -1,0 +1,254 @@
+"""The command line: ``replicator run | sync | status | errors | pause | resume | validate``.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import structlog
+
+from .adapter import Change
+from .config import Config, load_config
+from .engine import Replicator, entity_specs
+from .errors import ConfigError, ReplicatorError, SchemaError
+from .logs import configure_logging
+from .progress import LogProgress, TerminalProgress, format_table, summary_table
+from .status import map_status
+from .store import Store
+
+DEMO_DIR = Path("replicator-demo")
+HEARTBEAT_STALE_S = 5.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="replicator", description=__doc__)
+    parser.add_argument("--log-format", choices=["console", "json", "auto"], default="auto")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the daemon (without --config: the embedded demo)")
+    run.add_argument("--config", type=Path)
+    sync = sub.add_parser("sync", help="initial sync in prerequisite order, then exit")
+    sync.add_argument("--config", type=Path, required=True)
+    sync.add_argument("--map", action="append", dest="maps")
+    status = sub.add_parser("status", help="per map: state, links, backlog, errors, lag")
+    status.add_argument("--config", type=Path, required=True)
+    status.add_argument("--json", action="store_true")
+    errors = sub.add_parser("errors", help="the error queue: list | retry | discard")
+    errors.add_argument("--config", type=Path, required=True)
+    errors.add_argument("--json", action="store_true")
+    errors.add_argument("action", nargs="?", default="list", choices=["list", "retry", "discard"])
+    errors.add_argument("ids", nargs="*", type=int)
+    errors.add_argument("--all", action="store_true", help="with retry: every entry")
+    for name in ("pause", "resume"):
+        p = sub.add_parser(name, help=f"{name} a map of a running daemon")
+        p.add_argument("map")
+        p.add_argument("--config", type=Path, required=True)
+    validate = sub.add_parser("validate", help="check the config (and the sides, if reachable)")
+    validate.add_argument("--config", type=Path, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``replicator`` command."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_format, args.log_level)
+    command: Callable[[argparse.Namespace], Awaitable[int]] = COMMANDS[args.command]
+    try:
+        return anyio.run(command, args, backend="asyncio")
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except ReplicatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+# -- run and sync ------------------------------------------------------------------------
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    config_path = args.config
+    if config_path is None:
+        from .demo import create_demo, demo_guide
+
+        config_path = create_demo(DEMO_DIR)
+        print(demo_guide(DEMO_DIR), file=sys.stderr, flush=True)
+    log = structlog.get_logger("replicator")
+    config = load_config(config_path)
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with Replicator(config, progress=progress()) as rep:
+            log.info("daemon_started", config=str(config.path), pid_maps=len(config.maps))
+            async for sig in signals:
+                log.info("daemon_stopping", signal=signal.Signals(sig).name)
+                break
+            await rep.drain()
+    log.info("daemon_stopped")
+    return 0
+
+
+def progress() -> TerminalProgress | LogProgress:
+    return TerminalProgress() if sys.stderr.isatty() else LogProgress()
+
+
+async def cmd_sync(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    for name in args.maps or []:
+        if name not in {m.name for m in config.maps}:
+            raise ConfigError([f"{config.path.name}: --map {name!r}: no map of that name"])
+    async with Replicator(config, initial_sync=False, live=False) as rep:
+        reports = await rep.sync(args.maps, progress=progress())
+    print(summary_table(reports, [s.name for s in config.sides]))
+    return 1 if any(r.errors for r in reports) else 0
+
+
+# -- status, errors, pause/resume ------------------------------------------------------
+
+async def open_store(config: Config) -> Store:
+    if not config.state_path.exists():
+        raise ReplicatorError(f"no state store at {config.state_path}: run or sync first")
+    return await Store.open(config.state_path)
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    store = await open_store(config)
+    try:
+        heartbeat = float(await store.get_meta("heartbeat") or 0)
+        running = time.time() - heartbeat < HEARTBEAT_STALE_S
+        maps = await map_status(config, store, None if running else set())
+        outages = json.loads(await store.get_meta("outages") or "{}")
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps({"daemon": "running" if running else "stopped", "maps": maps,
+                          "outages": outages}, indent=2))
+        return 0
+    print(f"daemon: {'running' if running else 'stopped'}")
+    for side, since in outages.items():
+        print(f"side {side!r} unreachable since {since}")
+    cols = ["map", "state", "links", "backlog", "parked", "errors", "lag_s"]
+    print(format_table(cols, [[m.get(c, 0) for c in cols] for m in maps]))
+    return 0
+
+
+async def cmd_errors(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    store = await open_store(config)
+    try:
+        if args.action == "list":
+            return await list_errors(store, config, args.json)
+        if args.action == "retry":
+            return await retry_errors(store, config, args.ids, args.all)
+        if not args.ids:
+            raise ConfigError(["errors discard: give the ids to discard"])
+        count = await store.discard_errors(args.ids)
+        print(f"discarded {count} of {len(args.ids)}")
+        return 0 if count == len(args.ids) else 1
+    finally:
+        await store.close()
+
+
+async def list_errors(store: Store, config: Config, as_json: bool) -> int:
+    entries = await store.errors()
+    sides = [s.name for s in config.sides]
+    rows = [{"id": e.id, "map": e.map, "side": sides[e.side], "native_id": e.native_id,
+             "key": e.key, "kind": e.kind, "reason": e.reason, "attempts": e.attempts,
+             "first_seen": e.first_seen, "last_seen": e.last_seen,
+             "change": msgspec.to_builtins(e.change)} for e in entries]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        cols = ["id", "map", "side", "key", "kind", "attempts", "reason"]
+        print(format_table(cols, [[r[c] for c in cols] for r in rows]))
+    return 0
+
+
+async def retry_errors(store: Store, config: Config, ids: list[int], every: bool) -> int:
+    """Queue each entry's record for a fresh attempt with its *current* state."""
+    if not ids and not every:
+        raise ConfigError(["errors retry: give the ids to retry, or --all"])
+    entries = await store.errors(() if every else ids)
+    missing = set(ids) - {e.id for e in entries}
+    for e in entries:
+        if e.map not in {m.name for m in config.maps}:
+            print(f"entry {e.id}: map {e.map!r} is not in the config any more: discard it")
+            continue
+        entity = config.map_named(e.map).entities[e.side]
+        await store.add_journal(e.side, e.map, Change(entity, e.native_id, "upsert"))
+    await store.poke()
+    print(f"queued {len(entries)} record(s) for retry" +
+          (f"; no entry with id {sorted(missing)}" if missing else ""))
+    return 1 if missing else 0
+
+
+async def cmd_pause(args: argparse.Namespace) -> int:
+    return await set_paused(args, True)
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    return await set_paused(args, False)
+
+
+async def set_paused(args: argparse.Namespace, paused: bool) -> int:
+    config = load_config(args.config)
+    if args.map not in {m.name for m in config.maps}:
+        raise ConfigError([f"{config.path.name}: no map named {args.map!r}"])
+    store = await Store.open(config.state_path)
+    try:
+        await store.set_paused(args.map, paused, "paused by the operator" if paused else None)
+    finally:
+        await store.close()
+    print(f"map {args.map!r} {'paused' if paused else 'resumed'}")
+    return 0
+
+
+# -- validate ---------------------------------------------------------------------------
+
+async def cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    problems = await check_sides(config)
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{config.path.name}: ok ({len(config.maps)} maps)")
+    return 0
+
+
+async def check_sides(config: Config) -> list[str]:
+    """Entities and fields missing on reachable sides (unreachable sides are only noted)."""
+    from .adapter import load_adapter
+
+    problems = []
+    for i, sc in enumerate(config.sides):
+        side = load_adapter(sc.adapter, sc.name, sc.options, config.base_dir)
+        try:
+            await side.open()
+            await side.check(entity_specs(config, i))
+        except SchemaError as exc:
+            problems.append(f"{config.path.name}: {exc}")
+        except ReplicatorError as exc:
+            print(f"note: side {sc.name!r} not checked: {exc}", file=sys.stderr)
+        finally:
+            await side.close()
+    return problems
+
+
+COMMANDS: dict[str, Any] = {
+    "run": cmd_run, "sync": cmd_sync, "status": cmd_status, "errors": cmd_errors,
+    "pause": cmd_pause, "resume": cmd_resume, "validate": cmd_validate,
+}
