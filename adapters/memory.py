@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,16 @@ def parse_filter(text: str | None) -> Callable[[Values], bool]:
     for part in re.split(r"\s+AND\s+", text, flags=re.IGNORECASE):
         m = _CONDITION.match(part)
         if m is None:
-            raise ConfigError([f"memory filter {text!r}: cannot read {part!r} "
-                               "(use field = 'value' joined by AND)"])
+            raise ConfigError(
+                [
+                    f"memory filter {text!r}: cannot read {part!r} "
+                    "(use field = 'value' joined by AND)"
+                ]
+            )
         number = m.group(3)
-        wanted[m.group(1)] = m.group(2) if number is None else (
-            float(number) if "." in number else int(number))
+        wanted[m.group(1)] = (
+            m.group(2) if number is None else (float(number) if "." in number else int(number))
+        )
     return lambda values: all(values.get(k) == v for k, v in wanted.items())
 
 
@@ -124,7 +129,7 @@ class MemorySide:
     async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
         self._check_up()
         start = max(int(cursor or 0), self.first_seq) - self.first_seq
-        window = self.feed[start:start + limit]
+        window = self.feed[start : start + limit]
         changes = [self._now(c) for c in window]
         end = self.first_seq + start + len(window)
         return ChangeBatch(changes, str(end) if window or cursor else cursor)
@@ -139,8 +144,8 @@ class MemorySide:
             del self.feed[:drop]
             self.first_seq += drop
 
-    async def wait_for_changes(self, timeout: float) -> None:
-        with anyio.move_on_after(timeout):
+    async def wait_for_changes(self, max_wait: float) -> None:
+        with anyio.move_on_after(max_wait):
             await self._changed.wait()
 
     async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
@@ -164,8 +169,9 @@ class MemorySide:
     async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
         self._check_up()
         table = self.tables.get(entity, {})
-        ids = sorted((nid for nid in table if after is None or _order(nid) > _order(after)),
-                     key=_order)
+        ids = sorted(
+            (nid for nid in table if after is None or _order(nid) > _order(after)), key=_order
+        )
         rows = [self._row(nid, table[nid]) for nid in ids]
         return [r for r in rows if self._passes(entity, r.values)][:limit]
 
@@ -180,7 +186,7 @@ class MemorySide:
         if self.down:
             raise TransientError(f"side {self.name!r} is down (memory outage fault)")
 
-    def _passes(self, entity: str, values: Mapping[str, Any]) -> bool:
+    def _passes(self, entity: str, values: Values) -> bool:
         return self._filters.get(entity, parse_filter(None))(values)
 
     def _row(self, nid: str, stored: _Stored) -> Row:
@@ -190,9 +196,12 @@ class MemorySide:
         stored = self.tables.get(change.entity, {}).get(change.native_id)
         if change.op == "delete" or stored is None:
             return change
-        return msgspec.structs.replace(change, values=dict(stored.values),
-                                       version=str(stored.version),
-                                       changed_at=stored.changed_at)
+        return msgspec.structs.replace(
+            change,
+            values=dict(stored.values),
+            version=str(stored.version),
+            changed_at=stored.changed_at,
+        )
 
     def _put(self, entity: str, nid: str, values: Values, token: str | None) -> _Stored:
         stored = _Stored(values, next(self._versions), time.time())
@@ -212,8 +221,10 @@ class MemorySide:
     def _write_one(self, op: WriteOp) -> WriteResult:
         if self._faults:
             kind, reason = self._faults.pop(0)
-            return WriteResult("transient" if kind == "transient" else "permanent",
-                               reason=f"{reason} ({kind} fault on side {self.name!r})")
+            return WriteResult(
+                "transient" if kind == "transient" else "permanent",
+                reason=f"{reason} ({kind} fault on side {self.name!r})",
+            )
         table = self.tables.setdefault(op.entity, {})
         current = table.get(op.native_id) if op.native_id else None
         if op.op == "insert":
@@ -221,14 +232,14 @@ class MemorySide:
         if current is None:
             return WriteResult("conflict", reason="row does not exist")
         if op.expected_version is not None and str(current.version) != op.expected_version:
-            return WriteResult("conflict", current=self._row(op.native_id or "", current),
-                               reason="version changed")
+            return WriteResult(
+                "conflict", current=self._row(op.native_id or "", current), reason="version changed"
+            )
         self.writes += 1
         if op.op == "delete":
             self._remove(op.entity, op.native_id or "", op.token)
             return WriteResult("applied", native_id=op.native_id)
-        stored = self._put(op.entity, op.native_id or "", {**current.values, **op.values},
-                           op.token)
+        stored = self._put(op.entity, op.native_id or "", {**current.values, **op.values}, op.token)
         return WriteResult("applied", native_id=op.native_id, version=str(stored.version))
 
     def _insert(self, op: WriteOp, table: dict[str, _Stored]) -> WriteResult:
@@ -236,8 +247,11 @@ class MemorySide:
             key = tuple(op.values.get(f) for f in op.key_fields)
             for nid, stored in table.items():
                 if tuple(stored.values.get(f) for f in op.key_fields) == key:
-                    return WriteResult("conflict", current=self._row(nid, stored),
-                                       reason="a row with this key exists")
+                    return WriteResult(
+                        "conflict",
+                        current=self._row(nid, stored),
+                        reason="a row with this key exists",
+                    )
         self.writes += 1
         nid = str(next(self._ids))
         stored = self._put(op.entity, nid, dict(op.values), op.token)

@@ -26,7 +26,7 @@ from . import mapping, rules
 from .adapter import Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
-from .errors import PermanentError, RuleViolation, TransientError
+from .errors import RuleViolation, TransientError
 from .model import Commit, ErrorEntry, JournalEntry, Link, Outcome
 
 MAX_CONFLICT_ROUNDS = 8

@@ -13,7 +13,7 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   forget them, so a crash between reading and committing loses nothing. Changes of
   one record appear in the order the side made them. ``head_cursor()`` is the
   cursor after the newest change (where live sync starts after an initial sync).
-  ``wait_for_changes(timeout)`` returns early when new changes may be there.
+  ``wait_for_changes(max_wait)`` returns early when new changes may be there.
 * **Current values.** A ``Change`` carries the row as it is *now* (``values``) when
   the side can give it cheaply, else ``None`` and the core reads it. A delete has
   ``op == "delete"`` and no values.
@@ -133,7 +133,7 @@ class Side(Protocol):
         """Release connections; safe to call twice."""
 
     async def check(self, entities: Sequence[EntitySpec]) -> None:
-        """Raise ``SchemaError`` naming every missing entity, field or bad filter; change nothing."""
+        """Raise ``SchemaError`` naming each missing entity, field or bad filter; change nothing."""
 
     async def prepare(self, entities: Sequence[EntitySpec]) -> None:
         """``check``, then set up change capture (idempotently)."""
@@ -147,8 +147,8 @@ class Side(Protocol):
     async def ack(self, cursor: str) -> None:
         """The core has committed everything up to ``cursor``: the side may forget it."""
 
-    async def wait_for_changes(self, timeout: float) -> None:
-        """Return when new changes may be there, or after ``timeout`` seconds."""
+    async def wait_for_changes(self, max_wait: float) -> None:
+        """Return when new changes may be there, or after ``max_wait`` seconds."""
 
     async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
         """Rows by native id that exist and pass the entity's filter."""
@@ -165,9 +165,7 @@ class Side(Protocol):
         """Apply a batch; one answer per op, in order."""
 
 
-def load_adapter(
-    adapter: str, name: str, options: Mapping[str, Any], base_dir: Path
-) -> Side:
+def load_adapter(adapter: str, name: str, options: Mapping[str, Any], base_dir: Path) -> Side:
     """Import ``adapters.<adapter>`` and build the side ``name`` from its options."""
     try:
         module = importlib.import_module(f"adapters.{adapter}")

@@ -52,7 +52,9 @@ class Batcher(Generic[T, R]):
             raise request.error
         return request.result  # type: ignore[return-value]
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Handle batches until cancelled."""
         task_status.started()
         async with self._receive:

@@ -34,8 +34,9 @@ HEARTBEAT_STALE_S = 5.0
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replicator", description=__doc__)
     parser.add_argument("--log-format", choices=["console", "json", "auto"], default="auto")
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the daemon (without --config: the embedded demo)")
     run.add_argument("--config", type=Path)
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- run and sync ------------------------------------------------------------------------
 
+
 async def cmd_run(args: argparse.Namespace) -> int:
     config_path = args.config
     if config_path is None:
@@ -117,6 +119,7 @@ async def cmd_sync(args: argparse.Namespace) -> int:
 
 # -- status, errors, pause/resume ------------------------------------------------------
 
+
 async def open_store(config: Config) -> Store:
     if not config.state_path.exists():
         raise ReplicatorError(f"no state store at {config.state_path}: run or sync first")
@@ -134,8 +137,12 @@ async def cmd_status(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     if args.json:
-        print(json.dumps({"daemon": "running" if running else "stopped", "maps": maps,
-                          "outages": outages}, indent=2))
+        print(
+            json.dumps(
+                {"daemon": "running" if running else "stopped", "maps": maps, "outages": outages},
+                indent=2,
+            )
+        )
         return 0
     print(f"daemon: {'running' if running else 'stopped'}")
     for side, since in outages.items():
@@ -165,10 +172,22 @@ async def cmd_errors(args: argparse.Namespace) -> int:
 async def list_errors(store: Store, config: Config, as_json: bool) -> int:
     entries = await store.errors()
     sides = [s.name for s in config.sides]
-    rows = [{"id": e.id, "map": e.map, "side": sides[e.side], "native_id": e.native_id,
-             "key": e.key, "kind": e.kind, "reason": e.reason, "attempts": e.attempts,
-             "first_seen": e.first_seen, "last_seen": e.last_seen,
-             "change": msgspec.to_builtins(e.change)} for e in entries]
+    rows = [
+        {
+            "id": e.id,
+            "map": e.map,
+            "side": sides[e.side],
+            "native_id": e.native_id,
+            "key": e.key,
+            "kind": e.kind,
+            "reason": e.reason,
+            "attempts": e.attempts,
+            "first_seen": e.first_seen,
+            "last_seen": e.last_seen,
+            "change": msgspec.to_builtins(e.change),
+        }
+        for e in entries
+    ]
     if as_json:
         print(json.dumps(rows, indent=2))
     else:
@@ -190,8 +209,10 @@ async def retry_errors(store: Store, config: Config, ids: list[int], every: bool
         entity = config.map_named(e.map).entities[e.side]
         await store.add_journal(e.side, e.map, Change(entity, e.native_id, "upsert"))
     await store.poke()
-    print(f"queued {len(entries)} record(s) for retry" +
-          (f"; no entry with id {sorted(missing)}" if missing else ""))
+    print(
+        f"queued {len(entries)} record(s) for retry"
+        + (f"; no entry with id {sorted(missing)}" if missing else "")
+    )
     return 1 if missing else 0
 
 
@@ -217,6 +238,7 @@ async def set_paused(args: argparse.Namespace, paused: bool) -> int:
 
 
 # -- validate ---------------------------------------------------------------------------
+
 
 async def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
@@ -249,6 +271,11 @@ async def check_sides(config: Config) -> list[str]:
 
 
 COMMANDS: dict[str, Any] = {
-    "run": cmd_run, "sync": cmd_sync, "status": cmd_status, "errors": cmd_errors,
-    "pause": cmd_pause, "resume": cmd_resume, "validate": cmd_validate,
+    "run": cmd_run,
+    "sync": cmd_sync,
+    "status": cmd_status,
+    "errors": cmd_errors,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "validate": cmd_validate,
 }

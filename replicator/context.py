@@ -56,6 +56,11 @@ class Activity:
         return self.inflight == 0 and all(
             e > max(since, w) for e, w in zip(self.empty_read, self.last_write, strict=True))
 
+    async def wait_drained(self) -> None:
+        """Wait until no change is in flight."""
+        while self.inflight > 0:
+            await self._changed.wait()
+
     async def wait_quiet(self) -> None:
         since = self.tick()
         while not self.quiet_since(since):

@@ -40,8 +40,15 @@ CONTROL_POLL_S = 0.5
 
 def entity_specs(config: Config, side: int) -> list[EntitySpec]:
     """What side ``side`` must provide for the config's maps."""
-    return [EntitySpec(m.entities[side], tuple(f.names[side] for f in m.all_fields),
-                       m.key_names(side), m.filters[side]) for m in config.maps]
+    return [
+        EntitySpec(
+            m.entities[side],
+            tuple(f.names[side] for f in m.all_fields),
+            m.key_names(side),
+            m.filters[side],
+        )
+        for m in config.maps
+    ]
 
 
 class Replicator:
@@ -52,9 +59,15 @@ class Replicator:
     ``initial_sync`` runs the initial sync of maps never synced before going live.
     """
 
-    def __init__(self, config: Config | str | Path, *, sides: Mapping[str, Side] | None = None,
-                 initial_sync: bool = True, live: bool = True, progress: Progress | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        config: Config | str | Path,
+        *,
+        sides: Mapping[str, Side] | None = None,
+        initial_sync: bool = True,
+        live: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self._side_overrides = dict(sides or {})
         self._initial_sync = initial_sync
@@ -76,8 +89,12 @@ class Replicator:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc is None:
             await self.drain()
         self.tg.cancel_scope.cancel()
@@ -86,8 +103,11 @@ class Replicator:
     async def _start(self) -> None:
         store = await Store.open(self.config.state_path)
         self._stack.push_async_callback(store.close)
-        sides = [self._side_overrides.get(s.name) or load_adapter(
-            s.adapter, s.name, s.options, self.config.base_dir) for s in self.config.sides]
+        sides = [
+            self._side_overrides.get(s.name)
+            or load_adapter(s.adapter, s.name, s.options, self.config.base_dir)
+            for s in self.config.sides
+        ]
         for i, side in enumerate(sides):
             await side.open()
             self._stack.push_async_callback(side.close)
@@ -108,7 +128,8 @@ class Replicator:
         self.router.paused = {name for name, (_, paused, _) in states.items() if paused}
         await self.router.start()
         send, receive = anyio.create_memory_object_stream[JournalEntry](
-            self.config.engine.batch_size * 2)
+            self.config.engine.batch_size * 2
+        )
         self.tg.start_soon(self.router.run, receive)
         self._intakes = anyio.CancelScope()
         self.tg.start_soon(self._run_intakes, send)
@@ -148,20 +169,28 @@ class Replicator:
                     self.ctx.log.info("map_resumed", map=m.name)
                 await self.router.resume(m.name)
 
-    async def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
-        """Stop reading new changes and finish what is in flight (bounded by ``timeout``)."""
+    async def drain(self, grace_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop reading new changes and finish what is in flight (at most ``grace_s``).
+
+        Whatever is not finished by then stays in the journal and is replayed at the
+        next start: draining shortens the replay, it is not needed for safety.
+        """
         if self._intakes is not None:
             self._intakes.cancel()
-        with anyio.move_on_after(timeout):
-            while self.ctx.activity.inflight > 0:
-                await anyio.sleep(0.01)
+        with anyio.move_on_after(grace_s):
+            await self.ctx.activity.wait_drained()
 
     async def wait_idle(self) -> None:
         """Wait until every change both sides have made so far is replicated and quiet."""
         await self.ctx.activity.wait_quiet()
 
-    async def sync(self, maps: list[str] | None = None, *, only_new: bool = False,
-                   progress: Progress | None = None) -> list[SyncReport]:
+    async def sync(
+        self,
+        maps: list[str] | None = None,
+        *,
+        only_new: bool = False,
+        progress: Progress | None = None,
+    ) -> list[SyncReport]:
         """Initial sync ("initial writes") of ``maps`` (default: all) in prerequisite order."""
         return await InitialSync(self.ctx, progress).run(maps, only_new=only_new)
 

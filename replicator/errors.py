@@ -9,10 +9,10 @@
     │   ├── TransientError          worth retrying: side down, database locked, timeout, 429/5xx
     │   └── PermanentError          retrying will not help: constraint failure, refused value
     ├── SchemaError                 a mapped entity or field does not exist on its side
-    └── RuleViolation               a change breaks a map rule (create/delete rule, strict value map)
+    └── RuleViolation               a change breaks a map rule (create/delete, strict value map)
 
-Driver errors (``sqlite3.*``, ``msgspec.ValidationError``, HTTP errors) are translated once,
-at the adapter or config boundary, with ``raise ... from exc``.
+Driver errors (``sqlite3.*``, ``msgspec.ValidationError``, HTTP errors) are translated
+once, at the adapter or config boundary, with ``raise ... from exc``.
 """
 
 from __future__ import annotations

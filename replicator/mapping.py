@@ -28,8 +28,9 @@ def to_canonical(field: FieldMap, side: int, value: Value) -> Value:
     if value in vm.backward:
         return vm.backward[value]
     if vm.strict:
-        raise RuleViolation(f"value {value!r} of field {field.names[1]!r} is not in "
-                            f"strict value map {vm.name!r}")
+        raise RuleViolation(
+            f"value {value!r} of field {field.names[1]!r} is not in strict value map {vm.name!r}"
+        )
     return value
 
 
@@ -41,8 +42,9 @@ def from_canonical(field: FieldMap, side: int, value: Value) -> Value:
     if value in vm.forward:
         return vm.forward[value]
     if vm.strict:
-        raise RuleViolation(f"value {value!r} of field {field.names[0]!r} is not in "
-                            f"strict value map {vm.name!r}")
+        raise RuleViolation(
+            f"value {value!r} of field {field.names[0]!r} is not in strict value map {vm.name!r}"
+        )
     return value
 
 
@@ -54,8 +56,11 @@ def canonical(m: TableMap, side: int, row: Values) -> Values:
 def side_values(m: TableMap, side: int, values: Values, ids: Iterable[str] | None = None) -> Values:
     """Canonical ``values`` (only ``ids`` if given) as a row of ``side``."""
     wanted = set(values) if ids is None else set(ids)
-    return {f.names[side]: from_canonical(f, side, values.get(f.id))
-            for f in m.all_fields if f.id in wanted}
+    return {
+        f.names[side]: from_canonical(f, side, values.get(f.id))
+        for f in m.all_fields
+        if f.id in wanted
+    }
 
 
 def key_of(m: TableMap, values: Values) -> tuple[Value, ...]:

@@ -31,8 +31,10 @@ class TerminalProgress:
         width = 30
         filled = width * done // self.total if self.total else width
         bar = "#" * filled + "-" * (width - filled)
-        self.out.write(f"\r{self.map:<20} [{bar}] {done:>8}/{self.total:<8} "
-                       f"{rate:>9.0f} rows/s  ETA {eta:5.0f}s")
+        self.out.write(
+            f"\r{self.map:<20} [{bar}] {done:>8}/{self.total:<8} "
+            f"{rate:>9.0f} rows/s  ETA {eta:5.0f}s"
+        )
         self.out.flush()
 
     def finish(self, report: SyncReport) -> None:
@@ -65,10 +67,33 @@ class LogProgress:
 def summary_table(reports: list[SyncReport], sides: list[str]) -> str:
     """The end-of-sync summary, one row per map."""
     a, b = sides
-    head = ["map", f"rows {a}", f"rows {b}", "linked", f"created {a}", f"created {b}",
-            f"updated {a}", f"updated {b}", "errors", "seconds"]
-    rows = [[r.map, r.rows[0], r.rows[1], r.linked, r.created[0], r.created[1],
-             r.updated[0], r.updated[1], r.errors, r.seconds] for r in reports]
+    head = [
+        "map",
+        f"rows {a}",
+        f"rows {b}",
+        "linked",
+        f"created {a}",
+        f"created {b}",
+        f"updated {a}",
+        f"updated {b}",
+        "errors",
+        "seconds",
+    ]
+    rows = [
+        [
+            r.map,
+            r.rows[0],
+            r.rows[1],
+            r.linked,
+            r.created[0],
+            r.created[1],
+            r.updated[0],
+            r.updated[1],
+            r.errors,
+            r.seconds,
+        ]
+        for r in reports
+    ]
     return format_table(head, rows)
 
 

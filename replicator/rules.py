@@ -45,7 +45,9 @@ def conflict_winner(m: TableMap, changed_at: Sequence[float | None], source: int
     return 0 if a > b else 1
 
 
-def merge_field(field: FieldMap, base: Value, vals: tuple[Value, Value], winner: int) -> tuple[Value, bool]:
+def merge_field(
+    field: FieldMap, base: Value, vals: tuple[Value, Value], winner: int
+) -> tuple[Value, bool]:
     """The agreed value of one field and whether it was a conflict.
 
     A one-way field takes its owner's value. A both-ways field takes the side that
@@ -64,9 +66,7 @@ def merge_field(field: FieldMap, base: Value, vals: tuple[Value, Value], winner:
     return vals[winner], True
 
 
-def merge(
-    m: TableMap, base: Values, vals: tuple[Values, Values], winner: int
-) -> Merge:
+def merge(m: TableMap, base: Values, vals: tuple[Values, Values], winner: int) -> Merge:
     """Three-way merge of both sides' canonical values against the shadow ``base``."""
     out: Values = {}
     conflicts = []

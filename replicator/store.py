@@ -103,10 +103,14 @@ class Store:
     async def _migrate(self) -> None:
         version = (await self._one("PRAGMA user_version"))[0]
         if version > len(MIGRATIONS):
-            raise StoreError(f"state store {self.path} is schema version {version}, newer "
-                             f"than this release ({len(MIGRATIONS)}): upgrade replicator")
+            raise StoreError(
+                f"state store {self.path} is schema version {version}, newer "
+                f"than this release ({len(MIGRATIONS)}): upgrade replicator"
+            )
         for i in range(version, len(MIGRATIONS)):
-            await self.db.executescript(f"BEGIN; {MIGRATIONS[i]}; PRAGMA user_version = {i + 1}; COMMIT;")
+            await self.db.executescript(
+                f"BEGIN; {MIGRATIONS[i]}; PRAGMA user_version = {i + 1}; COMMIT;"
+            )
 
     async def _instance_id(self) -> str:
         row = await self._one("SELECT value FROM meta WHERE key = 'instance'")
@@ -156,7 +160,8 @@ class Store:
             for map_name, change in items:
                 cur = await self.db.execute(
                     "INSERT INTO journal (side, map, change, received_at) VALUES (?, ?, ?, ?)",
-                    (side, map_name, _enc.encode(change), now))
+                    (side, map_name, _enc.encode(change), now),
+                )
                 out.append(JournalEntry(cur.lastrowid or 0, side, map_name, change, now))
             await self.set_cursor(side, cursor)
         return out
@@ -165,14 +170,17 @@ class Store:
         """Journaled changes of a map with id above ``after``, oldest first."""
         rows = await self._all(
             "SELECT id, side, map, change, received_at FROM journal "
-            "WHERE map = ? AND id > ? ORDER BY id LIMIT ?", (map_name, after, limit))
+            "WHERE map = ? AND id > ? ORDER BY id LIMIT ?",
+            (map_name, after, limit),
+        )
         return [JournalEntry(r[0], r[1], r[2], _change.decode(r[3]), r[4]) for r in rows]
 
     async def add_journal(self, side: int, map_name: str, change: Change) -> None:
         """Journal one change outside the intake (a retry asked for from the CLI)."""
         await self.db.execute(
             "INSERT INTO journal (side, map, change, received_at) VALUES (?, ?, ?, ?)",
-            (side, map_name, _enc.encode(change), time.time()))
+            (side, map_name, _enc.encode(change), time.time()),
+        )
 
     # -- links ------------------------------------------------------------------------
 
@@ -181,26 +189,37 @@ class Store:
         return int(row[0]) + 1
 
     async def link(self, link_id: int) -> Link | None:
-        return self._link(await self._one(f"SELECT {_LINK_COLS} FROM links WHERE id = ?",
-                                          (link_id,)))
+        return self._link(
+            await self._one(f"SELECT {_LINK_COLS} FROM links WHERE id = ?", (link_id,))
+        )
 
     async def link_by_native(self, map_name: str, side: int, native_id: str) -> Link | None:
-        return self._link(await self._one(
-            f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND id{side} = ?",
-            (map_name, native_id)))
+        return self._link(
+            await self._one(
+                f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND id{side} = ?",
+                (map_name, native_id),
+            )
+        )
 
     async def link_by_key(self, map_name: str, key: str) -> Link | None:
-        return self._link(await self._one(
-            f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND key = ?", (map_name, key)))
+        return self._link(
+            await self._one(
+                f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND key = ?", (map_name, key)
+            )
+        )
 
-    async def links_by_native(self, map_name: str, side: int, ids: Sequence[str]) -> dict[str, Link]:
+    async def links_by_native(
+        self, map_name: str, side: int, ids: Sequence[str]
+    ) -> dict[str, Link]:
         """Links of many native ids of one side (for batch routing and initial sync)."""
         out: dict[str, Link] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = await self._all(f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND "
-                                   f"id{side} IN ({marks})", (map_name, *chunk))
+            rows = await self._all(
+                f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND id{side} IN ({marks})",
+                (map_name, *chunk),
+            )
             for r in rows:
                 link = self._link(r)
                 assert link is not None
@@ -211,8 +230,9 @@ class Store:
     def _link(r: Any) -> Link | None:
         if r is None:
             return None
-        return Link(r[0], r[1], r[2], [r[3], r[4]], [r[5], r[6]], _values.decode(r[9]),
-                    [r[7], r[8]])
+        return Link(
+            r[0], r[1], r[2], [r[3], r[4]], [r[5], r[6]], _values.decode(r[9]), [r[7], r[8]]
+        )
 
     # -- the group commit -------------------------------------------------------------
 
@@ -232,11 +252,21 @@ class Store:
             lk = c.link
             await self.db.execute(
                 "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (lk.id, lk.map, lk.key, *lk.ids, *lk.versions, *lk.tokens,
-                 _enc.encode(lk.shadow), now))
+                (
+                    lk.id,
+                    lk.map,
+                    lk.key,
+                    *lk.ids,
+                    *lk.versions,
+                    *lk.tokens,
+                    _enc.encode(lk.shadow),
+                    now,
+                ),
+            )
         if c.resolve is not None:
-            await self.db.execute("DELETE FROM errors WHERE map = ? AND side = ? AND native_id = ?",
-                                  c.resolve)
+            await self.db.execute(
+                "DELETE FROM errors WHERE map = ? AND side = ? AND native_id = ?", c.resolve
+            )
         if c.error is not None:
             await self._add_error(c.error)
 
@@ -248,8 +278,19 @@ class Store:
             "ON CONFLICT (map, side, native_id) DO UPDATE SET kind = excluded.kind, "
             "reason = excluded.reason, change = excluded.change, key = excluded.key, "
             "attempts = attempts + excluded.attempts, last_seen = excluded.last_seen",
-            (e.map, e.side, e.native_id, e.key, e.kind, e.reason, change, e.attempts,
-             e.first_seen, e.last_seen))
+            (
+                e.map,
+                e.side,
+                e.native_id,
+                e.key,
+                e.kind,
+                e.reason,
+                change,
+                e.attempts,
+                e.first_seen,
+                e.last_seen,
+            ),
+        )
 
     # -- the error queue --------------------------------------------------------------
 
@@ -258,9 +299,25 @@ class Store:
         where = f"WHERE id IN ({','.join('?' * len(ids))})" if ids else ""
         rows = await self._all(
             "SELECT id, map, side, native_id, key, kind, reason, attempts, first_seen, "
-            f"last_seen, change FROM errors {where} ORDER BY id", tuple(ids))
-        return [ErrorEntry(*r[:10], change=None if r[10] is None else _change.decode(r[10]))
-                for r in rows]
+            f"last_seen, change FROM errors {where} ORDER BY id",
+            tuple(ids),
+        )
+        return [
+            ErrorEntry(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                None if r[10] is None else _change.decode(r[10]),
+            )
+            for r in rows
+        ]
 
     async def discard_errors(self, ids: Sequence[int]) -> int:
         marks = ",".join("?" * len(ids))
@@ -268,8 +325,9 @@ class Store:
         return cur.rowcount
 
     async def errors_since(self, map_name: str, since: float) -> int:
-        row = await self._one("SELECT count(*) FROM errors WHERE map = ? AND last_seen >= ?",
-                              (map_name, since))
+        row = await self._one(
+            "SELECT count(*) FROM errors WHERE map = ? AND last_seen >= ?", (map_name, since)
+        )
         return int(row[0])
 
     # -- maps -------------------------------------------------------------------------
@@ -283,20 +341,23 @@ class Store:
         await self.db.execute(
             "INSERT INTO maps (name, synced_at) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET synced_at = excluded.synced_at",
-            (map_name, time.time()))
+            (map_name, time.time()),
+        )
 
     async def set_paused(self, map_name: str, paused: bool, reason: str | None = None) -> None:
         await self.db.execute(
             "INSERT INTO maps (name, paused, paused_reason) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
-            "paused_reason = excluded.paused_reason", (map_name, int(paused), reason))
+            "paused_reason = excluded.paused_reason",
+            (map_name, int(paused), reason),
+        )
         await self.poke()
 
     async def map_counts(self, map_name: str) -> dict[str, Any]:
         """Links, backlog, errors and the oldest backlog entry's age of one map."""
         links = await self._one("SELECT count(*) FROM links WHERE map = ?", (map_name,))
-        backlog = await self._one("SELECT count(*), min(received_at) FROM journal WHERE map = ?",
-                                  (map_name,))
+        backlog = await self._one(
+            "SELECT count(*), min(received_at) FROM journal WHERE map = ?", (map_name,)
+        )
         errors = await self._one("SELECT count(*) FROM errors WHERE map = ?", (map_name,))
-        return {"links": links[0], "backlog": backlog[0], "oldest": backlog[1],
-                "errors": errors[0]}
+        return {"links": links[0], "backlog": backlog[0], "oldest": backlog[1], "errors": errors[0]}

@@ -26,7 +26,9 @@ class Writer(Batcher[WriteOp, WriteResult]):
         try:
             results = await self.side.write(ops)
         except TransientError as exc:
-            return [WriteResult("transient", reason=str(exc), retry_after=exc.retry_after)] * len(ops)
+            return [WriteResult("transient", reason=str(exc), retry_after=exc.retry_after)] * len(
+                ops
+            )
         except AdapterError as exc:
             return [WriteResult("permanent", reason=str(exc))] * len(ops)
         finally:
