@@ -18,11 +18,7 @@ import random
 import shlex
 import shutil
 import sqlite3
-import uuid
-from collections.abc import Iterator
-from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
 

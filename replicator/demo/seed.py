@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-
 from .schema import CRM_TABLES, FNO_TABLES
 from .words import (
     ADJECTIVES,
