@@ -82,6 +82,7 @@ class RecordActor:
                 attempt += 1
                 await self.backoff(entry, attempt, exc)
         await self.ctx.committer.submit(commit)
+        self.ctx.inflight_ids.discard(entry.id)
         self.ctx.activity.done()
         self.report(entry, outcome, reason)
 

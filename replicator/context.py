@@ -76,6 +76,7 @@ class Context:
         self.sides = list(sides)
         self.side_names = [s.name for s in config.sides]
         self.activity = Activity(len(sides))
+        self.inflight_ids: set[int] = set()
         self.committer = Committer(store)
         self.writers = [
             Writer(side, config.engine.batch_size, lambda i=i: self.activity.wrote(i))  # type: ignore[misc]

@@ -3,8 +3,9 @@
 A change of a linked row goes to the actor of its link. A row not linked yet goes by
 integration key, so two sides creating the same key at once meet in one actor and are
 linked, not duplicated. The router also replays the journal: at start (what a crash
-left unfinished), when a map resumes, and when the CLI queued a retry. It dispatches
-each journal entry at most once per run (``dispatched`` per map).
+left unfinished), when a map resumes, and when the CLI queued a retry. An entry is
+never in flight twice: a live entry the catch-up already read (``caught_up``) is skipped,
+and the catch-up skips entries dispatched live and not finished (``ctx.inflight_ids``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Router:
         self.actors: dict[int, MemoryObjectSendStream[JournalEntry]] = {}
         self.provisional: dict[tuple[str, str], int] = {}
         self.provisional_of: dict[int, tuple[str, str]] = {}
-        self.dispatched: dict[str, int] = {m.name: 0 for m in ctx.config.maps}
+        self.caught_up: dict[str, int] = {m.name: 0 for m in ctx.config.maps}
         self.paused: set[str] = set()
         self.limiter = anyio.CapacityLimiter(ctx.config.engine.max_actors)
         self.next_id = 0
@@ -46,12 +47,14 @@ class Router:
         if map_name in self.paused:
             return
         while True:
-            entries = await self.ctx.store.journal_after(map_name, self.dispatched[map_name], 500)
+            after = self.caught_up[map_name]
+            entries = await self.ctx.store.journal_after(map_name, after, 500)
             if not entries:
                 return
+            self.caught_up[map_name] = entries[-1].id
             self.ctx.activity.add(len(entries))
             for entry in entries:
-                await self.dispatch(entry)
+                await self.dispatch(entry, live=False)
 
     async def run(self, inbox: MemoryObjectReceiveStream[JournalEntry]) -> None:
         """Dispatch entries from the intakes until the stream closes."""
@@ -59,16 +62,19 @@ class Router:
             async for entry in inbox:
                 await self.dispatch(entry)
 
-    async def dispatch(self, entry: JournalEntry) -> None:
+    async def dispatch(self, entry: JournalEntry, *, live: bool = True) -> None:
         """Send one entry (counted in ``activity``) to its actor, or drop it if not due."""
-        if entry.map in self.paused or entry.id <= self.dispatched[entry.map]:
+        inflight = self.ctx.inflight_ids
+        if (entry.map in self.paused or entry.id in inflight
+                or (live and entry.id <= self.caught_up[entry.map])):
             self.ctx.activity.done()
             return
-        self.dispatched[entry.map] = entry.id
+        inflight.add(entry.id)
         m = self.ctx.map(entry.map)
         link_id = await self.resolve(m, entry)
         if link_id is None:
             await self.ctx.committer.submit(Commit(acks=[entry.id]))
+            inflight.discard(entry.id)
             self.ctx.activity.done()
             return
         await self.send(m, link_id, entry)
