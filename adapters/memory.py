@@ -79,6 +79,7 @@ class MemorySide:
         self._ids = itertools.count(1)
         self._versions = itertools.count(1)
         self._changed = anyio.Event()
+        self._indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[Value, ...], set[str]]] = {}
 
     # -- the application's side: plain edits, no token ------------------------------
 
@@ -158,12 +159,13 @@ class MemorySide:
         self, entity: str, key_fields: Sequence[str], keys: Sequence[tuple[Value, ...]]
     ) -> dict[tuple[Value, ...], Row]:
         self._check_up()
-        wanted = set(keys)
+        index = self._index(entity, tuple(key_fields))
+        table = self.tables.get(entity, {})
         found: dict[tuple[Value, ...], Row] = {}
-        for nid, stored in self.tables.get(entity, {}).items():
-            key = tuple(stored.values.get(f) for f in key_fields)
-            if key in wanted and self._passes(entity, stored.values):
-                found.setdefault(key, self._row(nid, stored))
+        for key in keys:
+            for nid in sorted(index.get(key, ()), key=_order):
+                if self._passes(entity, table[nid].values):
+                    found.setdefault(key, self._row(nid, table[nid]))
         return found
 
     async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
@@ -203,14 +205,36 @@ class MemorySide:
             changed_at=stored.changed_at,
         )
 
+    def _index(self, entity: str, fields: tuple[str, ...]) -> dict[tuple[Value, ...], set[str]]:
+        """Native ids by the values of ``fields``, kept up to date by every write."""
+        index = self._indexes.get((entity, fields))
+        if index is None:
+            index = self._indexes[(entity, fields)] = {}
+            for nid, stored in self.tables.get(entity, {}).items():
+                index.setdefault(tuple(stored.values.get(f) for f in fields), set()).add(nid)
+        return index
+
+    def _reindex(self, entity: str, nid: str, old: Values | None, new: Values | None) -> None:
+        for (ent, fields), index in self._indexes.items():
+            if ent != entity:
+                continue
+            if old is not None:
+                index.get(tuple(old.get(f) for f in fields), set()).discard(nid)
+            if new is not None:
+                index.setdefault(tuple(new.get(f) for f in fields), set()).add(nid)
+
     def _put(self, entity: str, nid: str, values: Values, token: str | None) -> _Stored:
         stored = _Stored(values, next(self._versions), time.time())
-        self.tables.setdefault(entity, {})[nid] = stored
+        table = self.tables.setdefault(entity, {})
+        old = table.get(nid)
+        self._reindex(entity, nid, None if old is None else old.values, values)
+        table[nid] = stored
         self._emit(Change(entity, nid, "upsert", token))
         return stored
 
     def _remove(self, entity: str, nid: str, token: str | None) -> None:
-        del self.tables[entity][nid]
+        old = self.tables[entity].pop(nid)
+        self._reindex(entity, nid, old.values, None)
         self._emit(Change(entity, nid, "delete", token))
 
     def _emit(self, change: Change) -> None:
@@ -245,13 +269,12 @@ class MemorySide:
     def _insert(self, op: WriteOp, table: dict[str, _Stored]) -> WriteResult:
         if op.key_fields:
             key = tuple(op.values.get(f) for f in op.key_fields)
-            for nid, stored in table.items():
-                if tuple(stored.values.get(f) for f in op.key_fields) == key:
-                    return WriteResult(
-                        "conflict",
-                        current=self._row(nid, stored),
-                        reason="a row with this key exists",
-                    )
+            for nid in sorted(self._index(op.entity, op.key_fields).get(key, ()), key=_order):
+                return WriteResult(
+                    "conflict",
+                    current=self._row(nid, table[nid]),
+                    reason="a row with this key exists",
+                )
         self.writes += 1
         nid = str(next(self._ids))
         stored = self._put(op.entity, nid, dict(op.values), op.token)
