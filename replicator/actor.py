@@ -46,17 +46,22 @@ class Step(Exception):
 class RecordActor:
     """Handles the changes of one record. ``run`` drains the mailbox, then returns."""
 
-    def __init__(self, ctx: Context, m: TableMap, link_id: int,
-                 mailbox: MemoryObjectReceiveStream[JournalEntry]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        m: TableMap,
+        link_id: int,
+        mailbox: MemoryObjectReceiveStream[JournalEntry],
+        link: Link | None,
+    ) -> None:
         self.ctx = ctx
         self.map = m
         self.link_id = link_id
         self.mailbox = mailbox
-        self.link: Link | None = None
+        self.link = link
 
     async def run(self) -> None:
-        """Load the link, then handle changes until the mailbox is empty."""
-        self.link = await self.ctx.store.link(self.link_id)
+        """Handle changes until the mailbox is empty (the router passed the stored link)."""
         while True:
             try:
                 entry = self.mailbox.receive_nowait()
@@ -75,8 +80,11 @@ class RecordActor:
                 break
             except Step as step:
                 outcome, reason = step.outcome, step.reason
-                commit = self.failure(entry, step) if step.outcome in ("rejected", "error") \
+                commit = (
+                    self.failure(entry, step)
+                    if step.outcome in ("rejected", "error")
                     else self.success(entry)
+                )
                 break
             except TransientError as exc:
                 attempt += 1
@@ -90,9 +98,16 @@ class RecordActor:
         delay = min(MAX_BACKOFF_S, 0.05 * 2 ** min(attempt, 12)) * random.uniform(0.5, 1.5)
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
-        self.ctx.log.warning("retrying", map=self.map.name, side=self.side_name(entry.side),
-                             change_id=entry.id, key=self.key, attempt=attempt,
-                             delay_s=round(delay, 3), reason=str(exc))
+        self.ctx.log.warning(
+            "retrying",
+            map=self.map.name,
+            side=self.side_name(entry.side),
+            change_id=entry.id,
+            key=self.key,
+            attempt=attempt,
+            delay_s=round(delay, 3),
+            reason=str(exc),
+        )
         self.link = await self.ctx.store.link(self.link_id)
         await anyio.sleep(delay)
 
@@ -108,35 +123,60 @@ class RecordActor:
         if outcome in ("rejected", "error"):
             level = "error"
         getattr(self.ctx.log, level)(
-            "change", map=self.map.name, key=self.key or self.entry_key(entry),
-            side=self.side_name(entry.side), change_id=entry.id, native_id=entry.change.native_id,
-            op=entry.change.op, outcome=outcome, **({"reason": reason} if reason else {}),
-            latency_ms=round((time.time() - entry.received_at) * 1000, 1))
+            "change",
+            map=self.map.name,
+            key=self.key or self.entry_key(entry),
+            side=self.side_name(entry.side),
+            change_id=entry.id,
+            native_id=entry.change.native_id,
+            op=entry.change.op,
+            outcome=outcome,
+            **({"reason": reason} if reason else {}),
+            latency_ms=round((time.time() - entry.received_at) * 1000, 1),
+        )
 
     def entry_key(self, entry: JournalEntry) -> str | None:
         values = entry.change.values
         if values is None:
             return None
         try:
-            return mapping.encode_key(mapping.key_of(
-                self.map, mapping.canonical(self.map, entry.side, values)))
+            return mapping.encode_key(
+                mapping.key_of(self.map, mapping.canonical(self.map, entry.side, values))
+            )
         except RuleViolation:
             return None
 
     def success(self, entry: JournalEntry) -> Commit:
         link = self.link
         dropped = link is None
-        return Commit(acks=[entry.id], link=link,
-                      drop_link=self.link_id if dropped else None,
-                      resolve=(self.map.name, entry.side, entry.change.native_id))
+        return Commit(
+            acks=[entry.id],
+            link=link,
+            drop_link=self.link_id if dropped else None,
+            resolve=(self.map.name, entry.side, entry.change.native_id),
+        )
 
     def failure(self, entry: JournalEntry, step: Step) -> Commit:
         now = time.time()
-        error = ErrorEntry(0, self.map.name, entry.side, entry.change.native_id,
-                           self.key or self.entry_key(entry) or "", step.kind or "error",
-                           step.reason, 1, now, now, entry.change)
-        return Commit(acks=[entry.id], link=self.link,
-                      drop_link=self.link_id if self.link is None else None, error=error)
+        error = ErrorEntry(
+            0,
+            self.map.name,
+            entry.side,
+            entry.change.native_id,
+            self.key or self.entry_key(entry) or "",
+            step.kind or "error",
+            step.reason,
+            1,
+            now,
+            now,
+            entry.change,
+        )
+        return Commit(
+            acks=[entry.id],
+            link=self.link,
+            drop_link=self.link_id if self.link is None else None,
+            error=error,
+        )
 
     # -- handling one change -----------------------------------------------------------
 
@@ -154,8 +194,12 @@ class RecordActor:
         if link is None:
             return await self.on_new(s, row, values)
         if link.ids[s] != row.native_id:
-            raise Step("rejected", f"duplicate key {link.key} on side {self.side_name(s)!r}: "
-                       f"row {row.native_id} has the key of row {link.ids[s]}", "duplicate")
+            raise Step(
+                "rejected",
+                f"duplicate key {link.key} on side {self.side_name(s)!r}: "
+                f"row {row.native_id} has the key of row {link.ids[s]}",
+                "duplicate",
+            )
         return await self.reconcile(Pair(link, s, {s: (row, values)}))
 
     async def current(self, s: int, entry: JournalEntry) -> Row | None:
@@ -172,12 +216,17 @@ class RecordActor:
         t = 1 - s
         self.link = None
         if not rules.may_delete(self.map, s):
-            raise Step("rejected", f"deleted on {self.side_name(s)!r}, but map "
-                       f"{self.map.name!r} replicates deletes only from "
-                       f"{self.sides_text(self.map.delete)}; the row on "
-                       f"{self.side_name(t)!r} is kept and unlinked", "rule")
-        op = WriteOp(self.map.entities[t], "delete", self.ctx.token(self.link_id),
-                     native_id=link.ids[t])
+            raise Step(
+                "rejected",
+                f"deleted on {self.side_name(s)!r}, but map "
+                f"{self.map.name!r} replicates deletes only from "
+                f"{self.sides_text(self.map.delete)}; the row on "
+                f"{self.side_name(t)!r} is kept and unlinked",
+                "rule",
+            )
+        op = WriteOp(
+            self.map.entities[t], "delete", self.ctx.token(self.link_id), native_id=link.ids[t]
+        )
         result = await self.write(t, op)
         if result.status == "permanent":
             raise Step("error", result.reason, "permanent")
@@ -190,11 +239,15 @@ class RecordActor:
         t = 1 - s
         missing = mapping.missing_key_fields(self.map, s, values)
         if missing:
-            raise Step("rejected", f"integration key field(s) {missing} empty on side "
-                       f"{self.side_name(s)!r}", "rule")
+            raise Step(
+                "rejected",
+                f"integration key field(s) {missing} empty on side {self.side_name(s)!r}",
+                "rule",
+            )
         key = mapping.key_of(self.map, values)
-        found = await self.ctx.sides[t].find(self.map.entities[t], self.map.key_names(t),
-                                             [mapping.side_key(self.map, t, key)])
+        found = await self.ctx.sides[t].find(
+            self.map.entities[t], self.map.key_names(t), [mapping.side_key(self.map, t, key)]
+        )
         existing = next(iter(found.values()), None)
         link = Link.new(self.link_id, self.map.name, mapping.encode_key(key))
         link.ids[s] = row.native_id
@@ -211,12 +264,21 @@ class RecordActor:
         """Insert the record on the other side; its row if one with the key appeared."""
         t = 1 - s
         if not rules.may_create(self.map, s):
-            raise Step("rejected", f"created on {self.side_name(s)!r}, but map "
-                       f"{self.map.name!r} accepts new records only from "
-                       f"{self.sides_text(self.map.create)}", "rule")
+            raise Step(
+                "rejected",
+                f"created on {self.side_name(s)!r}, but map "
+                f"{self.map.name!r} accepts new records only from "
+                f"{self.sides_text(self.map.create)}",
+                "rule",
+            )
         token = self.ctx.token(self.link_id)
-        op = WriteOp(self.map.entities[t], "insert", token,
-                     values=self.target_values(t, values), key_fields=self.map.key_names(t))
+        op = WriteOp(
+            self.map.entities[t],
+            "insert",
+            token,
+            values=self.target_values(t, values),
+            key_fields=self.map.key_names(t),
+        )
         result = await self.write(t, op)
         if result.status == "conflict" and result.current is not None:
             return result.current
@@ -290,14 +352,22 @@ class RecordActor:
             return False
         link = pair.link
         token = self.ctx.token(self.link_id)
-        op = WriteOp(self.map.entities[side], "update", token, native_id=link.ids[side],
-                     values=self.target_values(side, {k: merged[k] for k in changed}),
-                     expected_version=pair.versions[side])
+        op = WriteOp(
+            self.map.entities[side],
+            "update",
+            token,
+            native_id=link.ids[side],
+            values=self.target_values(side, {k: merged[k] for k in changed}),
+            expected_version=pair.versions[side],
+        )
         result = await self.write(side, op)
         if result.status == "conflict":
             if result.current is None:
-                raise Step("conflict", f"row {link.ids[side]} was deleted on "
-                           f"{self.side_name(side)!r} meanwhile; the delete wins")
+                raise Step(
+                    "conflict",
+                    f"row {link.ids[side]} was deleted on "
+                    f"{self.side_name(side)!r} meanwhile; the delete wins",
+                )
             pair.known(side, result.current, self.canonical(side, result.current))
             return None
         self.check(result)
@@ -308,10 +378,16 @@ class RecordActor:
     def log_conflicts(self, pair: Pair, merged: rules.Merge) -> None:
         for c in merged.conflicts:
             self.ctx.log.warning(
-                "conflict", map=self.map.name, key=pair.link.key, field=c.field,
-                side=self.side_name(pair.source), base=c.base,
+                "conflict",
+                map=self.map.name,
+                key=pair.link.key,
+                field=c.field,
+                side=self.side_name(pair.source),
+                base=c.base,
                 **{self.side_name(i): c.values[i] for i in (0, 1)},
-                winner=self.side_name(c.winner), policy=str(self.map.conflict))
+                winner=self.side_name(c.winner),
+                policy=str(self.map.conflict),
+            )
 
 
 class Pair:

@@ -19,7 +19,9 @@ from .actor import RecordActor
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation
-from .model import Commit, JournalEntry
+from .model import Commit, JournalEntry, Link
+
+BATCH = 500
 
 
 class Router:
@@ -53,54 +55,84 @@ class Router:
                 return
             self.caught_up[map_name] = entries[-1].id
             self.ctx.activity.add(len(entries))
-            for entry in entries:
-                await self.dispatch(entry, live=False)
+            await self.dispatch(entries, live=False)
 
     async def run(self, inbox: MemoryObjectReceiveStream[JournalEntry]) -> None:
-        """Dispatch entries from the intakes until the stream closes."""
+        """Dispatch entries from the intakes, in batches, until the stream closes."""
         async with inbox:
-            async for entry in inbox:
-                await self.dispatch(entry)
+            async for first in inbox:
+                batch = [first]
+                while len(batch) < BATCH:
+                    try:
+                        batch.append(inbox.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                await self.dispatch(batch)
 
-    async def dispatch(self, entry: JournalEntry, *, live: bool = True) -> None:
-        """Send one entry (counted in ``activity``) to its actor, or drop it if not due."""
+    async def dispatch(self, entries: list[JournalEntry], *, live: bool = True) -> None:
+        """Send entries (counted in ``activity``) to their actors; drop those not due."""
+        due = [e for e in entries if self.due(e, live)]
+        links = await self.linked(due)
+        for entry in due:
+            link = links.get((entry.map, entry.side, entry.change.native_id))
+            await self.route(self.ctx.map(entry.map), entry, link)
+
+    def due(self, entry: JournalEntry, live: bool) -> bool:
+        """Whether to dispatch an entry now; marks it in flight if so."""
         inflight = self.ctx.inflight_ids
-        if (entry.map in self.paused or entry.id in inflight
-                or (live and entry.id <= self.caught_up[entry.map])):
+        if (
+            entry.map in self.paused
+            or entry.id in inflight
+            or (live and entry.id <= self.caught_up[entry.map])
+        ):
             self.ctx.activity.done()
-            return
+            return False
         inflight.add(entry.id)
-        m = self.ctx.map(entry.map)
-        link_id = await self.resolve(m, entry)
+        return True
+
+    async def linked(self, entries: list[JournalEntry]) -> dict[tuple[str, int, str], Link]:
+        """The links of the entries' rows, one store query per map and side."""
+        groups: dict[tuple[str, int], list[str]] = {}
+        for e in entries:
+            groups.setdefault((e.map, e.side), []).append(e.change.native_id)
+        out: dict[tuple[str, int, str], Link] = {}
+        for (map_name, side), ids in groups.items():
+            found = await self.ctx.store.links_by_native(map_name, side, ids)
+            out.update({(map_name, side, nid): link for nid, link in found.items()})
+        return out
+
+    async def route(self, m: TableMap, entry: JournalEntry, link: Link | None) -> None:
+        """Send an entry to the actor of its link, or of its key; ack it if nothing to do."""
+        if link is None:
+            link_id, link = await self.resolve(m, entry)
+        else:
+            link_id = link.id
         if link_id is None:
             await self.ctx.committer.submit(Commit(acks=[entry.id]))
-            inflight.discard(entry.id)
+            self.ctx.inflight_ids.discard(entry.id)
             self.ctx.activity.done()
             return
-        await self.send(m, link_id, entry)
+        await self.send(m, link_id, entry, link)
 
-    async def resolve(self, m: TableMap, entry: JournalEntry) -> int | None:
-        """The link id (or a provisional one) for an entry; None if there is nothing to do."""
+    async def resolve(self, m: TableMap, entry: JournalEntry) -> tuple[int | None, Link | None]:
+        """The link (or a provisional id) of a row not linked by native id, by its key."""
         change = entry.change
-        link = await self.ctx.store.link_by_native(m.name, entry.side, change.native_id)
-        if link is not None:
-            return link.id
         if change.op == "delete":
-            return None
+            return None, None
         key = await self.key(m, entry)
         if key is None:
-            return None
+            return None, None
         found = self.provisional.get((m.name, key))
         if found is not None:
-            return found
+            return found, None
         link = await self.ctx.store.link_by_key(m.name, key)
         if link is not None:
-            return link.id
+            return link.id, link
         link_id = self.next_id
         self.next_id += 1
         self.provisional[(m.name, key)] = link_id
         self.provisional_of[link_id] = (m.name, key)
-        return link_id
+        return link_id, None
 
     async def key(self, m: TableMap, entry: JournalEntry) -> str | None:
         """The encoded integration key of an unlinked row; a unique stand-in if unreadable."""
@@ -117,23 +149,30 @@ class Router:
             return f"!{entry.side}:{change.native_id}"
         return mapping.encode_key(mapping.key_of(m, canonical))
 
-    async def send(self, m: TableMap, link_id: int, entry: JournalEntry) -> None:
+    async def send(self, m: TableMap, link_id: int, entry: JournalEntry, link: Link | None) -> None:
+        """Queue an entry in its actor's mailbox, starting the actor (with ``link``) if idle."""
         mailbox = self.actors.get(link_id)
         if mailbox is None:
             await self.limiter.acquire_on_behalf_of(link_id)
             send, receive = anyio.create_memory_object_stream[JournalEntry](
-                self.ctx.config.engine.mailbox_size)
+                self.ctx.config.engine.mailbox_size
+            )
             self.actors[link_id] = mailbox = send
             send.send_nowait(entry)
-            self.tg.start_soon(self.run_actor, m, link_id, receive)
+            self.tg.start_soon(self.run_actor, m, link_id, receive, link)
             return
         await mailbox.send(entry)
 
-    async def run_actor(self, m: TableMap, link_id: int,
-                        receive: MemoryObjectReceiveStream[JournalEntry]) -> None:
+    async def run_actor(
+        self,
+        m: TableMap,
+        link_id: int,
+        receive: MemoryObjectReceiveStream[JournalEntry],
+        link: Link | None,
+    ) -> None:
         """Run an actor until its mailbox is empty, then forget it (no await in between)."""
         try:
-            await RecordActor(self.ctx, m, link_id, receive).run()
+            await RecordActor(self.ctx, m, link_id, receive, link).run()
         finally:
             send = self.actors.pop(link_id)
             send.close()
