@@ -111,6 +111,7 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     for name in args.maps or []:
         if name not in {m.name for m in config.maps}:
             raise ConfigError([f"{config.path.name}: --map {name!r}: no map of that name"])
+    await refuse_if_running(config)
     async with Replicator(config, initial_sync=False, live=False) as rep:
         reports = await rep.sync(args.maps, progress=progress())
     print(summary_table(reports, [s.name for s in config.sides]))
@@ -126,12 +127,32 @@ async def open_store(config: Config) -> Store:
     return await Store.open(config.state_path)
 
 
+async def daemon_running(store: Store) -> bool:
+    """Whether a daemon wrote its heartbeat into this store lately."""
+    heartbeat = float(await store.get_meta("heartbeat") or 0)
+    return time.time() - heartbeat < HEARTBEAT_STALE_S
+
+
+async def refuse_if_running(config: Config) -> None:
+    """``sync`` runs beside no daemon: the daemon syncs new maps itself."""
+    if not config.state_path.exists():
+        return
+    store = await Store.open(config.state_path)
+    try:
+        if await daemon_running(store):
+            raise ReplicatorError(
+                f"a daemon is running on {config.state_path}: it syncs new maps itself; "
+                "stop it first to run `replicator sync` by hand"
+            )
+    finally:
+        await store.close()
+
+
 async def cmd_status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     store = await open_store(config)
     try:
-        heartbeat = float(await store.get_meta("heartbeat") or 0)
-        running = time.time() - heartbeat < HEARTBEAT_STALE_S
+        running = await daemon_running(store)
         maps = await map_status(config, store, None if running else set())
         outages = json.loads(await store.get_meta("outages") or "{}")
     finally:

@@ -98,6 +98,9 @@ class Replicator:
         if exc is None:
             await self.drain()
         self.tg.cancel_scope.cancel()
+        if self._live:
+            with anyio.CancelScope(shield=True):
+                await self.ctx.store.set_meta("heartbeat", "0")
         await self._stack.aclose()
 
     async def _start(self) -> None:

@@ -250,10 +250,10 @@ class Store:
             await self.db.execute("DELETE FROM links WHERE id = ?", (c.drop_link,))
         if c.link is not None:
             lk = c.link
-            await self.db.execute(
+            cur = await self.db.execute(
                 "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    lk.id,
+                    lk.id or None,
                     lk.map,
                     lk.key,
                     *lk.ids,
@@ -263,6 +263,7 @@ class Store:
                     now,
                 ),
             )
+            lk.id = lk.id or (cur.lastrowid or 0)
         if c.resolve is not None:
             await self.db.execute(
                 "DELETE FROM errors WHERE map = ? AND side = ? AND native_id = ?", c.resolve
