@@ -22,12 +22,12 @@ import time
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from . import mapping, rules
+from . import lookups, mapping, rules
 from .adapter import Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation, TransientError
-from .model import Commit, ErrorEntry, JournalEntry, Link, Outcome
+from .model import Commit, ErrorEntry, JournalEntry, Link, Outcome, Parked
 
 MAX_CONFLICT_ROUNDS = 8
 MAX_BACKOFF_S = 30.0
@@ -73,6 +73,7 @@ class RecordActor:
         """Handle one change, retrying transient failures, and commit its outcome."""
         attempt = 0
         while True:
+            self.waiting_for: list[lookups.Reference] = []
             try:
                 outcome = await self.process(entry)
                 commit = self.success(entry)
@@ -90,6 +91,8 @@ class RecordActor:
                 attempt += 1
                 await self.backoff(entry, attempt, exc)
         await self.ctx.committer.submit(commit)
+        if commit.park is not None:
+            await self.ctx.parking.recheck(self.waiting_for[0])
         self.ctx.inflight_ids.discard(entry.id)
         self.ctx.activity.done()
         self.report(entry, outcome, reason)
@@ -154,6 +157,7 @@ class RecordActor:
             link=link,
             drop_link=self.link_id if dropped else None,
             resolve=(self.map.name, entry.side, entry.change.native_id),
+            park=self.parked(entry),
         )
 
     def failure(self, entry: JournalEntry, step: Step) -> Commit:
@@ -191,6 +195,9 @@ class RecordActor:
         if row is None:
             return "filtered"
         values = self.canonical(s, row)
+        if not self.in_companies(values):
+            return "filtered"
+        values = await self.resolve_references(values)
         if link is None:
             return await self.on_new(s, row, values)
         if link.ids[s] != row.native_id:
@@ -201,6 +208,49 @@ class RecordActor:
                 "duplicate",
             )
         return await self.reconcile(Pair(link, s, {s: (row, values)}))
+
+    def in_companies(self, values: Values) -> bool:
+        """Whether the record's company takes part in the map (``companies``)."""
+        m = self.map
+        if not m.companies:
+            return True
+        company = m.company or m.key[0]
+        return values.get(company.id) in m.companies
+
+    async def resolve_references(self, values: Values) -> Values:
+        """Park on a lookup target that is not linked; defer lookups into this map.
+
+        A deferred field is written as if unchanged (the shadow's value, or empty for a new
+        record) and the record waits for its target, to be patched when it is linked.
+        """
+        out = dict(values)
+        for ref in lookups.references(self.map, self.ctx.maps, values):
+            if not await self.ctx.parking.missing(ref):
+                continue
+            self.waiting_for.append(ref)
+            if ref.map != self.map.name:
+                raise Step("parked", f"waiting for {ref.describe()}")
+            out[ref.field] = self.link.shadow.get(ref.field) if self.link else None
+        return out
+
+    def parked(self, entry: JournalEntry) -> Parked | None:
+        """The parked row for what this record waits for, if anything."""
+        if not self.waiting_for:
+            return None
+        ref = self.waiting_for[0]
+        what = "patch of" if ref.map == self.map.name else "waiting for"
+        key = self.key or self.entry_key(entry) or ""
+        reason = f"{what} {ref.describe()}"
+        return Parked(
+            self.map.name,
+            entry.side,
+            entry.change.native_id,
+            key,
+            ref.map,
+            ref.encoded,
+            reason,
+            time.time(),
+        )
 
     async def current(self, s: int, entry: JournalEntry) -> Row | None:
         change = entry.change

@@ -6,7 +6,7 @@ state-store transaction carries every step that queued up meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .batcher import Batcher
 from .model import Commit
@@ -16,12 +16,20 @@ from .store import Store
 class Committer(Batcher[Commit, None]):
     """Batches ``Commit`` steps into one state-store transaction."""
 
-    def __init__(self, store: Store, max_batch: int = 2000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_batch: int = 2000,
+        on_commit: Callable[[Sequence[Commit]], None] | None = None,
+    ) -> None:
         super().__init__(self._commit, max_batch)
         self.store = store
         self.commits = 0
+        self.on_commit = on_commit
 
     async def _commit(self, commits: Sequence[Commit]) -> list[None]:
         await self.store.commit(commits)
         self.commits += len(commits)
+        if self.on_commit is not None:
+            self.on_commit(commits)
         return [None] * len(commits)

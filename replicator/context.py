@@ -12,6 +12,7 @@ import structlog
 from .adapter import Side
 from .committer import Committer
 from .config import Config, TableMap
+from .parking import Parking
 from .store import Store
 from .writer import Writer
 
@@ -54,7 +55,8 @@ class Activity:
 
     def quiet_since(self, since: int) -> bool:
         return self.inflight == 0 and all(
-            e > max(since, w) for e, w in zip(self.empty_read, self.last_write, strict=True))
+            e > max(since, w) for e, w in zip(self.empty_read, self.last_write, strict=True)
+        )
 
     async def wait_drained(self) -> None:
         """Wait until no change is in flight."""
@@ -77,12 +79,21 @@ class Context:
         self.side_names = [s.name for s in config.sides]
         self.activity = Activity(len(sides))
         self.inflight_ids: set[int] = set()
-        self.committer = Committer(store)
+        self.parking = Parking(config, store)
+        self.committer = Committer(store, on_commit=self.parking.committed)
         self.writers = [
             Writer(side, config.engine.batch_size, lambda i=i: self.activity.wrote(i))  # type: ignore[misc]
             for i, side in enumerate(sides)
         ]
         self.maps = {m.name: m for m in config.maps}
+        self.prerequisites = {
+            m.name: {
+                d
+                for d in (*m.prerequisites, *(f.lookup for f in m.all_fields))
+                if d and d != m.name
+            }
+            for m in config.maps
+        }
         self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
         self.log = structlog.get_logger("replicator")
         self._tokens = itertools.count(time.time_ns() // 1000)

@@ -28,8 +28,7 @@ from .adapter import EntitySpec, Side, load_adapter
 from .config import Config, load_config
 from .context import Context
 from .journal import Intake
-from .model import JournalEntry
-from .router import Router
+from .router import CatchUp, Hold, Message, Router
 from .status import collect_status
 from .store import Store
 from .sync import InitialSync, Progress, SyncReport
@@ -127,16 +126,24 @@ class Replicator:
 
     async def _go_live(self) -> None:
         self.router = Router(self.ctx, self.tg)
-        states = await self.ctx.store.map_states()
-        self.router.paused = {name for name, (_, paused, _) in states.items() if paused}
-        await self.router.start()
-        send, receive = anyio.create_memory_object_stream[JournalEntry](
+        await self.router.start(await self._paused())
+        send, receive = anyio.create_memory_object_stream[Message](
             self.config.engine.batch_size * 2
         )
+        self._messages = send.clone()
         self.tg.start_soon(self.router.run, receive)
+        self.tg.start_soon(self.ctx.parking.run, self._catch_up)
+        await self.ctx.parking.load()
         self._intakes = anyio.CancelScope()
         self.tg.start_soon(self._run_intakes, send)
         self.tg.start_soon(self._control)
+
+    async def _paused(self) -> frozenset[str]:
+        states = await self.ctx.store.map_states()
+        return frozenset(name for name, (_, paused, _) in states.items() if paused)
+
+    async def _catch_up(self, map_name: str) -> None:
+        await self._messages.send(CatchUp(map_name))
 
     async def _run_intakes(self, send: Any) -> None:
         assert self._intakes is not None
@@ -154,6 +161,8 @@ class Replicator:
             beats += 1
             if beats % 4 == 1:
                 await self.ctx.store.set_meta("heartbeat", str(time.time()))
+            if beats % 10 == 1:
+                await self.ctx.parking.expire()
             now = await self.ctx.store.get_meta("control")
             if now != seen:
                 seen = now
@@ -161,16 +170,7 @@ class Replicator:
 
     async def refresh(self) -> None:
         """Re-read paused maps and replay journal entries queued from outside."""
-        states = await self.ctx.store.map_states()
-        for m in self.config.maps:
-            paused = states.get(m.name, (None, False, None))[1]
-            if paused and m.name not in self.router.paused:
-                self.router.pause(m.name)
-                self.ctx.log.warning("map_paused", map=m.name)
-            elif not paused:
-                if m.name in self.router.paused:
-                    self.ctx.log.info("map_resumed", map=m.name)
-                await self.router.resume(m.name)
+        await self._messages.send(Hold(await self._paused()))
 
     async def drain(self, grace_s: float = DRAIN_TIMEOUT_S) -> None:
         """Stop reading new changes and finish what is in flight (at most ``grace_s``).

@@ -74,6 +74,9 @@ class Intake:
 
     def up(self) -> None:
         if self.down_since is not None:
-            self.ctx.log.warning("side_up", side=self.ctx.side_names[self.side],
-                                 outage_s=round(anyio.current_time() - self.down_since, 1))
+            self.ctx.log.warning(
+                "side_up",
+                side=self.ctx.side_names[self.side],
+                outage_s=round(anyio.current_time() - self.down_since, 1),
+            )
             self.down_since = None

@@ -54,6 +54,19 @@ class ErrorEntry(msgspec.Struct):
     change: Change | None = None
 
 
+class Parked(msgspec.Struct):
+    """A record waiting for the record of ``ref_map`` with ``ref_key`` to be linked."""
+
+    map: str
+    side: int
+    native_id: str
+    key: str
+    ref_map: str
+    ref_key: str
+    reason: str
+    since: float
+
+
 class Commit(msgspec.Struct):
     """What one actor step makes durable, in one state-store transaction."""
 
@@ -62,3 +75,4 @@ class Commit(msgspec.Struct):
     drop_link: int | None = None
     error: ErrorEntry | None = None
     resolve: tuple[str, int, str] | None = None
+    park: Parked | None = None

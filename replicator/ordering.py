@@ -59,3 +59,22 @@ def topological_order(graph: Mapping[str, Set[str]]) -> list[str]:
             if not waiting[other]:
                 heapq.heappush(ready, position[other])
     return order
+
+
+def held_by(graph: Mapping[str, Set[str]], paused: Set[str]) -> dict[str, str]:
+    """Maps that must wait, each with the paused map it waits on (itself if paused)."""
+    held: dict[str, str] = {}
+
+    def blocker(node: str, seen: frozenset[str]) -> str | None:
+        if node in paused:
+            return node
+        for dep in sorted(graph.get(node, ())):
+            if dep not in seen and (found := blocker(dep, seen | {dep})):
+                return found
+        return None
+
+    for node in graph:
+        found = blocker(node, frozenset({node}))
+        if found is not None:
+            held[node] = found
+    return held

@@ -11,10 +11,11 @@ and the catch-up skips entries dispatched live and not finished (``ctx.inflight_
 from __future__ import annotations
 
 import anyio
+import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import mapping
+from . import mapping, ordering
 from .actor import RecordActor
 from .config import TableMap
 from .context import Context
@@ -22,6 +23,21 @@ from .errors import RuleViolation
 from .model import Commit, JournalEntry, Link
 
 BATCH = 500
+
+
+class CatchUp(msgspec.Struct, frozen=True):
+    """Ask the router to dispatch what the journal holds for ``map``."""
+
+    map: str
+
+
+class Hold(msgspec.Struct, frozen=True):
+    """Tell the router which maps the operator paused (see ``Router.hold``)."""
+
+    paused: frozenset[str]
+
+
+Message = JournalEntry | CatchUp | Hold
 
 
 class Router:
@@ -35,14 +51,14 @@ class Router:
         self.provisional_of: dict[int, tuple[str, str]] = {}
         self.caught_up: dict[str, int] = {m.name: 0 for m in ctx.config.maps}
         self.paused: set[str] = set()
+        self.held: dict[str, str] = {}
         self.limiter = anyio.CapacityLimiter(ctx.config.engine.max_actors)
         self.next_id = 0
 
-    async def start(self) -> None:
-        """Prepare link ids and replay what the journal holds."""
+    async def start(self, paused: frozenset[str]) -> None:
+        """Prepare link ids, hold paused maps and replay what the journal holds."""
         self.next_id = await self.ctx.store.next_link_id()
-        for m in self.ctx.config.maps:
-            await self.catch_up(m.name)
+        await self.hold(paused)
 
     async def catch_up(self, map_name: str) -> None:
         """Dispatch the journaled changes of a map not dispatched yet, oldest first."""
@@ -57,8 +73,12 @@ class Router:
             self.ctx.activity.add(len(entries))
             await self.dispatch(entries, live=False)
 
-    async def run(self, inbox: MemoryObjectReceiveStream[JournalEntry]) -> None:
-        """Dispatch entries from the intakes, in batches, until the stream closes."""
+    async def run(self, inbox: MemoryObjectReceiveStream[Message]) -> None:
+        """Dispatch entries from the intakes, in batches, until the stream closes.
+
+        ``CatchUp`` messages (a resume, a release of parked records, a retry from the CLI)
+        come through the same stream, so only this task ever dispatches.
+        """
         async with inbox:
             async for first in inbox:
                 batch = [first]
@@ -67,7 +87,12 @@ class Router:
                         batch.append(inbox.receive_nowait())
                     except anyio.WouldBlock:
                         break
-                await self.dispatch(batch)
+                await self.dispatch([e for e in batch if isinstance(e, JournalEntry)])
+                for item in batch:
+                    if isinstance(item, CatchUp):
+                        await self.catch_up(item.map)
+                    elif isinstance(item, Hold):
+                        await self.hold(item.paused)
 
     async def dispatch(self, entries: list[JournalEntry], *, live: bool = True) -> None:
         """Send entries (counted in ``activity``) to their actors; drop those not due."""
@@ -161,7 +186,10 @@ class Router:
             send.send_nowait(entry)
             self.tg.start_soon(self.run_actor, m, link_id, receive, link)
             return
-        await mailbox.send(entry)
+        try:  # no checkpoint before the send: the actor must not stop in between
+            mailbox.send_nowait(entry)
+        except anyio.WouldBlock:  # full: the actor is busy and takes it before it stops
+            await mailbox.send(entry)
 
     async def run_actor(
         self,
@@ -182,11 +210,18 @@ class Router:
                 del self.provisional[key]
             self.limiter.release_on_behalf_of(link_id)
 
-    def pause(self, map_name: str) -> None:
-        """Stop dispatching a map; its changes stay in the journal."""
-        self.paused.add(map_name)
+    async def hold(self, paused: frozenset[str]) -> None:
+        """Hold the paused maps and those whose prerequisites are held; catch up the rest.
 
-    async def resume(self, map_name: str) -> None:
-        """Dispatch a map again, catching up from the journal in order."""
-        self.paused.discard(map_name)
-        await self.catch_up(map_name)
+        A held map's changes stay in the journal; once it runs again they are dispatched
+        in journal order.
+        """
+        held = ordering.held_by(self.ctx.prerequisites, paused)
+        for name in sorted(set(held) - self.paused):
+            self.ctx.log.warning("map_held", map=name, waiting_for=held[name])
+        for name in sorted(self.paused - set(held)):
+            self.ctx.log.info("map_running", map=name)
+        self.paused = set(held)
+        self.held = held
+        for m in self.ctx.config.maps:
+            await self.catch_up(m.name)

@@ -24,7 +24,7 @@ import msgspec
 
 from .adapter import Change
 from .errors import StoreError
-from .model import Commit, ErrorEntry, JournalEntry, Link
+from .model import Commit, ErrorEntry, JournalEntry, Link, Parked
 
 MIGRATIONS: list[str] = [
     """
@@ -50,6 +50,13 @@ MIGRATIONS: list[str] = [
     CREATE TABLE maps (
         name TEXT PRIMARY KEY, synced_at REAL, paused INTEGER NOT NULL DEFAULT 0,
         paused_reason TEXT) WITHOUT ROWID;
+    """,
+    """
+    CREATE TABLE parked (
+        map TEXT NOT NULL, side INTEGER NOT NULL, native_id TEXT NOT NULL, key TEXT NOT NULL,
+        ref_map TEXT NOT NULL, ref_key TEXT NOT NULL, reason TEXT NOT NULL,
+        since REAL NOT NULL, PRIMARY KEY (map, side, native_id)) WITHOUT ROWID;
+    CREATE INDEX parked_ref ON parked (ref_map, ref_key);
     """,
 ]
 
@@ -265,8 +272,16 @@ class Store:
             )
             lk.id = lk.id or (cur.lastrowid or 0)
         if c.resolve is not None:
+            for table in ("errors", "parked"):
+                await self.db.execute(
+                    f"DELETE FROM {table} WHERE map = ? AND side = ? AND native_id = ?", c.resolve
+                )
+        if c.park is not None:
             await self.db.execute(
-                "DELETE FROM errors WHERE map = ? AND side = ? AND native_id = ?", c.resolve
+                "INSERT INTO parked VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+                "key = excluded.key, ref_map = excluded.ref_map, ref_key = excluded.ref_key, "
+                "reason = excluded.reason",
+                msgspec.structs.astuple(c.park),
             )
         if c.error is not None:
             await self._add_error(c.error)
@@ -292,6 +307,40 @@ class Store:
                 e.last_seen,
             ),
         )
+
+    # -- parked records -----------------------------------------------------------------
+
+    async def parked_refs(self) -> list[tuple[str, str]]:
+        """The (map, key) of every record some parked record waits for."""
+        return [
+            (r[0], r[1]) for r in await self._all("SELECT DISTINCT ref_map, ref_key FROM parked")
+        ]
+
+    async def release(
+        self, ref_map: str, ref_key: str, entities: dict[tuple[str, int], str]
+    ) -> set[str]:
+        """Journal a fresh change for each record waiting on (map, key); the maps touched."""
+        maps: set[str] = set()
+        async with self.transaction():
+            rows = await self._all(
+                "SELECT map, side, native_id FROM parked WHERE ref_map = ? AND ref_key = ?",
+                (ref_map, ref_key),
+            )
+            for map_name, side, native_id in rows:
+                change = Change(entities[(map_name, side)], native_id, "upsert")
+                await self.add_journal(side, map_name, change)
+                maps.add(map_name)
+            await self.db.execute(
+                "DELETE FROM parked WHERE ref_map = ? AND ref_key = ?", (ref_map, ref_key)
+            )
+        return maps
+
+    async def expired_parked(self, map_name: str, before: float) -> list[Parked]:
+        """Parked records of a map waiting since before ``before``."""
+        rows = await self._all(
+            "SELECT * FROM parked WHERE map = ? AND since < ?", (map_name, before)
+        )
+        return [Parked(*r) for r in rows]
 
     # -- the error queue --------------------------------------------------------------
 
@@ -361,4 +410,11 @@ class Store:
             "SELECT count(*), min(received_at) FROM journal WHERE map = ?", (map_name,)
         )
         errors = await self._one("SELECT count(*) FROM errors WHERE map = ?", (map_name,))
-        return {"links": links[0], "backlog": backlog[0], "oldest": backlog[1], "errors": errors[0]}
+        parked = await self._one("SELECT count(*) FROM parked WHERE map = ?", (map_name,))
+        return {
+            "links": links[0],
+            "backlog": backlog[0],
+            "oldest": backlog[1],
+            "errors": errors[0],
+            "parked": parked[0],
+        }

@@ -73,9 +73,7 @@ class Job(msgspec.Struct):
 
 def sync_order(ctx: Context, names: Sequence[str] | None) -> list[TableMap]:
     """The maps to sync, prerequisites first."""
-    graph = {m.name: set(m.prerequisites) | {f.lookup for f in m.all_fields if f.lookup}
-             for m in ctx.config.maps}
-    order = topological_order({k: {d for d in v if d and d != k} for k, v in graph.items()})
+    order = topological_order(ctx.prerequisites)
     return [ctx.map(n) for n in order if names is None or n in names]
 
 
@@ -122,7 +120,7 @@ class MapSync:
         await self.flush_errors(report)
         batch = self.ctx.config.engine.batch_size
         for start in range(0, len(keys), batch):
-            chunk = keys[start:start + batch]
+            chunk = keys[start : start + batch]
             jobs = [await self.plan(k, scans[0].get(k), scans[1].get(k), report) for k in chunk]
             await self.execute([j for j in jobs if j is not None], report)
             if self.progress:
@@ -154,25 +152,34 @@ class MapSync:
             return self.error(side, row, "rule", f"integration key field(s) {missing} empty")
         key = mapping.key_of(self.map, values)
         if key in out:
-            return self.error(side, row, "duplicate", f"duplicate key {mapping.encode_key(key)} "
-                              f"on side {self.ctx.side_names[side]!r}: also row "
-                              f"{out[key].row.native_id}")
+            return self.error(
+                side,
+                row,
+                "duplicate",
+                f"duplicate key {mapping.encode_key(key)} "
+                f"on side {self.ctx.side_names[side]!r}: also row "
+                f"{out[key].row.native_id}",
+            )
         out[key] = Scanned(row, values)
 
     def error(self, side: int, row: Row, kind: str, reason: str, key: str = "") -> None:
         now = time.time()
         change = Change(self.map.entities[side], row.native_id, "upsert", values=row.values)
-        self.errors.append(ErrorEntry(0, self.map.name, side, row.native_id, key, kind, reason,
-                                      1, now, now, change))
+        self.errors.append(
+            ErrorEntry(
+                0, self.map.name, side, row.native_id, key, kind, reason, 1, now, now, change
+            )
+        )
 
     async def flush_errors(self, report: SyncReport) -> None:
         if self.errors:
             report.errors += len(self.errors)
-            await self.ctx.store.commit([Commit(error=e) for e in self.errors])
+            await self.ctx.committer.handle([Commit(error=e) for e in self.errors])
             self.errors = []
 
-    async def plan(self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None,
-                   report: SyncReport) -> Job | None:
+    async def plan(
+        self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
+    ) -> Job | None:
         """What to do for one key; None if both sides agree and are linked already."""
         rows = [a, b]
         link = await self.existing_link(rows)
@@ -190,15 +197,23 @@ class MapSync:
         assert scanned is not None
         job.merged = scanned.values
         if not rules.may_create(self.map, source):
-            self.error(source, scanned.row, "rule", f"created on {self.ctx.side_names[source]!r}, "
-                       f"but map {self.map.name!r} accepts new records only from "
-                       f"{sorted(self.ctx.side_names[i] for i in self.map.create)}",
-                       mapping.encode_key(key))
+            self.error(
+                source,
+                scanned.row,
+                "rule",
+                f"created on {self.ctx.side_names[source]!r}, "
+                f"but map {self.map.name!r} accepts new records only from "
+                f"{sorted(self.ctx.side_names[i] for i in self.map.create)}",
+                mapping.encode_key(key),
+            )
             return None
         job.ops[1 - source] = WriteOp(
-            self.map.entities[1 - source], "insert", self.token(),
+            self.map.entities[1 - source],
+            "insert",
+            self.token(),
             values=mapping.side_values(self.map, 1 - source, scanned.values),
-            key_fields=self.map.key_names(1 - source))
+            key_fields=self.map.key_names(1 - source),
+        )
         return job
 
     def plan_update(self, job: Job, side: int) -> None:
@@ -207,15 +222,20 @@ class MapSync:
         changed = rules.diff(job.merged, scanned.values)
         if changed:
             job.ops[side] = WriteOp(
-                self.map.entities[side], "update", self.token(), native_id=scanned.row.native_id,
+                self.map.entities[side],
+                "update",
+                self.token(),
+                native_id=scanned.row.native_id,
                 values=mapping.side_values(self.map, side, job.merged, changed),
-                expected_version=scanned.row.version)
+                expected_version=scanned.row.version,
+            )
 
     async def existing_link(self, rows: list[Scanned | None]) -> Link | None:
         for side, scanned in enumerate(rows):
             if scanned is not None:
-                link = await self.ctx.store.link_by_native(self.map.name, side,
-                                                           scanned.row.native_id)
+                link = await self.ctx.store.link_by_native(
+                    self.map.name, side, scanned.row.native_id
+                )
                 if link is not None:
                     return link
         return None
@@ -229,7 +249,7 @@ class MapSync:
             await self.write(side, [j for j in jobs if j.ops[side] is not None])
         commits = [self.outcome(j, report) for j in jobs]
         await self.flush_errors(report)
-        await self.ctx.store.commit([c for c in commits if c is not None])
+        await self.ctx.committer.handle([c for c in commits if c is not None])
 
     async def write(self, side: int, jobs: list[Job]) -> None:
         pending = jobs
@@ -242,10 +262,11 @@ class MapSync:
                 job.results[side] = result
             pending = [j for j in pending if (r := j.results[side]) and r.status == "transient"]
             if pending and attempt < WRITE_RETRIES:
-                await anyio_sleep(0.1 * 2 ** attempt)
+                await anyio_sleep(0.1 * 2**attempt)
         if pending:
-            raise TransientError(f"side {self.ctx.side_names[side]!r} kept failing: "
-                                 f"{pending[0].results[side]}")
+            raise TransientError(
+                f"side {self.ctx.side_names[side]!r} kept failing: {pending[0].results[side]}"
+            )
 
     def outcome(self, job: Job, report: SyncReport) -> Commit | None:
         """The link (or error) a written job leaves."""
@@ -272,15 +293,26 @@ class MapSync:
         source = next(i for i, r in enumerate(job.rows) if r is not None)
         scanned = job.rows[source]
         assert scanned is not None
-        self.error(source, scanned.row, "permanent",
-                   f"writing to {self.ctx.side_names[side]!r}: {reason}",
-                   mapping.encode_key(job.key))
+        self.error(
+            source,
+            scanned.row,
+            "permanent",
+            f"writing to {self.ctx.side_names[side]!r}: {reason}",
+            mapping.encode_key(job.key),
+        )
 
-    def link_commit(self, job: Job, ids: list[str | None], versions: list[str | None],
-                    tokens: list[str | None], report: SyncReport) -> Commit:
+    def link_commit(
+        self,
+        job: Job,
+        ids: list[str | None],
+        versions: list[str | None],
+        tokens: list[str | None],
+        report: SyncReport,
+    ) -> Commit:
         link_id = job.link.id if job.link else 0
-        link = Link(link_id, self.map.name, mapping.encode_key(job.key), ids, versions,
-                    job.merged, tokens)
+        link = Link(
+            link_id, self.map.name, mapping.encode_key(job.key), ids, versions, job.merged, tokens
+        )
         report.linked += 1
         return Commit(link=link, resolve=None)
 

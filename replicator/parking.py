@@ -1,0 +1,109 @@
+"""Parking: records wait, durably, for the records their lookups refer to.
+
+A change whose lookup target is not linked yet is *parked*: a row in the store's
+``parked`` table names what it waits for (``customer_groups[usmf, 10]``), and the change
+is acknowledged. The moment a link for that target is committed — by an actor or by
+the initial sync — the committer tells ``Parking``, which turns every record waiting for
+it into a fresh journal entry (its *current* state is applied, so nothing older
+overwrites anything newer) and asks the router to dispatch them. It is an event, not a
+periodic sweep. Chains resolve link by link: a line waits for its order, which waits for
+its customer, which waits for its group.
+
+No release is missed: a record registers what it waits for before it checks the store,
+and checks again after its parked row is committed; a link committed in between is seen
+by one of the two. Parked rows outlive restarts; at start every target is checked again.
+A record parked longer than its map's ``park_timeout_s`` goes to the error queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import anyio
+import structlog
+
+from .config import Config
+from .lookups import Reference
+from .model import Commit, ErrorEntry
+from .store import Store
+
+Release = tuple[str, str]
+
+
+class Parking:
+    """Knows which records wait for which, and releases them when their target links."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.waiting: set[Release] = set()
+        self.entities = {(m.name, i): m.entities[i] for m in config.maps for i in (0, 1)}
+        self.pending: set[Release] = set()
+        self._wake = anyio.Event()
+        self.log = structlog.get_logger("replicator")
+
+    async def load(self) -> None:
+        """Register what parked records wait for, and re-check all of them."""
+        for ref in await self.store.parked_refs():
+            self.waiting.add(ref)
+            self._queue(ref)
+
+    def _queue(self, ref: Release) -> None:
+        self.pending.add(ref)
+        self._wake.set()
+
+    async def missing(self, ref: Reference) -> bool:
+        """Whether ``ref`` is not linked yet (registering the wait first)."""
+        self.waiting.add((ref.map, ref.encoded))
+        return await self.store.link_by_key(ref.map, ref.encoded) is None
+
+    def committed(self, commits: Sequence[Commit]) -> None:
+        """Called after each group commit: release those waiting for a new link."""
+        for c in commits:
+            if c.link is not None and (c.link.map, c.link.key) in self.waiting:
+                self._queue((c.link.map, c.link.key))
+
+    async def recheck(self, ref: Reference) -> None:
+        """After parking: if the target was linked meanwhile, release at once."""
+        if await self.store.link_by_key(ref.map, ref.encoded) is not None:
+            self._queue((ref.map, ref.encoded))
+
+    async def run(self, catch_up: Callable[[str], Awaitable[None]]) -> None:
+        """Release waiting records as their targets link; ``catch_up`` dispatches a map."""
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            todo, self.pending = self.pending, set()
+            touched: set[str] = set()
+            for ref in sorted(todo):
+                self.waiting.discard(ref)
+                maps = await self.store.release(ref[0], ref[1], self.entities)
+                for map_name in maps:
+                    self.log.info("released", map=map_name, waited_for=ref[0], key=ref[1])
+                touched |= maps
+            for map_name in sorted(touched):
+                await catch_up(map_name)
+
+    async def expire(self) -> int:
+        """Move records parked past their map's timeout to the error queue."""
+        now = time.time()
+        commits = []
+        for m in self.config.maps:
+            timeout = m.park_timeout_s or self.config.engine.park_timeout_s
+            for p in await self.store.expired_parked(m.name, now - timeout):
+                reason = f"{p.reason} for more than {timeout:g} s"
+                error = ErrorEntry(
+                    0, p.map, p.side, p.native_id, p.key, "parked", reason, 1, p.since, now
+                )
+                commits.append(Commit(resolve=(p.map, p.side, p.native_id), error=error))
+                self.log.error(
+                    "park_timeout",
+                    map=p.map,
+                    key=p.key,
+                    side=self.config.sides[p.side].name,
+                    reason=reason,
+                )
+        if commits:
+            await self.store.commit(commits)
+        return len(commits)
