@@ -24,7 +24,7 @@ from .engine import Replicator, entity_specs
 from .errors import ConfigError, ReplicatorError, SchemaError
 from .logs import configure_logging
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
-from .status import map_status
+from .status import map_status, outages
 from .store import Store
 
 DEMO_DIR = Path("replicator-demo")
@@ -153,23 +153,26 @@ async def cmd_status(args: argparse.Namespace) -> int:
     store = await open_store(config)
     try:
         running = await daemon_running(store)
-        maps = await map_status(config, store, None if running else set())
-        outages = json.loads(await store.get_meta("outages") or "{}")
+        maps = await map_status(config, store, running)
+        down = await outages(store) if running else {}
     finally:
         await store.close()
+    now = time.time()
+    sides = {
+        name: {"since": since, "seconds": round(now - since, 1)} for name, since in down.items()
+    }
     if args.json:
-        print(
-            json.dumps(
-                {"daemon": "running" if running else "stopped", "maps": maps, "outages": outages},
-                indent=2,
-            )
-        )
+        daemon = "running" if running else "stopped"
+        print(json.dumps({"daemon": daemon, "maps": maps, "outages": sides}, indent=2))
         return 0
     print(f"daemon: {'running' if running else 'stopped'}")
-    for side, since in outages.items():
-        print(f"side {side!r} unreachable since {since}")
+    for side, info in sides.items():
+        print(f"side {side!r} unreachable for {info['seconds']:.0f} s")
     cols = ["map", "state", "links", "backlog", "parked", "errors", "lag_s"]
     print(format_table(cols, [[m.get(c, 0) for c in cols] for m in maps]))
+    for m in maps:
+        if m["paused_reason"]:
+            print(f"{m['map']}: {m['paused_reason']}")
     return 0
 
 

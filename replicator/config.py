@@ -145,6 +145,17 @@ class Config(msgspec.Struct, frozen=True):
         """The index of the side called ``name``."""
         return [s.name for s in self.sides].index(name)
 
+    def prerequisite_graph(self) -> dict[str, set[str]]:
+        """Per map, the maps it waits for: its prerequisites and its lookups' maps."""
+        return {
+            m.name: {
+                d
+                for d in (*m.prerequisites, *(f.lookup for f in m.all_fields))
+                if d and d != m.name
+            }
+            for m in self.maps
+        }
+
     def map_named(self, name: str) -> TableMap:
         """The map called ``name``; ``KeyError`` if none."""
         for m in self.maps:

@@ -79,6 +79,8 @@ class Context:
         self.side_names = [s.name for s in config.sides]
         self.activity = Activity(len(sides))
         self.inflight_ids: set[int] = set()
+        self.outages: dict[int, float] = {}
+        """Sides whose change feed cannot be read now, with the time it started (epoch s)."""
         self.parking = Parking(config, store)
         self.committer = Committer(store, on_commit=self.parking.committed)
         self.writers = [
@@ -86,14 +88,7 @@ class Context:
             for i, side in enumerate(sides)
         ]
         self.maps = {m.name: m for m in config.maps}
-        self.prerequisites = {
-            m.name: {
-                d
-                for d in (*m.prerequisites, *(f.lookup for f in m.all_fields))
-                if d and d != m.name
-            }
-            for m in config.maps
-        }
+        self.prerequisites = config.prerequisite_graph()
         self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
         self.log = structlog.get_logger("replicator")
         self._tokens = itertools.count(time.time_ns() // 1000)

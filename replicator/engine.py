@@ -14,6 +14,7 @@ drains what is in flight, commits, and closes everything.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -25,6 +26,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .adapter import EntitySpec, Side, load_adapter
+from .alerts import Alerts
 from .config import Config, load_config
 from .context import Context
 from .journal import Intake
@@ -136,6 +138,8 @@ class Replicator:
         await self.ctx.parking.load()
         self._intakes = anyio.CancelScope()
         self.tg.start_soon(self._run_intakes, send)
+        self._alerts = Alerts(self.config, self.ctx.store)
+        self._outages: dict[str, float] = {}
         self.tg.start_soon(self._control)
 
     async def _paused(self) -> frozenset[str]:
@@ -163,10 +167,19 @@ class Replicator:
                 await self.ctx.store.set_meta("heartbeat", str(time.time()))
             if beats % 10 == 1:
                 await self.ctx.parking.expire()
+                await self._alerts.check()
+            await self._record_outages()
             now = await self.ctx.store.get_meta("control")
             if now != seen:
                 seen = now
                 await self.refresh()
+
+    async def _record_outages(self) -> None:
+        """Keep the sides' outages in the store for ``status`` (only when they change)."""
+        outages = {self.ctx.side_names[i]: since for i, since in self.ctx.outages.items()}
+        if outages != self._outages:
+            self._outages = dict(outages)
+            await self.ctx.store.set_meta("outages", json.dumps(outages))
 
     async def refresh(self) -> None:
         """Re-read paused maps and replay journal entries queued from outside."""
@@ -199,7 +212,7 @@ class Replicator:
 
     async def status(self) -> dict[str, Any]:
         """Per map: state, links, backlog, parked, errors, lag; per side: outage."""
-        return await collect_status(self.ctx, getattr(self, "router", None))
+        return await collect_status(self.ctx)
 
     async def pause(self, map_name: str) -> None:
         """Pause a map: its changes are journaled and wait; ``resume`` catches up in order."""

@@ -7,6 +7,8 @@ and are they dispatched. A crash can therefore never lose a change the side repo
 
 from __future__ import annotations
 
+import time
+
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
@@ -69,6 +71,7 @@ class Intake:
         now = anyio.current_time()
         if self.down_since is None:
             self.down_since = now
+            self.ctx.outages[self.side] = time.time()
             self.ctx.log.error("side_down", side=self.ctx.side_names[self.side], reason=str(exc))
         await anyio.sleep(min(MAX_OUTAGE_BACKOFF_S, 0.1 * 2 ** min(failures, 10)))
 
@@ -80,3 +83,4 @@ class Intake:
                 outage_s=round(anyio.current_time() - self.down_since, 1),
             )
             self.down_since = None
+            self.ctx.outages.pop(self.side, None)
