@@ -195,7 +195,7 @@ class RecordActor:
         if row is None:
             return "filtered"
         values = self.canonical(s, row)
-        if not self.in_companies(values):
+        if not rules.in_companies(self.map, values):
             return "filtered"
         values = await self.resolve_references(values)
         if link is None:
@@ -208,14 +208,6 @@ class RecordActor:
                 "duplicate",
             )
         return await self.reconcile(Pair(link, s, {s: (row, values)}))
-
-    def in_companies(self, values: Values) -> bool:
-        """Whether the record's company takes part in the map (``companies``)."""
-        m = self.map
-        if not m.companies:
-            return True
-        company = m.company or m.key[0]
-        return values.get(company.id) in m.companies
 
     async def resolve_references(self, values: Values) -> Values:
         """Park on a lookup target that is not linked; defer lookups into this map.
@@ -253,8 +245,16 @@ class RecordActor:
         )
 
     async def current(self, s: int, entry: JournalEntry) -> Row | None:
+        """The changed row as it is now (``None`` if gone or filtered out).
+
+        A change's own values were read with the feed, maybe before this actor wrote the
+        row: of a linked row at another version than the link's they may be stale, and
+        merging them would undo the write, so such a row is read again.
+        """
         change = entry.change
-        if change.values is not None and change.version is not None:
+        link = self.link
+        fresh = link is None or link.versions[s] == change.version
+        if change.values is not None and change.version is not None and fresh:
             return Row(change.native_id, change.version, change.values, change.changed_at)
         rows = await self.ctx.sides[s].get(self.map.entities[s], [change.native_id])
         return rows.get(change.native_id)

@@ -123,6 +123,7 @@ class Replicator:
             await self.tg.start(writer.run)
         if self._initial_sync:
             await self.sync(only_new=True, progress=self._progress)
+            await InitialSync(self.ctx, self._progress).new_companies()
         if self._live:
             await self._go_live()
 

@@ -76,6 +76,7 @@ def summary_table(reports: list[SyncReport], sides: list[str]) -> str:
         f"created {b}",
         f"updated {a}",
         f"updated {b}",
+        "parked",
         "errors",
         "seconds",
     ]
@@ -89,6 +90,7 @@ def summary_table(reports: list[SyncReport], sides: list[str]) -> str:
             r.created[1],
             r.updated[0],
             r.updated[1],
+            r.parked,
             r.errors,
             r.seconds,
         ]

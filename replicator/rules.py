@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import msgspec
 
@@ -104,3 +104,12 @@ def may_create(m: TableMap, side: int) -> bool:
 def may_delete(m: TableMap, side: int) -> bool:
     """Whether a delete on ``side`` may be replicated (the delete rule)."""
     return side in m.delete
+
+
+def in_companies(m: TableMap, values: Values, companies: Collection[str] = ()) -> bool:
+    """Whether a record's company takes part: in ``companies`` if given, else the map's."""
+    wanted = companies or m.companies
+    if not wanted:
+        return True
+    field = m.company or m.key[0]
+    return values.get(field.id) in wanted

@@ -13,18 +13,19 @@ so changes made during the sync are replayed by the live sync afterwards.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
 
-from . import mapping, rules
+from . import lookups, mapping, rules
 from .adapter import Change, Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation, TransientError
-from .model import Commit, ErrorEntry, Link
+from .model import Commit, ErrorEntry, Link, Parked
 from .ordering import topological_order
 
 SCAN_BATCH = 2000
@@ -41,6 +42,7 @@ class SyncReport(msgspec.Struct):
     updated: list[int] = msgspec.field(default_factory=lambda: [0, 0])
     unchanged: int = 0
     errors: int = 0
+    parked: int = 0
     seconds: float = 0.0
 
 
@@ -69,6 +71,7 @@ class Job(msgspec.Struct):
     ops: list[WriteOp | None] = msgspec.field(default_factory=lambda: [None, None])
     results: list[WriteResult | None] = msgspec.field(default_factory=lambda: [None, None])
     error: str = ""
+    deferred: list[str] = msgspec.field(default_factory=list)
 
 
 def sync_order(ctx: Context, names: Sequence[str] | None) -> list[TableMap]:
@@ -93,7 +96,29 @@ class InitialSync:
             await self.pin_cursors()
             reports.append(await MapSync(self.ctx, m, self.progress).run())
             await self.ctx.store.set_synced(m.name)
+            await self.remember_companies(m)
         return reports
+
+    async def new_companies(self) -> list[SyncReport]:
+        """Sync the existing rows of companies added to a map's ``companies`` since last run.
+
+        With ``sync_existing_companies = false`` only their changes from now on flow.
+        """
+        reports = []
+        for m in sync_order(self.ctx, None):
+            before = await self.ctx.store.get_meta(f"companies:{m.name}")
+            if before is None or not m.companies:
+                await self.remember_companies(m)
+                continue
+            added = sorted(set(m.companies) - set(json.loads(before)))
+            if added and m.sync_existing_companies:
+                self.ctx.log.info("companies_added", map=m.name, companies=added)
+                reports.append(await MapSync(self.ctx, m, self.progress, added).run())
+            await self.remember_companies(m)
+        return reports
+
+    async def remember_companies(self, m: TableMap) -> None:
+        await self.ctx.store.set_meta(f"companies:{m.name}", json.dumps(sorted(m.companies)))
 
     async def pin_cursors(self) -> None:
         for i, side in enumerate(self.ctx.sides):
@@ -104,11 +129,15 @@ class InitialSync:
 class MapSync:
     """The initial sync of one map."""
 
-    def __init__(self, ctx: Context, m: TableMap, progress: Progress | None) -> None:
+    def __init__(
+        self, ctx: Context, m: TableMap, progress: Progress | None, companies: Sequence[str] = ()
+    ) -> None:
         self.ctx = ctx
         self.map = m
+        self.companies = companies
         self.progress = progress
         self.errors: list[ErrorEntry] = []
+        self.parks: list[Parked] = []
 
     async def run(self) -> SyncReport:
         started = time.monotonic()
@@ -150,6 +179,8 @@ class MapSync:
         missing = mapping.missing_key_fields(self.map, side, values)
         if missing:
             return self.error(side, row, "rule", f"integration key field(s) {missing} empty")
+        if not rules.in_companies(self.map, values, self.companies):
+            return None
         key = mapping.key_of(self.map, values)
         if key in out:
             return self.error(
@@ -172,10 +203,12 @@ class MapSync:
         )
 
     async def flush_errors(self, report: SyncReport) -> None:
-        if self.errors:
-            report.errors += len(self.errors)
-            await self.ctx.committer.handle([Commit(error=e) for e in self.errors])
-            self.errors = []
+        """Commit the errors and parked rows collected so far."""
+        commits = [Commit(error=e) for e in self.errors] + [Commit(park=p) for p in self.parks]
+        report.errors += len(self.errors)
+        self.errors, self.parks = [], []
+        if commits:
+            await self.ctx.committer.handle(commits)
 
     async def plan(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
@@ -189,13 +222,17 @@ class MapSync:
             if link is not None and link.shadow == job.merged == a.values == b.values:
                 report.unchanged += 1
                 return None
+            if not await self.references_ready(job, self.map.initial_master, report):
+                return None
             for side in (0, 1):
                 self.plan_update(job, side)
             return job
         source = 0 if a is not None else 1
         scanned = a or b
         assert scanned is not None
-        job.merged = scanned.values
+        job.merged = dict(scanned.values)
+        if not await self.references_ready(job, source, report):
+            return None
         if not rules.may_create(self.map, source):
             self.error(
                 source,
@@ -216,10 +253,42 @@ class MapSync:
         )
         return job
 
+    async def references_ready(self, job: Job, side: int, report: SyncReport) -> bool:
+        """Park the record if a lookup into another map is not linked; defer own-map ones.
+
+        A deferred field is left out of the writes (and empty in the shadow); a parked
+        "patch" row brings the record back, through the live sync, once its target links.
+        """
+        scanned = job.rows[side]
+        assert scanned is not None
+        for ref in lookups.references(self.map, self.ctx.maps, job.merged):
+            if not await self.ctx.parking.missing(ref):
+                continue
+            own = ref.map == self.map.name
+            what = "patch of" if own else "waiting for"
+            self.parks.append(
+                Parked(
+                    self.map.name,
+                    side,
+                    scanned.row.native_id,
+                    mapping.encode_key(job.key),
+                    ref.map,
+                    ref.encoded,
+                    f"{what} {ref.describe()}",
+                    time.time(),
+                )
+            )
+            if not own:
+                report.parked += 1
+                return False
+            job.deferred.append(ref.field)
+            job.merged[ref.field] = None
+        return True
+
     def plan_update(self, job: Job, side: int) -> None:
         scanned = job.rows[side]
         assert scanned is not None
-        changed = rules.diff(job.merged, scanned.values)
+        changed = [f for f in rules.diff(job.merged, scanned.values) if f not in job.deferred]
         if changed:
             job.ops[side] = WriteOp(
                 self.map.entities[side],
