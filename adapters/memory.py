@@ -79,6 +79,7 @@ class MemorySide:
         self._ids = itertools.count(1)
         self._versions = itertools.count(1)
         self._changed = anyio.Event()
+        self._read_to = 0
         self._indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[Value, ...], set[str]]] = {}
 
     # -- the application's side: plain edits, no token ------------------------------
@@ -133,6 +134,7 @@ class MemorySide:
         window = self.feed[start : start + limit]
         changes = [self._now(c) for c in window]
         end = self.first_seq + start + len(window)
+        self._read_to = self.first_seq + len(self.feed)
         return ChangeBatch(changes, str(end) if window or cursor else cursor)
 
     async def head_cursor(self) -> str | None:
@@ -146,6 +148,8 @@ class MemorySide:
             self.first_seq += drop
 
     async def wait_for_changes(self, max_wait: float) -> None:
+        if self.first_seq + len(self.feed) > self._read_to:
+            return  # changes arrived since the last read
         with anyio.move_on_after(max_wait):
             await self._changed.wait()
 
@@ -198,6 +202,8 @@ class MemorySide:
         stored = self.tables.get(change.entity, {}).get(change.native_id)
         if change.op == "delete" or stored is None:
             return change
+        if not self._passes(change.entity, stored.values):
+            return change  # outside the filter: no values, the core reads (and skips) it
         return msgspec.structs.replace(
             change,
             values=dict(stored.values),
@@ -253,6 +259,8 @@ class MemorySide:
         current = table.get(op.native_id) if op.native_id else None
         if op.op == "insert":
             return self._insert(op, table)
+        if current is None and op.op == "delete":
+            return WriteResult("applied", native_id=op.native_id)  # gone already: idempotent
         if current is None:
             return WriteResult("conflict", reason="row does not exist")
         if op.expected_version is not None and str(current.version) != op.expected_version:

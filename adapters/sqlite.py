@@ -4,8 +4,10 @@ Options: ``path`` (required, relative to the config file), ``poll_interval_ms`` 
 ``busy_timeout_ms`` (5000). The file must exist; a missing file is an outage
 (``TransientError``), as are "database is locked", disk I/O and cannot-open errors.
 
-What ``prepare`` installs into the database (idempotently; user tables and columns are
-never altered or dropped):
+``check`` only reads the schema (missing tables and columns, filters that do not
+compile, composite keys without a rowid: all listed in one ``SchemaError``). What
+``prepare`` then installs (idempotently; user tables and columns are never altered or
+dropped):
 
 * ``_replicator_changes(seq, entity, native_id, op, token)``: the change feed. ``seq``
   is AUTOINCREMENT, so it is never reused; a cursor is ``str(seq)`` of the last change
@@ -147,6 +149,10 @@ class SQLiteSide:
             with self._translated("close"):
                 await db.close()
 
+    async def check(self, entities: Sequence[EntitySpec]) -> None:
+        async with self._session("check the schema") as db:
+            await sql.inspect_all(db, entities, self.name)
+
     async def prepare(self, entities: Sequence[EntitySpec]) -> None:
         async with self._session("prepare") as db:
             tables = await sql.inspect_all(db, entities, self.name)
@@ -180,8 +186,8 @@ class SQLiteSide:
         if self._acked - self._purged >= _PURGE_EVERY:
             await self._purge()
 
-    async def wait_for_changes(self, timeout: float) -> None:  # noqa: ASYNC109 (the protocol's)
-        with anyio.move_on_after(timeout):
+    async def wait_for_changes(self, max_wait: float) -> None:
+        with anyio.move_on_after(max_wait):
             while not await self._may_have_changes():  # noqa: ASYNC110 (polls another process)
                 await anyio.sleep(self._poll)
 
@@ -349,15 +355,14 @@ class SQLiteSide:
 @asynccontextmanager
 async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
     """BEGIN IMMEDIATE ... COMMIT; on any error or cancellation, ROLLBACK (shielded)."""
-    await db.execute_fetchall("BEGIN IMMEDIATE")
     try:
+        await db.execute_fetchall("BEGIN IMMEDIATE")
         yield
         await db.execute_fetchall("COMMIT")
     except BaseException:
         # unconditional: a cancelled BEGIN may still run, queued before this ROLLBACK
         with anyio.CancelScope(shield=True), suppress(sqlite3.Error):
-            if db.in_transaction:
-                await db.execute_fetchall("ROLLBACK")
+            await db.execute_fetchall("ROLLBACK")
         raise
 
 

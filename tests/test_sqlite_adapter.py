@@ -65,6 +65,20 @@ async def test_missing_table_columns_and_bad_filter_are_all_listed(
 
 
 @pytest.mark.anyio
+async def test_check_reports_problems_and_installs_nothing(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """check validates like prepare but creates no table and no trigger."""
+    with pytest.raises(SchemaError, match="'colour'"):
+        await side.check([EntitySpec("items", ("colour",), ())])
+    await side.check([ITEMS])
+    assert (
+        app.execute("SELECT name FROM sqlite_master WHERE name LIKE '%replicator%'").fetchall()
+        == []
+    )
+
+
+@pytest.mark.anyio
 async def test_prepare_twice_keeps_user_data_and_records_each_change_once(
     side: SQLiteSide, app: sqlite3.Connection
 ) -> None:
@@ -140,6 +154,25 @@ async def test_foreign_key_violation_is_permanent_and_the_rest_applies(
     assert "FOREIGN KEY constraint failed" in results[1].reason
     assert "'lite'" in results[1].reason and "'parts'" in results[1].reason
     assert app.execute("SELECT count(*) FROM parts").fetchone() == (2,)
+
+
+@pytest.mark.anyio
+async def test_a_deferred_foreign_key_refused_at_commit_fails_only_its_item(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """A deferred constraint fails the COMMIT; the batch is retried item by item."""
+    app.execute(
+        "CREATE TABLE parts (id INTEGER PRIMARY KEY,"
+        " item INT REFERENCES items(id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    app.execute("INSERT INTO items (id, code) VALUES (1, 'A')")
+    await side.prepare([EntitySpec("parts", ("item",), ())])
+    ops = [insert("parts", item=1), insert("parts", item=999), insert("parts", nope=1)]
+    results = await side.write(ops)
+    assert [r.status for r in results] == ["applied", "permanent", "permanent"]
+    assert "FOREIGN KEY constraint failed" in results[1].reason
+    assert "no column named nope" in results[2].reason
+    assert app.execute("SELECT item FROM parts").fetchall() == [(1,)]
 
 
 @pytest.mark.anyio
@@ -268,7 +301,10 @@ async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transactio
     changes = (await lite.read_changes(None, 100)).changes
     await lite.close()
     assert result.status == "applied"
-    assert [(c.values and c.values["code"], c.token) for c in changes] == [("A", "tok"), ("B", None)]
+    assert [(c.values and c.values["code"], c.token) for c in changes] == [
+        ("A", "tok"),
+        ("B", None),
+    ]
 
 
 @pytest.mark.anyio
