@@ -138,6 +138,7 @@ class MapSync:
         self.progress = progress
         self.errors: list[ErrorEntry] = []
         self.parks: list[Parked] = []
+        self.links: list[dict[str, Link]] = [{}, {}]
 
     async def run(self) -> SyncReport:
         started = time.monotonic()
@@ -150,6 +151,9 @@ class MapSync:
         batch = self.ctx.config.engine.batch_size
         for start in range(0, len(keys), batch):
             chunk = keys[start : start + batch]
+            await self.load_links(
+                [scans[0].get(k) for k in chunk], [scans[1].get(k) for k in chunk]
+            )
             jobs = [await self.plan(k, scans[0].get(k), scans[1].get(k), report) for k in chunk]
             await self.execute([j for j in jobs if j is not None], report)
             if self.progress:
@@ -215,7 +219,7 @@ class MapSync:
     ) -> Job | None:
         """What to do for one key; None if both sides agree and are linked already."""
         rows = [a, b]
-        link = await self.existing_link(rows)
+        link = self.existing_link(rows)
         job = Job(key, rows, link)
         if a is not None and b is not None:
             job.merged = rules.initial_merge(self.map, (a.values, b.values))
@@ -299,14 +303,16 @@ class MapSync:
                 expected_version=scanned.row.version,
             )
 
-    async def existing_link(self, rows: list[Scanned | None]) -> Link | None:
+    async def load_links(self, *rows: list[Scanned | None]) -> None:
+        """Fetch the links of a batch's rows, one store query per side."""
         for side, scanned in enumerate(rows):
-            if scanned is not None:
-                link = await self.ctx.store.link_by_native(
-                    self.map.name, side, scanned.row.native_id
-                )
-                if link is not None:
-                    return link
+            ids = [r.row.native_id for r in scanned if r is not None]
+            self.links[side] = await self.ctx.store.links_by_native(self.map.name, side, ids)
+
+    def existing_link(self, rows: list[Scanned | None]) -> Link | None:
+        for side, scanned in enumerate(rows):
+            if scanned is not None and (link := self.links[side].get(scanned.row.native_id)):
+                return link
         return None
 
     def token(self) -> str:
