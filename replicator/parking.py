@@ -44,10 +44,11 @@ class Parking:
         self.log = structlog.get_logger("replicator")
 
     async def load(self) -> None:
-        """Register what parked records wait for, and re-check all of them."""
+        """Register what parked records wait for; release those whose target is linked."""
         for ref in await self.store.parked_refs():
             self.waiting.add(ref)
-            self._queue(ref)
+            if await self.store.link_by_key(*ref) is not None:
+                self._queue(ref)
 
     def _queue(self, ref: Release) -> None:
         self.pending.add(ref)
@@ -85,9 +86,9 @@ class Parking:
             for map_name in sorted(touched):
                 await catch_up(map_name)
 
-    async def expire(self) -> int:
-        """Move records parked past their map's timeout to the error queue."""
-        now = time.time()
+    async def expire(self, now: float | None = None) -> int:
+        """Move records parked past their map's timeout (as of ``now``) to the error queue."""
+        now = time.time() if now is None else now
         commits = []
         for m in self.config.maps:
             timeout = m.park_timeout_s or self.config.engine.park_timeout_s
