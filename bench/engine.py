@@ -39,8 +39,12 @@ fields = [ { fno = "Name", crm = "name" }, { fno = "CreditLimit", crm = "creditl
 
 
 def row(i: int) -> dict[str, object]:
-    return {"dataAreaId": "usmf", "CustomerAccount": f"C{i:07}", "Name": f"Customer {i}",
-            "CreditLimit": i * 10}
+    return {
+        "dataAreaId": "usmf",
+        "CustomerAccount": f"C{i:07}",
+        "Name": f"Customer {i}",
+        "CreditLimit": i * 10,
+    }
 
 
 async def replicated(n: int) -> float:
@@ -68,12 +72,16 @@ async def baseline(n: int, batch: int = 500) -> float:
     started = time.perf_counter()
     ids: list[str] = []
     for start in range(0, n, batch):
-        ops = [WriteOp("accounts", "insert", "t", values=row(i))
-               for i in range(start, min(n, start + batch))]
+        ops = [
+            WriteOp("accounts", "insert", "t", values=row(i))
+            for i in range(start, min(n, start + batch))
+        ]
         ids += [r.native_id or "" for r in await crm.write(ops)]
     for start in range(0, n, batch):
-        ops = [WriteOp("accounts", "update", "t", native_id=nid, values={"creditlimit": 1})
-               for nid in ids[start:start + batch]]
+        ops = [
+            WriteOp("accounts", "update", "t", native_id=nid, values={"creditlimit": 1})
+            for nid in ids[start : start + batch]
+        ]
         await crm.write(ops)
     return time.perf_counter() - started
 
