@@ -316,9 +316,7 @@ class RecordActor:
         if not rules.may_create(self.map, s):
             raise Step(
                 "rejected",
-                f"created on {self.side_name(s)!r}, but map "
-                f"{self.map.name!r} accepts new records only from "
-                f"{self.sides_text(self.map.create)}",
+                rules.create_refused(self.map, s, self.ctx.side_names),
                 "rule",
             )
         token = self.ctx.token(self.link_id)

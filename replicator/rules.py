@@ -113,3 +113,12 @@ def in_companies(m: TableMap, values: Values, companies: Collection[str] = ()) -
         return True
     field = m.company or m.key[0]
     return values.get(field.id) in wanted
+
+
+def create_refused(m: TableMap, side: int, side_names: Sequence[str]) -> str:
+    """Why a record born on ``side`` is not replicated (the create rule)."""
+    allowed = ", ".join(repr(side_names[i]) for i in sorted(m.create)) or "no side"
+    return (
+        f"created on {side_names[side]!r}, but map {m.name!r} accepts new records "
+        f"only from {allowed}"
+    )

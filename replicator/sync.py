@@ -242,9 +242,7 @@ class MapSync:
                 source,
                 scanned.row,
                 "rule",
-                f"created on {self.ctx.side_names[source]!r}, "
-                f"but map {self.map.name!r} accepts new records only from "
-                f"{sorted(self.ctx.side_names[i] for i in self.map.create)}",
+                rules.create_refused(self.map, source, self.ctx.side_names),
                 mapping.encode_key(key),
             )
             return None
