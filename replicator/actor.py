@@ -72,6 +72,7 @@ class RecordActor:
     async def handle(self, entry: JournalEntry) -> None:
         """Handle one change, retrying transient failures, and commit its outcome."""
         attempt = 0
+        self.change_id = entry.id
         while True:
             self.waiting_for: list[lookups.Reference] = []
             try:
@@ -431,10 +432,13 @@ class RecordActor:
                 key=pair.link.key,
                 field=c.field,
                 side=self.side_name(pair.source),
+                change_id=self.change_id,
                 base=c.base,
                 **{self.side_name(i): c.values[i] for i in (0, 1)},
                 winner=self.side_name(c.winner),
-                policy=str(self.map.conflict),
+                policy=self.map.conflict
+                if self.map.conflict == "newest"
+                else self.side_name(int(self.map.conflict)),
             )
 
 
