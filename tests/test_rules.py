@@ -1,0 +1,185 @@
+"""Map rules as pure functions (DESIGN §4): three-way merge, ownership, conflicts, create/delete."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from replicator import rules
+from replicator.config import TableMap, parse_config
+
+CONFIG = """
+[state]
+path = "state.db"
+
+[sides.fno]
+adapter = "memory"
+
+[sides.crm]
+adapter = "memory"
+
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [
+  { fno = "Name", crm = "name" },
+  { fno = "CreditLimit", crm = "creditlimit" },
+  { fno = "Latitude", crm = "latitude", direction = "fno->crm" },
+  { fno = "LanguageId", crm = "language", direction = "crm->fno" },
+]
+create = ["fno"]
+delete = ["crm"]
+conflict = "crm"
+initial_master = "crm"
+"""
+
+BASE = {
+    "CustomerAccount": "C1",
+    "Name": "A",
+    "CreditLimit": 10,
+    "Latitude": 1.0,
+    "LanguageId": "en",
+}
+
+
+@pytest.fixture(scope="module")
+def customers() -> TableMap:
+    """The customers map of ``CONFIG``: crm wins conflicts and is the initial master."""
+    return parse_config(tomllib.loads(CONFIG), Path("test.toml")).map_named("customers")
+
+
+def with_policy(m: TableMap, **changes: object) -> TableMap:
+    """``m`` with some attributes replaced (conflict policy, initial master)."""
+    return msgspec.structs.replace(m, **changes)
+
+
+def test_merge_takes_the_side_that_changed_a_field(customers: TableMap) -> None:
+    """A field changed on one side only takes that side's value, whichever side it is."""
+    fno = {**BASE, "Name": "B"}
+    crm = {**BASE, "CreditLimit": 20}
+    merged = rules.merge(customers, BASE, (fno, crm), winner=1)
+    assert merged.values == {**BASE, "Name": "B", "CreditLimit": 20}
+    assert merged.conflicts == []
+
+
+def test_merge_of_unchanged_sides_is_the_shadow(customers: TableMap) -> None:
+    """When neither side changed anything the merge is the shadow, without conflicts."""
+    merged = rules.merge(customers, BASE, (dict(BASE), dict(BASE)), winner=0)
+    assert merged.values == BASE
+    assert merged.conflicts == []
+
+
+def test_both_sides_changing_to_the_same_value_is_no_conflict(customers: TableMap) -> None:
+    """Both sides making the same edit agree: no conflict is reported."""
+    both = {**BASE, "Name": "B"}
+    merged = rules.merge(customers, BASE, (dict(both), dict(both)), winner=1)
+    assert merged.values["Name"] == "B"
+    assert merged.conflicts == []
+
+
+@pytest.mark.parametrize("winner", [0, 1])
+def test_conflicting_edits_are_decided_by_the_winner_and_reported(
+    customers: TableMap, winner: int
+) -> None:
+    """Both sides changing a field differently: the winner's value, and a logged conflict."""
+    fno = {**BASE, "Name": "F"}
+    crm = {**BASE, "Name": "C"}
+    merged = rules.merge(customers, BASE, (fno, crm), winner=winner)
+    assert merged.values["Name"] == ("F", "C")[winner]
+    assert merged.conflicts == [rules.FieldConflict("Name", "A", ("F", "C"), winner)]
+
+
+def test_one_way_field_takes_its_owners_value(customers: TableMap) -> None:
+    """A one-way field takes its owner's value even if only the other side changed it."""
+    fno = {**BASE, "LanguageId": "da"}  # crm owns LanguageId
+    crm = {**BASE, "Latitude": 9.0}  # fno owns Latitude
+    merged = rules.merge(customers, BASE, (fno, crm), winner=0)
+    assert merged.values["Latitude"] == 1.0
+    assert merged.values["LanguageId"] == "en"
+    assert merged.conflicts == []
+
+
+def test_owner_of_fields(customers: TableMap) -> None:
+    """One-way fields are owned by their source side; both-ways fields by none."""
+    owners = {f.id: rules.owner(f) for f in customers.all_fields}
+    assert owners == {
+        "CustomerAccount": None,
+        "Name": None,
+        "CreditLimit": None,
+        "Latitude": 0,
+        "LanguageId": 1,
+    }
+
+
+def test_field_flows_only_from_its_owner(customers: TableMap) -> None:
+    """A one-way field flows from its source side only; a both-ways field from either."""
+    flows = {f.id: (f.flows(0), f.flows(1)) for f in customers.fields}
+    assert flows["Name"] == (True, True)
+    assert flows["Latitude"] == (True, False)
+    assert flows["LanguageId"] == (False, True)
+
+
+@pytest.mark.parametrize("source", [0, 1])
+def test_conflict_winner_is_the_maps_side(customers: TableMap, source: int) -> None:
+    """With ``conflict = "crm"`` crm wins, whoever changed last and whichever change came."""
+    assert rules.conflict_winner(customers, (2.0, 1.0), source) == 1
+    assert rules.conflict_winner(with_policy(customers, conflict=0), (1.0, 2.0), source) == 0
+
+
+def test_conflict_winner_newest_is_the_later_change(customers: TableMap) -> None:
+    """With ``conflict = "newest"`` the side whose row changed last wins."""
+    newest = with_policy(customers, conflict="newest")
+    assert rules.conflict_winner(newest, (2.0, 1.0), source=1) == 0
+    assert rules.conflict_winner(newest, (1.0, 2.0), source=0) == 1
+
+
+@pytest.mark.parametrize("times", [(1.0, 1.0), (None, 2.0), (2.0, None)])
+def test_conflict_winner_newest_falls_back_to_the_source(
+    customers: TableMap, times: tuple[float | None, float | None]
+) -> None:
+    """Without two distinct change times, ``newest`` lets the change being handled win."""
+    newest = with_policy(customers, conflict="newest")
+    assert rules.conflict_winner(newest, times, source=0) == 0
+    assert rules.conflict_winner(newest, times, source=1) == 1
+
+
+def test_initial_merge_takes_the_initial_masters_values(customers: TableMap) -> None:
+    """Both sides holding a key: the initial master's values win the both-ways fields."""
+    fno = {**BASE, "Name": "F", "CreditLimit": 5}
+    crm = {**BASE, "Name": "C", "CreditLimit": 7}
+    assert rules.initial_merge(customers, (fno, crm))["Name"] == "C"
+    fno_master = with_policy(customers, initial_master=0)
+    assert rules.initial_merge(fno_master, (fno, crm))["CreditLimit"] == 5
+
+
+def test_initial_merge_fills_the_masters_empty_fields_from_the_other(customers: TableMap) -> None:
+    """A field the master leaves empty takes the other side's value."""
+    fno = {**BASE, "CreditLimit": 5}
+    crm = {**BASE, "CreditLimit": None}
+    assert rules.initial_merge(customers, (fno, crm))["CreditLimit"] == 5
+
+
+def test_initial_merge_gives_one_way_fields_to_their_owner(customers: TableMap) -> None:
+    """A one-way field takes its owner's value even when the other side is the master."""
+    fno = {**BASE, "Latitude": 5.0, "LanguageId": "da"}
+    crm = {**BASE, "Latitude": 7.0, "LanguageId": "sv"}
+    for m in (customers, with_policy(customers, initial_master=0)):
+        merged = rules.initial_merge(m, (fno, crm))
+        assert (merged["Latitude"], merged["LanguageId"]) == (5.0, "sv")
+
+
+def test_diff_names_the_fields_that_differ() -> None:
+    """``diff`` lists the target's fields whose value differs from (or is absent in) current."""
+    assert rules.diff({"a": 1, "b": 2, "c": None}, {"a": 1, "b": 3}) == ["b"]
+    assert rules.diff({"a": 1, "d": 4}, {"a": 1}) == ["d"]
+
+
+def test_create_and_delete_rules_name_the_allowed_sides(customers: TableMap) -> None:
+    """``create = ["fno"]`` allows births on fno only; ``delete = ["crm"]`` deletes from crm."""
+    assert (rules.may_create(customers, 0), rules.may_create(customers, 1)) == (True, False)
+    assert (rules.may_delete(customers, 0), rules.may_delete(customers, 1)) == (False, True)
