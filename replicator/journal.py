@@ -14,7 +14,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from .adapter import Change
 from .context import Context
-from .errors import TransientError
+from .errors import PermanentError, ReplicatorError, SchemaError, TransientError
 from .model import JournalEntry
 
 MAX_OUTAGE_BACKOFF_S = 10.0
@@ -40,8 +40,8 @@ class Intake:
                     cursor = await self.step(cursor)
                     failures = 0
                     self.up()
-                except TransientError as exc:
-                    failures += 1
+                except (TransientError, PermanentError, SchemaError) as exc:
+                    failures += 1  # unreachable, or unreadable (a mapped table changed)
                     await self.outage(exc, failures)
 
     async def step(self, cursor: str | None) -> str | None:
@@ -58,8 +58,14 @@ class Intake:
         if batch.cursor is not None:
             await side.ack(batch.cursor)
         self.ctx.activity.add(len(entries))
-        for entry in entries:
-            await self.out.send(entry)
+        sent = 0
+        try:
+            for entry in entries:
+                await self.out.send(entry)
+                sent += 1
+        finally:  # stopped mid-batch: the rest stays journaled for the next start
+            if sent < len(entries):
+                self.ctx.activity.done(len(entries) - sent)
         return batch.cursor
 
     def mapped(self, changes: list[Change]) -> list[tuple[str, Change]]:
@@ -67,7 +73,7 @@ class Intake:
         maps = self.ctx.by_entity[self.side]
         return [(maps[c.entity].name, c) for c in changes if c.entity in maps]
 
-    async def outage(self, exc: TransientError, failures: int) -> None:
+    async def outage(self, exc: ReplicatorError, failures: int) -> None:
         now = anyio.current_time()
         if self.down_since is None:
             self.down_since = now

@@ -10,6 +10,8 @@ and the catch-up skips entries dispatched live and not finished (``ctx.inflight_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
@@ -98,9 +100,39 @@ class Router:
         """Send entries (counted in ``activity``) to their actors; drop those not due."""
         due = [e for e in entries if self.due(e, live)]
         links = await self.linked(due)
+        echoes = []
         for entry in due:
             link = links.get((entry.map, entry.side, entry.change.native_id))
-            await self.route(self.ctx.map(entry.map), entry, link)
+            if link is not None and self.is_echo(entry, link):
+                echoes.append((entry, link.key))
+            else:
+                await self.route(self.ctx.map(entry.map), entry, link)
+        if echoes:
+            await self.finish(echoes, "echo")
+
+    def is_echo(self, entry: JournalEntry, link: Link) -> bool:
+        """The echo of our own write to an idle record: dropped without starting an actor."""
+        token = entry.change.token
+        return token is not None and token == link.tokens[entry.side] and link.id not in self.actors
+
+    async def finish(
+        self, entries: Sequence[tuple[JournalEntry, str | None]], outcome: str
+    ) -> None:
+        """Acknowledge entries that need no actor (with their keys, if known), in one commit."""
+        await self.ctx.committer.submit(Commit(acks=[e.id for e, _ in entries]))
+        for e, key in entries:
+            self.ctx.inflight_ids.discard(e.id)
+            self.ctx.log.debug(
+                "change",
+                map=e.map,
+                key=key,
+                side=self.ctx.side_names[e.side],
+                change_id=e.id,
+                native_id=e.change.native_id,
+                op=e.change.op,
+                outcome=outcome,
+            )
+        self.ctx.activity.done(len(entries))
 
     def due(self, entry: JournalEntry, live: bool) -> bool:
         """Whether to dispatch an entry now; marks it in flight if so."""
@@ -133,9 +165,7 @@ class Router:
         else:
             link_id = link.id
         if link_id is None:
-            await self.ctx.committer.submit(Commit(acks=[entry.id]))
-            self.ctx.inflight_ids.discard(entry.id)
-            self.ctx.activity.done()
+            await self.finish([(entry, None)], "noop")
             return
         await self.send(m, link_id, entry, link)
 

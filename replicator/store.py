@@ -66,6 +66,41 @@ _values = msgspec.msgpack.Decoder(dict[str, Any])
 _LINK_COLS = "id, map, key, id0, id1, ver0, ver1, tok0, tok1, shadow"
 
 
+_PARK_SQL = (
+    "INSERT INTO parked VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+    "key = excluded.key, ref_map = excluded.ref_map, ref_key = excluded.ref_key, "
+    "reason = excluded.reason"
+)
+_ERROR_SQL = (
+    "INSERT INTO errors (map, side, native_id, key, kind, reason, change, attempts, "
+    "first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (map, side, native_id) DO UPDATE SET kind = excluded.kind, "
+    "reason = excluded.reason, change = excluded.change, key = excluded.key, "
+    "attempts = attempts + excluded.attempts, last_seen = excluded.last_seen"
+)
+
+
+def _link_row(lk: Link, now: float) -> tuple[Any, ...]:
+    shadow = _enc.encode(lk.shadow)
+    return (lk.id or None, lk.map, lk.key, *lk.ids, *lk.versions, *lk.tokens, shadow, now)
+
+
+def _error_row(e: ErrorEntry) -> tuple[Any, ...]:
+    change = None if e.change is None else _enc.encode(e.change)
+    return (
+        e.map,
+        e.side,
+        e.native_id,
+        e.key,
+        e.kind,
+        e.reason,
+        change,
+        e.attempts,
+        e.first_seen,
+        e.last_seen,
+    )
+
+
 class Store:
     """The state store. Use ``await Store.open(path)`` and ``await store.close()``."""
 
@@ -244,69 +279,35 @@ class Store:
     # -- the group commit -------------------------------------------------------------
 
     async def commit(self, commits: Iterable[Commit]) -> None:
-        """Make many actor steps durable in one transaction."""
-        async with self.transaction():
-            for c in commits:
-                await self._apply(c)
+        """Make many actor steps durable in one transaction, one statement per kind.
 
-    async def _apply(self, c: Commit) -> None:
+        Each record (and each link) appears in at most one step of a batch — an actor
+        waits for its step before the next — so grouping by kind keeps every step's order:
+        acks, dropped links, links, resolved records, parked records, errors.
+        """
+        batch = list(commits)
         now = time.time()
-        if c.acks:
-            await self.db.executemany("DELETE FROM journal WHERE id = ?", [(i,) for i in c.acks])
-        if c.drop_link is not None:
-            await self.db.execute("DELETE FROM links WHERE id = ?", (c.drop_link,))
-        if c.link is not None:
-            lk = c.link
-            cur = await self.db.execute(
-                "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    lk.id or None,
-                    lk.map,
-                    lk.key,
-                    *lk.ids,
-                    *lk.versions,
-                    *lk.tokens,
-                    _enc.encode(lk.shadow),
-                    now,
-                ),
-            )
-            lk.id = lk.id or (cur.lastrowid or 0)
-        if c.resolve is not None:
-            for table in ("errors", "parked"):
-                await self.db.execute(
-                    f"DELETE FROM {table} WHERE map = ? AND side = ? AND native_id = ?", c.resolve
-                )
-        if c.park is not None:
-            await self.db.execute(
-                "INSERT INTO parked VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
-                "key = excluded.key, ref_map = excluded.ref_map, ref_key = excluded.ref_key, "
-                "reason = excluded.reason",
-                msgspec.structs.astuple(c.park),
-            )
-        if c.error is not None:
-            await self._add_error(c.error)
-
-    async def _add_error(self, e: ErrorEntry) -> None:
-        change = None if e.change is None else _enc.encode(e.change)
-        await self.db.execute(
-            "INSERT INTO errors (map, side, native_id, key, kind, reason, change, attempts, "
-            "first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (map, side, native_id) DO UPDATE SET kind = excluded.kind, "
-            "reason = excluded.reason, change = excluded.change, key = excluded.key, "
-            "attempts = attempts + excluded.attempts, last_seen = excluded.last_seen",
-            (
-                e.map,
-                e.side,
-                e.native_id,
-                e.key,
-                e.kind,
-                e.reason,
-                change,
-                e.attempts,
-                e.first_seen,
-                e.last_seen,
-            ),
-        )
+        rows = {
+            "DELETE FROM journal WHERE id = ?": [(i,) for c in batch for i in c.acks],
+            "DELETE FROM links WHERE id = ?": [
+                (c.drop_link,) for c in batch if c.drop_link is not None
+            ],
+            "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?,?,?,?,?)": [
+                _link_row(c.link, now) for c in batch if c.link is not None
+            ],
+            "DELETE FROM errors WHERE map = ? AND side = ? AND native_id = ?": [
+                c.resolve for c in batch if c.resolve is not None
+            ],
+            "DELETE FROM parked WHERE map = ? AND side = ? AND native_id = ?": [
+                c.resolve for c in batch if c.resolve is not None
+            ],
+            _PARK_SQL: [msgspec.structs.astuple(c.park) for c in batch if c.park is not None],
+            _ERROR_SQL: [_error_row(c.error) for c in batch if c.error is not None],
+        }
+        async with self.transaction():
+            for sql, args in rows.items():
+                if args:
+                    await self.db.executemany(sql, args)
 
     # -- parked records -----------------------------------------------------------------
 
