@@ -129,11 +129,12 @@ class Replicator:
 
     async def _go_live(self) -> None:
         self.router = Router(self.ctx, self.tg)
-        await self.router.start(await self._paused())
         send, receive = anyio.create_memory_object_stream[Message](
             self.config.engine.batch_size * 2
         )
         self._messages = send.clone()
+        self.router.messages = send.clone()
+        await self.router.start(await self._paused())
         self.tg.start_soon(self.router.run, receive)
         self.tg.start_soon(self.ctx.parking.run, self._catch_up)
         await self.ctx.parking.load()

@@ -50,7 +50,11 @@ class Router:
         self.tg = tg
         self.actors: dict[int, MemoryObjectSendStream[JournalEntry]] = {}
         self.provisional: dict[tuple[str, str], int] = {}
-        self.provisional_of: dict[int, tuple[str, str]] = {}
+        self.provisional_of: dict[int, tuple[tuple[str, str], list[tuple[str, int, str]]]] = {}
+        self.provisional_native: dict[tuple[str, int, str], int] = {}
+        self.overflowed: set[int] = set()
+        self.rewind: dict[str, int] = {}
+        self.messages: MemoryObjectSendStream[Message]
         self.caught_up: dict[str, int] = {m.name: 0 for m in ctx.config.maps}
         self.paused: set[str] = set()
         self.held: dict[str, str] = {}
@@ -66,12 +70,13 @@ class Router:
         """Dispatch the journaled changes of a map not dispatched yet, oldest first."""
         if map_name in self.paused:
             return
+        after = min(self.caught_up[map_name], self.rewind.pop(map_name, self.caught_up[map_name]))
         while True:
-            after = self.caught_up[map_name]
             entries = await self.ctx.store.journal_after(map_name, after, 500)
             if not entries:
                 return
-            self.caught_up[map_name] = entries[-1].id
+            after = entries[-1].id
+            self.caught_up[map_name] = max(self.caught_up[map_name], after)
             self.ctx.activity.add(len(entries))
             await self.dispatch(entries, live=False)
 
@@ -172,22 +177,24 @@ class Router:
     async def resolve(self, m: TableMap, entry: JournalEntry) -> tuple[int | None, Link | None]:
         """The link (or a provisional id) of a row not linked by native id, by its key."""
         change = entry.change
-        if change.op == "delete":
-            return None, None
+        native = (m.name, entry.side, change.native_id)
+        if change.op == "delete":  # of a row whose insert may still be on its way
+            return self.provisional_native.get(native), None
         key = await self.key(m, entry)
         if key is None:
             return None, None
         found = self.provisional.get((m.name, key))
-        if found is not None:
-            return found, None
-        link = await self.ctx.store.link_by_key(m.name, key)
-        if link is not None:
-            return link.id, link
-        link_id = self.next_id
-        self.next_id += 1
-        self.provisional[(m.name, key)] = link_id
-        self.provisional_of[link_id] = (m.name, key)
-        return link_id, None
+        if found is None:
+            link = await self.ctx.store.link_by_key(m.name, key)
+            if link is not None:
+                return link.id, link
+            found = self.next_id
+            self.next_id += 1
+            self.provisional[(m.name, key)] = found
+            self.provisional_of[found] = ((m.name, key), [])
+        self.provisional_native[native] = found
+        self.provisional_of[found][1].append(native)
+        return found, None
 
     async def key(self, m: TableMap, entry: JournalEntry) -> str | None:
         """The encoded integration key of an unlinked row; a unique stand-in if unreadable."""
@@ -207,6 +214,8 @@ class Router:
     async def send(self, m: TableMap, link_id: int, entry: JournalEntry, link: Link | None) -> None:
         """Queue an entry in its actor's mailbox, starting the actor (with ``link``) if idle."""
         mailbox = self.actors.get(link_id)
+        if link_id in self.overflowed:
+            return self.hold_back(m, entry)
         if mailbox is None:
             await self.limiter.acquire_on_behalf_of(link_id)
             send, receive = anyio.create_memory_object_stream[JournalEntry](
@@ -218,8 +227,16 @@ class Router:
             return
         try:  # no checkpoint before the send: the actor must not stop in between
             mailbox.send_nowait(entry)
-        except anyio.WouldBlock:  # full: the actor is busy and takes it before it stops
-            await mailbox.send(entry)
+        except anyio.WouldBlock:  # full: the record is stuck (retrying); do not wait for it
+            self.overflowed.add(link_id)
+            self.hold_back(m, entry)
+
+    def hold_back(self, m: TableMap, entry: JournalEntry) -> None:
+        """Leave an entry in the journal until its record's actor is done (no head-of-line
+        blocking: the router goes on with other records); then the map catches up."""
+        self.rewind[m.name] = min(self.rewind.get(m.name, entry.id), entry.id - 1)
+        self.ctx.inflight_ids.discard(entry.id)
+        self.ctx.activity.done()
 
     async def run_actor(
         self,
@@ -235,10 +252,20 @@ class Router:
             send = self.actors.pop(link_id)
             send.close()
             receive.close()
-            key = self.provisional_of.pop(link_id, None)
-            if key is not None:
-                del self.provisional[key]
+            self.forget_provisional(link_id)
             self.limiter.release_on_behalf_of(link_id)
+            if link_id in self.overflowed:
+                self.overflowed.discard(link_id)
+                self.tg.start_soon(self.messages.send, CatchUp(m.name))
+
+    def forget_provisional(self, link_id: int) -> None:
+        """An actor of a record not linked before is done: its link (if any) is stored."""
+        found = self.provisional_of.pop(link_id, None)
+        if found is not None:
+            key, natives = found
+            del self.provisional[key]
+            for native in natives:
+                self.provisional_native.pop(native, None)
 
     async def hold(self, paused: frozenset[str]) -> None:
         """Hold the paused maps and those whose prerequisites are held; catch up the rest.
