@@ -20,8 +20,8 @@ import structlog
 
 from .adapter import Change
 from .config import Config, load_config
-from .engine import Replicator, entity_specs
-from .errors import ConfigError, ReplicatorError, SchemaError
+from .engine import Replicator, check_schema
+from .errors import ConfigError, ReplicatorError
 from .logs import configure_logging
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
 from .status import map_status, outages
@@ -284,9 +284,7 @@ async def check_sides(config: Config) -> list[str]:
         side = load_adapter(sc.adapter, sc.name, sc.options, config.base_dir)
         try:
             await side.open()
-            await side.check(entity_specs(config, i))
-        except SchemaError as exc:
-            problems.append(f"{config.path.name}: {exc}")
+            problems += await check_schema(config, side, i)
         except ReplicatorError as exc:
             print(f"note: side {sc.name!r} not checked: {exc}", file=sys.stderr)
         finally:

@@ -27,8 +27,9 @@ from anyio.abc import TaskGroup
 
 from .adapter import EntitySpec, Side, load_adapter
 from .alerts import Alerts
-from .config import Config, load_config
+from .config import Config, TableMap, load_config
 from .context import Context
+from .errors import ConfigError, SchemaError
 from .journal import Intake
 from .router import CatchUp, Hold, Message, Router
 from .status import collect_status
@@ -39,17 +40,26 @@ DRAIN_TIMEOUT_S = 30.0
 CONTROL_POLL_S = 0.5
 
 
+def entity_spec(m: TableMap, side: int) -> EntitySpec:
+    """What side ``side`` must provide for map ``m``."""
+    fields = tuple(f.names[side] for f in m.all_fields)
+    return EntitySpec(m.entities[side], fields, m.key_names(side), m.filters[side])
+
+
 def entity_specs(config: Config, side: int) -> list[EntitySpec]:
     """What side ``side`` must provide for the config's maps."""
-    return [
-        EntitySpec(
-            m.entities[side],
-            tuple(f.names[side] for f in m.all_fields),
-            m.key_names(side),
-            m.filters[side],
-        )
-        for m in config.maps
-    ]
+    return [entity_spec(m, side) for m in config.maps]
+
+
+async def check_schema(config: Config, side: Side, index: int) -> list[str]:
+    """Each map's missing entity, field or bad filter on one side, naming file and map."""
+    problems = []
+    for m in config.maps:
+        try:
+            await side.check([entity_spec(m, index)])
+        except SchemaError as exc:
+            problems.append(f"{config.path.name}: map {m.name!r}: {exc}")
+    return problems
 
 
 class Replicator:
@@ -115,6 +125,8 @@ class Replicator:
         for i, side in enumerate(sides):
             await side.open()
             self._stack.push_async_callback(side.close)
+            if problems := await check_schema(self.config, side, i):
+                raise ConfigError(problems)
             await side.prepare(entity_specs(self.config, i))
         self.ctx = Context(self.config, store, sides)
         self.tg = await self._stack.enter_async_context(anyio.create_task_group())
