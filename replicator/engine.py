@@ -136,6 +136,7 @@ class Replicator:
         if self._initial_sync:
             await self.sync(only_new=True, progress=self._progress)
             await InitialSync(self.ctx, self._progress).new_companies()
+            await InitialSync(self.ctx, self._progress).changed_maps()
         if self._live:
             await self._go_live()
 

@@ -80,6 +80,17 @@ def sync_order(ctx: Context, names: Sequence[str] | None) -> list[TableMap]:
     return [ctx.map(n) for n in order if names is None or n in names]
 
 
+def fields_fingerprint(m: TableMap) -> str:
+    """The map's fields as they matter to the shadow: names, directions, value maps, defaults."""
+    return json.dumps(
+        [
+            [*f.names, f.direction, f.value_map.name if f.value_map else None, f.default]
+            for f in m.all_fields
+        ],
+        default=str,
+    )
+
+
 class InitialSync:
     """Runs the initial sync of some maps; see the module docstring."""
 
@@ -97,7 +108,23 @@ class InitialSync:
             reports.append(await MapSync(self.ctx, m, self.progress).run())
             await self.ctx.store.set_synced(m.name)
             await self.remember_companies(m)
+            await self.ctx.store.set_meta(f"fields:{m.name}", fields_fingerprint(m))
         return reports
+
+    async def changed_maps(self) -> list[SyncReport]:
+        """Sync again the maps whose fields changed since their last sync (a field added,
+        removed or redirected), so linked records come in step on the new fields at once."""
+        states = await self.ctx.store.map_states()
+        changed = []
+        for m in sync_order(self.ctx, None):
+            before = await self.ctx.store.get_meta(f"fields:{m.name}")
+            if before is not None and before != fields_fingerprint(m):
+                changed.append(m.name)
+            elif before is None and states.get(m.name, (None, False, None))[0] is not None:
+                await self.ctx.store.set_meta(f"fields:{m.name}", fields_fingerprint(m))
+        if changed:
+            self.ctx.log.warning("map_fields_changed", maps=changed, action="initial sync")
+        return await self.run(changed) if changed else []
 
     async def new_companies(self) -> list[SyncReport]:
         """Sync the existing rows of companies added to a map's ``companies`` since last run.
