@@ -20,13 +20,14 @@ import random
 import time
 
 import anyio
+import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from . import lookups, mapping, rules
 from .adapter import Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
-from .errors import RuleViolation, TransientError
+from .errors import PermanentError, RuleViolation, SchemaError, TransientError
 from .model import Commit, ErrorEntry, JournalEntry, Link, Outcome, Parked
 
 MAX_CONFLICT_ROUNDS = 8
@@ -59,6 +60,7 @@ class RecordActor:
         self.link_id = link_id
         self.mailbox = mailbox
         self.link = link
+        self.deleted_key: str | None = None
 
     async def run(self) -> None:
         """Handle changes until the mailbox is empty (the router passed the stored link)."""
@@ -75,6 +77,7 @@ class RecordActor:
         self.change_id = entry.id
         while True:
             self.waiting_for: list[lookups.Reference] = []
+            self.read: Row | None = None  # the changed row, as ``current`` found it
             try:
                 outcome = await self.process(entry)
                 commit = self.success(entry)
@@ -91,6 +94,10 @@ class RecordActor:
             except TransientError as exc:
                 attempt += 1
                 await self.backoff(entry, attempt, exc)
+            except (PermanentError, SchemaError) as exc:  # a side cannot serve the record
+                outcome, reason = "error", str(exc)  # (e.g. a column dropped): queue it
+                commit = self.failure(entry, Step("error", reason, "permanent"))
+                break
         await self.ctx.committer.submit(commit)
         if commit.park is not None:
             await self.ctx.parking.recheck(self.waiting_for[0])
@@ -129,7 +136,7 @@ class RecordActor:
         getattr(self.ctx.log, level)(
             "change",
             map=self.map.name,
-            key=self.key or self.entry_key(entry),
+            key=self.key or self.deleted_key or self.entry_key(entry),
             side=self.side_name(entry.side),
             change_id=entry.id,
             native_id=entry.change.native_id,
@@ -163,6 +170,11 @@ class RecordActor:
 
     def failure(self, entry: JournalEntry, step: Step) -> Commit:
         now = time.time()
+        if entry.change.values is None and self.read is not None:  # a retry or a release:
+            change = msgspec.structs.replace(  # queue what was refused, with its key
+                entry.change, values=self.read.values, version=self.read.version
+            )
+            entry = msgspec.structs.replace(entry, change=change)
         error = ErrorEntry(
             0,
             self.map.name,
@@ -192,7 +204,7 @@ class RecordActor:
             return "echo"
         if change.op == "delete":
             return await self.on_delete(s, change.native_id)
-        row = await self.current(s, entry)
+        row = self.read = await self.current(s, entry)
         if row is None:
             return "filtered"
         values = self.canonical(s, row)
@@ -248,13 +260,15 @@ class RecordActor:
     async def current(self, s: int, entry: JournalEntry) -> Row | None:
         """The changed row as it is now (``None`` if gone or filtered out).
 
-        A change's own values were read with the feed, maybe before this actor wrote the
-        row: of a linked row at another version than the link's they may be stale, and
-        merging them would undo the write, so such a row is read again.
+        A change's own values were read with the feed and may be stale by now: the row
+        may have been written since (merging old values would undo that write) or
+        deleted (linking it would pull a dead row's values into the other side, and its
+        delete would then take the partner with it). They are used only when they are
+        the state the link already holds; else the row is read again.
         """
         change = entry.change
         link = self.link
-        fresh = link is None or link.versions[s] == change.version
+        fresh = link is not None and link.versions[s] == change.version
         if change.values is not None and change.version is not None and fresh:
             return Row(change.native_id, change.version, change.values, change.changed_at)
         rows = await self.ctx.sides[s].get(self.map.entities[s], [change.native_id])
@@ -266,6 +280,7 @@ class RecordActor:
             return "noop"
         t = 1 - s
         self.link = None
+        self.deleted_key = link.key
         if not rules.may_delete(self.map, s):
             raise Step(
                 "rejected",
@@ -319,6 +334,12 @@ class RecordActor:
                 "rejected",
                 rules.create_refused(self.map, s, self.ctx.side_names),
                 "rule",
+            )
+        if not await self.ctx.sides[s].get(self.map.entities[s], [row.native_id]):
+            raise Step(  # the change's values are stale: re-creating it would resurrect it
+                "conflict",
+                f"row {row.native_id} was deleted on {self.side_name(s)!r} meanwhile; "
+                "the delete wins",
             )
         token = self.ctx.token(self.link_id)
         op = WriteOp(

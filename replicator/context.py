@@ -79,12 +79,14 @@ class Context:
         self.side_names = [s.name for s in config.sides]
         self.activity = Activity(len(sides))
         self.inflight_ids: set[int] = set()
-        self.outages: dict[int, float] = {}
+        self.read_down: dict[int, float] = {}
         """Sides whose change feed cannot be read now, with the time it started (epoch s)."""
+        self.write_down: dict[int, float] = {}
+        """Sides that refuse every write now (down, locked), with the time it started."""
         self.parking = Parking(config, store)
         self.committer = Committer(store, on_commit=self.parking.committed)
         self.writers = [
-            Writer(side, config.engine.batch_size, lambda i=i: self.activity.wrote(i))  # type: ignore[misc]
+            Writer(side, i, config.engine.batch_size, self.activity.wrote, self.write_down)
             for i, side in enumerate(sides)
         ]
         self.maps = {m.name: m for m in config.maps}
@@ -92,6 +94,14 @@ class Context:
         self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
         self.log = structlog.get_logger("replicator")
         self._tokens = itertools.count(time.time_ns() // 1000)
+
+    def outages(self) -> dict[int, float]:
+        """Sides unreachable for reading or writing, with when it started (epoch s)."""
+        out: dict[int, float] = {}
+        for down in (self.read_down, self.write_down):
+            for side, since in down.items():
+                out[side] = min(since, out.get(side, since))
+        return out
 
     def token(self, link_id: int) -> str:
         """A fresh loop-prevention token for a write of ``link_id``."""

@@ -191,7 +191,7 @@ class Replicator:
 
     async def _record_outages(self) -> None:
         """Keep the sides' outages in the store for ``status`` (only when they change)."""
-        outages = {self.ctx.side_names[i]: since for i, since in self.ctx.outages.items()}
+        outages = {self.ctx.side_names[i]: since for i, since in self.ctx.outages().items()}
         if outages != self._outages:
             self._outages = dict(outages)
             await self.ctx.store.set_meta("outages", json.dumps(outages))

@@ -77,7 +77,7 @@ class Intake:
         now = anyio.current_time()
         if self.down_since is None:
             self.down_since = now
-            self.ctx.outages[self.side] = time.time()
+            self.ctx.read_down[self.side] = time.time()
             self.ctx.log.error("side_down", side=self.ctx.side_names[self.side], reason=str(exc))
         await anyio.sleep(min(MAX_OUTAGE_BACKOFF_S, 0.1 * 2 ** min(failures, 10)))
 
@@ -89,4 +89,4 @@ class Intake:
                 outage_s=round(anyio.current_time() - self.down_since, 1),
             )
             self.down_since = None
-            self.ctx.outages.pop(self.side, None)
+            self.ctx.read_down.pop(self.side, None)

@@ -62,7 +62,7 @@ async def collect_status(ctx: Context) -> dict[str, Any]:
         "maps": await map_status(ctx.config, ctx.store, True),
         "outages": {
             ctx.side_names[i]: {"since": since, "seconds": round(now - since, 1)}
-            for i, since in ctx.outages.items()
+            for i, since in ctx.outages().items()
         },
         "inflight": ctx.activity.inflight,
     }

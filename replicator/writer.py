@@ -6,6 +6,7 @@ each actor retries its own record with backoff; nothing is lost.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from .adapter import Side, WriteOp, WriteResult
@@ -14,24 +15,38 @@ from .errors import AdapterError, TransientError
 
 
 class Writer(Batcher[WriteOp, WriteResult]):
-    """Batches writes to ``side``; ``on_write`` is called after each batch reaches it."""
+    """Batches writes to side number ``index``.
 
-    def __init__(self, side: Side, max_batch: int, on_write: Callable[[], None]) -> None:
+    ``on_write(index)`` is called after each batch reaches the side; ``down`` records when
+    the side started refusing whole batches (an outage), and forgets it once one passes.
+    """
+
+    def __init__(
+        self,
+        side: Side,
+        index: int,
+        max_batch: int,
+        on_write: Callable[[int], None],
+        down: dict[int, float],
+    ) -> None:
         super().__init__(self._write, max_batch)
         self.side = side
+        self.index = index
         self.on_write = on_write
+        self.down = down
         self.written = 0
 
     async def _write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         try:
             results = await self.side.write(ops)
         except TransientError as exc:
-            return [WriteResult("transient", reason=str(exc), retry_after=exc.retry_after)] * len(
-                ops
-            )
+            self.down.setdefault(self.index, time.time())
+            failed = WriteResult("transient", reason=str(exc), retry_after=exc.retry_after)
+            return [failed] * len(ops)
         except AdapterError as exc:
             return [WriteResult("permanent", reason=str(exc))] * len(ops)
         finally:
-            self.on_write()
+            self.on_write(self.index)
+        self.down.pop(self.index, None)
         self.written += sum(r.status == "applied" for r in results)
         return results

@@ -530,12 +530,6 @@ async def test_a_locked_sqlite_side_delays_writes_and_loses_nothing(tmp_path: Pa
         assert await errors(rep) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only the intakes record outages (ctx.outages); in WAL mode a write lock does "
-    "not stop reads, so a side refusing every write as 'database is locked' is retried "
-    "record by record but never shown as an outage in status",
-)
 async def test_a_locked_sqlite_side_shows_as_an_outage_in_status(tmp_path: Path) -> None:
     """A side whose writes fail with "database is locked" shows in status as an outage."""
     cfg = sqlite_sides(tmp_path, crm_options="busy_timeout_ms = 20\n")
