@@ -31,7 +31,6 @@ from .errors import PermanentError, RuleViolation, SchemaError, TransientError
 from .model import Commit, ErrorEntry, JournalEntry, Link, Outcome, Parked
 
 MAX_CONFLICT_ROUNDS = 8
-MAX_BACKOFF_S = 30.0
 
 
 class Step(Exception):
@@ -106,7 +105,9 @@ class RecordActor:
         self.report(entry, outcome, reason)
 
     async def backoff(self, entry: JournalEntry, attempt: int, exc: TransientError) -> None:
-        delay = min(MAX_BACKOFF_S, 0.05 * 2 ** min(attempt, 12)) * random.uniform(0.5, 1.5)
+        knobs = self.ctx.config.engine
+        delay = min(knobs.retry_max_s, knobs.retry_first_s * 2 ** min(attempt, 20))
+        delay *= random.uniform(0.5, 1.5)  # jitter: retries of many records spread out
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
         self.ctx.log.warning(
@@ -114,7 +115,7 @@ class RecordActor:
             map=self.map.name,
             side=self.side_name(entry.side),
             change_id=entry.id,
-            key=self.key,
+            key=self.key or self.entry_key(entry),
             attempt=attempt,
             delay_s=round(delay, 3),
             reason=str(exc),

@@ -22,7 +22,15 @@ Direction = Literal["both", "0->1", "1->0"]
 
 _TOP_KEYS = {"state", "sides", "value_maps", "maps", "engine"}
 _STATE_KEYS = {"path"}
-_ENGINE_KEYS = {"batch_size", "idle_actor_s", "mailbox_size", "max_actors", "park_timeout_s"}
+_ENGINE_KEYS = {
+    "batch_size",
+    "idle_actor_s",
+    "mailbox_size",
+    "max_actors",
+    "park_timeout_s",
+    "retry_first_s",
+    "retry_max_s",
+}
 _MAP_KEYS = {
     "name",
     "key",
@@ -124,6 +132,10 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mailbox_size: int = 64
     max_actors: int = 10_000
     park_timeout_s: float = 3600.0
+    retry_first_s: float = 0.05
+    """The first wait before a transient failure of a record is retried; it doubles."""
+    retry_max_s: float = 30.0
+    """The longest wait between two retries of a record (a Retry-After may ask for more)."""
 
 
 class Config(msgspec.Struct, frozen=True):

@@ -6,67 +6,15 @@ import itertools
 import time
 from collections.abc import Sequence
 
-import anyio
 import structlog
 
+from .activity import Activity
 from .adapter import Side
 from .committer import Committer
 from .config import Config, TableMap
 from .parking import Parking
 from .store import Store
 from .writer import Writer
-
-
-class Activity:
-    """Counts in-flight changes and intake reads, so a host can wait until all is quiet.
-
-    Quiet means: no change in flight, and every side's intake finished an empty read
-    that started after the last write to that side and after the wait began.
-    """
-
-    def __init__(self, sides: int) -> None:
-        self.inflight = 0
-        self._tick = itertools.count(1)
-        self.last_write = [0] * sides
-        self.empty_read = [0] * sides
-        self._changed = anyio.Event()
-
-    def tick(self) -> int:
-        return next(self._tick)
-
-    def notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    def add(self, n: int) -> None:
-        self.inflight += n
-        self.notify()
-
-    def done(self, n: int = 1) -> None:
-        self.inflight -= n
-        self.notify()
-
-    def wrote(self, side: int) -> None:
-        self.last_write[side] = self.tick()
-
-    def read_empty(self, side: int, started: int) -> None:
-        self.empty_read[side] = max(self.empty_read[side], started)
-        self.notify()
-
-    def quiet_since(self, since: int) -> bool:
-        return self.inflight == 0 and all(
-            e > max(since, w) for e, w in zip(self.empty_read, self.last_write, strict=True)
-        )
-
-    async def wait_drained(self) -> None:
-        """Wait until no change is in flight."""
-        while self.inflight > 0:
-            await self._changed.wait()
-
-    async def wait_quiet(self) -> None:
-        since = self.tick()
-        while not self.quiet_since(since):
-            await self._changed.wait()
 
 
 class Context:
@@ -83,7 +31,7 @@ class Context:
         """Sides whose change feed cannot be read now, with the time it started (epoch s)."""
         self.write_down: dict[int, float] = {}
         """Sides that refuse every write now (down, locked), with the time it started."""
-        self.parking = Parking(config, store)
+        self.parking = Parking(config, store, self.activity)
         self.committer = Committer(store, on_commit=self.parking.committed)
         self.writers = [
             Writer(side, i, config.engine.batch_size, self.activity.wrote, self.write_down)

@@ -29,7 +29,7 @@ from .adapter import EntitySpec, Side, load_adapter
 from .alerts import Alerts
 from .config import Config, TableMap, load_config
 from .context import Context
-from .errors import ConfigError, SchemaError
+from .errors import ConfigError, SchemaError, TransientError
 from .journal import Intake
 from .router import CatchUp, Hold, Message, Router
 from .status import collect_status
@@ -37,6 +37,7 @@ from .store import Store
 from .sync import InitialSync, Progress, SyncReport
 
 DRAIN_TIMEOUT_S = 30.0
+MAX_RECONNECT_S = 10.0
 CONTROL_POLL_S = 0.5
 
 
@@ -84,6 +85,7 @@ class Replicator:
         self._initial_sync = initial_sync
         self._live = live
         self._progress = progress
+        self._outages: dict[str, float] = {}
         self._stack = AsyncExitStack()
         self._intakes: anyio.CancelScope | None = None
         self.ctx: Context
@@ -106,13 +108,15 @@ class Replicator:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None:
-            await self.drain()
-        self.tg.cancel_scope.cancel()
-        if self._live:
-            with anyio.CancelScope(shield=True):
-                await self.ctx.store.set_meta("heartbeat", "0")
-        await self._stack.aclose()
+        try:
+            if exc is None:
+                await self.drain()
+        finally:  # even if the host cancels the drain: never leave the task group open
+            self.tg.cancel_scope.cancel()
+            if self._live:
+                with anyio.CancelScope(shield=True):
+                    await self.ctx.store.set_meta("heartbeat", "0")
+            await self._stack.aclose()
 
     async def _start(self) -> None:
         store = await Store.open(self.config.state_path)
@@ -122,17 +126,51 @@ class Replicator:
             or load_adapter(s.adapter, s.name, s.options, self.config.base_dir)
             for s in self.config.sides
         ]
-        for i, side in enumerate(sides):
-            await side.open()
-            self._stack.push_async_callback(side.close)
-            if problems := await check_schema(self.config, side, i):
-                raise ConfigError(problems)
-            await side.prepare(entity_specs(self.config, i))
         self.ctx = Context(self.config, store, sides)
+        for side in sides:
+            self._stack.push_async_callback(side.close)
         self.tg = await self._stack.enter_async_context(anyio.create_task_group())
         await self.tg.start(self.ctx.committer.run)
         for writer in self.ctx.writers:
             await self.tg.start(writer.run)
+        down = [i for i in range(len(sides)) if not await self._connect(i, fail=not self._live)]
+        if down:  # a daemon rides out a side that is away at start: it comes up later
+            self.tg.start_soon(self._come_up, down)
+        else:
+            await self._bring_up()
+
+    async def _connect(self, index: int, *, fail: bool) -> bool:
+        """Open and prepare a side; False if it is unreachable now (raised if ``fail``)."""
+        side = self.ctx.sides[index]
+        try:
+            await side.open()
+            if problems := await check_schema(self.config, side, index):
+                raise ConfigError(problems)
+            await side.prepare(entity_specs(self.config, index))
+        except TransientError as exc:
+            if fail:
+                raise
+            if index not in self.ctx.read_down:
+                self.ctx.read_down[index] = time.time()
+                self.ctx.log.error("side_down", side=self.ctx.side_names[index], reason=str(exc))
+            return False
+        if self.ctx.read_down.pop(index, None) is not None:
+            self.ctx.log.warning("side_up", side=self.ctx.side_names[index])
+        return True
+
+    async def _come_up(self, down: list[int]) -> None:
+        """Retry the sides that were away at start, then sync and go live."""
+        delay = 0.1
+        while down:
+            await self._record_outages()
+            await anyio.sleep(delay)
+            delay = min(delay * 2, MAX_RECONNECT_S)
+            down = [i for i in down if not await self._connect(i, fail=False)]
+        await self._record_outages()
+        await self._bring_up()
+
+    async def _bring_up(self) -> None:
+        """Initial sync of what needs it, then the live pipeline."""
         if self._initial_sync:
             await self.sync(only_new=True, progress=self._progress)
             await InitialSync(self.ctx, self._progress).new_companies()
@@ -154,7 +192,6 @@ class Replicator:
         self._intakes = anyio.CancelScope()
         self.tg.start_soon(self._run_intakes, send)
         self._alerts = Alerts(self.config, self.ctx.store)
-        self._outages: dict[str, float] = {}
         self.tg.start_soon(self._control)
 
     async def _paused(self) -> frozenset[str]:
@@ -162,6 +199,7 @@ class Replicator:
         return frozenset(name for name, (_, paused, _) in states.items() if paused)
 
     async def _catch_up(self, map_name: str) -> None:
+        self.ctx.activity.add(1)  # until the router has read what it catches up
         await self._messages.send(CatchUp(map_name))
 
     async def _run_intakes(self, send: Any) -> None:
@@ -175,6 +213,7 @@ class Replicator:
         """Apply what the CLI changed in the store: pause, resume, retries."""
         seen = await self.ctx.store.get_meta("control")
         beats = 0
+        await self.ctx.store.set_meta("heartbeat", str(time.time()))
         while True:
             await anyio.sleep(CONTROL_POLL_S)
             beats += 1
@@ -198,6 +237,9 @@ class Replicator:
 
     async def refresh(self) -> None:
         """Re-read paused maps and replay journal entries queued from outside."""
+        if not hasattr(self, "_messages"):  # not live yet: going live reads them anyway
+            return
+        self.ctx.activity.add(1)
         await self._messages.send(Hold(await self._paused()))
 
     async def drain(self, grace_s: float = DRAIN_TIMEOUT_S) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import anyio
 import structlog
 
+from .activity import Activity
 from .config import Config
 from .lookups import Reference
 from .model import Commit, ErrorEntry
@@ -34,9 +35,10 @@ Release = tuple[str, str]
 class Parking:
     """Knows which records wait for which, and releases them when their target links."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, activity: Activity) -> None:
         self.config = config
         self.store = store
+        self.activity = activity  # a queued release counts as work in flight
         self.waiting: set[Release] = set()
         self.entities = {(m.name, i): m.entities[i] for m in config.maps for i in (0, 1)}
         self.pending: set[Release] = set()
@@ -51,7 +53,9 @@ class Parking:
                 self._queue(ref)
 
     def _queue(self, ref: Release) -> None:
-        self.pending.add(ref)
+        if ref not in self.pending:
+            self.pending.add(ref)
+            self.activity.add(1)
         self._wake.set()
 
     async def missing(self, ref: Reference) -> bool:
@@ -85,6 +89,7 @@ class Parking:
                 touched |= maps
             for map_name in sorted(touched):
                 await catch_up(map_name)
+            self.activity.done(len(todo))
 
     async def expire(self, now: float | None = None) -> int:
         """Move records parked past their map's timeout (as of ``now``) to the error queue."""

@@ -98,8 +98,10 @@ class Router:
                 for item in batch:
                     if isinstance(item, CatchUp):
                         await self.catch_up(item.map)
+                        self.ctx.activity.done()  # counted by the sender
                     elif isinstance(item, Hold):
                         await self.hold(item.paused)
+                        self.ctx.activity.done()
 
     async def dispatch(self, entries: list[JournalEntry], *, live: bool = True) -> None:
         """Send entries (counted in ``activity``) to their actors; drop those not due."""
@@ -178,8 +180,12 @@ class Router:
         """The link (or a provisional id) of a row not linked by native id, by its key."""
         change = entry.change
         native = (m.name, entry.side, change.native_id)
-        if change.op == "delete":  # of a row whose insert may still be on its way
-            return self.provisional_native.get(native), None
+        busy = self.provisional_native.get(native)
+        if busy is not None:  # the row's actor is still at work (maybe on a reused id)
+            return busy, None
+        if change.op == "delete":  # linked since the batch's lookup, or nothing to do
+            link = await self.ctx.store.link_by_native(m.name, entry.side, change.native_id)
+            return (link.id, link) if link is not None else (None, None)
         key = await self.key(m, entry)
         if key is None:
             return None, None
@@ -256,6 +262,7 @@ class Router:
             self.limiter.release_on_behalf_of(link_id)
             if link_id in self.overflowed:
                 self.overflowed.discard(link_id)
+                self.ctx.activity.add(1)
                 self.tg.start_soon(self.messages.send, CatchUp(m.name))
 
     def forget_provisional(self, link_id: int) -> None:

@@ -335,12 +335,6 @@ def test_delete_while_the_insert_is_in_flight_is_not_lost(env: Env) -> None:
     assert env.customers() == ([("F2", "y", None)], [("F2", "y", None)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.Store._apply writes links with INSERT OR REPLACE: committing F1's link "
-    "(fno id 1, since reused by F2) silently deletes F2's link, which holds the same "
-    "(map, id0); F1's delete then drops its own link and F2 is linked nowhere",
-)
 def test_a_reused_native_id_does_not_unlink_the_record_that_reused_it(env: Env) -> None:
     """After that same scenario F2 is linked: fno's row 1 to crm's F2 row."""
     delete_and_reuse_id_while_insert_waits(env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog.testing
 
 from adapters.memory import MemorySide
 from conftest import write_config
@@ -273,6 +275,27 @@ async def test_deletes_propagate(
         assert await errors(rep) == []
 
 
+async def test_an_edit_racing_a_delete_does_not_cling_to_a_recreated_record(
+    tmp_path: Path, fno: MemorySide, crm: MemorySide
+) -> None:
+    """An edit of a row the replicator deletes meanwhile is dropped, not linked to a new row."""
+    async with running(customers_config(tmp_path), fno, crm) as rep:
+        old = fno.insert(FNO, fno_customer("C1", Name="Old"))
+        await idle(rep)
+        crm_id, _ = one_row(crm, CRM, "accountnumber", "C1")
+        crm.fail_writes(3, "transient")  # the delete below retries on crm for a while
+        fno.delete(FNO, old)
+        crm.update(CRM, crm_id, {"name": "Edited"})  # read with its values, queued behind
+        await until(lambda: rep.ctx.activity.inflight == 2)
+        new = fno.insert(FNO, fno_customer("C1", Name="New"))  # queued behind the edit
+        await idle(rep)
+        assert list(fno.rows(FNO)) == [new]
+        assert fno.rows(FNO)[new]["Name"] == "New"
+        assert crm_row(crm, "C1")["name"] == "New"
+        assert crm_id not in crm.rows(CRM)
+        assert await links(rep) == 1
+
+
 async def test_delete_from_a_side_the_delete_rule_forbids_goes_to_the_error_queue(
     tmp_path: Path, fno: MemorySide, crm: MemorySide
 ) -> None:
@@ -423,8 +446,6 @@ async def edit_both_while_stopped(
 
 def _clock_moved(fno: MemorySide, crm: MemorySide) -> bool:
     """Whether the wall clock moved past every change either side recorded so far."""
-    import time
-
     stamps = [r.changed_at for side in (fno, crm) for t in side.tables.values() for r in t.values()]
     return time.time() > max(stamps)
 
@@ -445,6 +466,19 @@ async def test_conflict_policy_newest_wins(
     """With ``conflict = "newest"`` the side that changed the field last wins."""
     await edit_both_while_stopped(tmp_path, fno, crm, 'conflict = "newest"\n', last)
     assert fno_row(fno, "C1")["Name"] == crm_row(crm, "C1")["name"] == f"from {last}"
+
+
+async def test_a_conflict_is_logged_with_both_values_and_the_winner(
+    tmp_path: Path, fno: MemorySide, crm: MemorySide
+) -> None:
+    """A conflict is never silent: one ``conflict`` event names the base, both values, winner."""
+    with structlog.testing.capture_logs() as logs:
+        await edit_both_while_stopped(tmp_path, fno, crm, 'conflict = "crm"\n', "fno")
+    (event,) = [e for e in logs if e["event"] == "conflict"]
+    assert event["map"] == "customers" and event["field"] == "Name"
+    assert (event["base"], event["fno"], event["crm"]) == ("Base", "from fno", "from crm")
+    assert event["winner"] == "crm"
+    assert fno_row(fno, "C1")["Name"] == "from crm"
 
 
 async def test_edits_of_different_fields_on_both_sides_are_merged(

@@ -1,0 +1,252 @@
+"""Helpers for end-to-end tests: SQLite side files, configs, the CLI and the daemon process.
+
+Everything here talks to the program the way a user does: plain ``sqlite3`` on the side
+files and the state store, ``replicator ...`` as a subprocess with this interpreter.
+Waiting is always bounded: ``wait_for`` polls a condition until a deadline and fails
+with what it was waiting for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+ENTRY = "from replicator.cli import main; raise SystemExit(main())"
+POLL_S = 0.02
+DEFAULT_TIMEOUT_S = 20.0
+
+
+def replicator_argv(*args: str) -> list[str]:
+    """The command line of ``replicator ARGS`` run with this very interpreter."""
+    return [sys.executable, "-c", ENTRY, *args]
+
+
+def cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run ``replicator ARGS`` to completion and return its exit code and output."""
+    return subprocess.run(
+        replicator_argv(*args), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def cli_json(*args: str) -> Any:
+    """Run ``replicator ARGS`` (which must print JSON) and return the decoded output."""
+    done = cli(*args)
+    assert done.returncode == 0, f"replicator {' '.join(args)}: {done.returncode}\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
+# -- side databases and configs ----------------------------------------------------------
+
+
+def create_db(path: Path, schema: str) -> Path:
+    """A new SQLite file at ``path`` with ``schema`` (a script) applied."""
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(schema)
+    return path
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """An application's connection to a side file: autocommit, patient with locks."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def execute(path: Path, statement: str, params: Sequence[Any] = ()) -> None:
+    """Run one statement on ``path`` in its own transaction, like another application."""
+    with closing(connect(path)) as conn:
+        conn.execute(statement, params)
+
+
+def query(path: Path, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """All rows of a query on ``path`` (a fresh connection each time)."""
+    with closing(connect(path)) as conn:
+        return [tuple(r) for r in conn.execute(statement, params).fetchall()]
+
+
+def scalar(path: Path, statement: str, params: Sequence[Any] = ()) -> Any:
+    """The first column of the first row of a query on ``path`` (None if no row)."""
+    rows = query(path, statement, params)
+    return rows[0][0] if rows else None
+
+
+def link_count(state: Path, map_name: str | None = None) -> int:
+    """Links in the state store (0 while it does not exist yet or is being created)."""
+    if not state.exists():
+        return 0
+    where, params = ("WHERE map = ?", (map_name,)) if map_name else ("", ())
+    try:
+        return int(scalar(state, f"SELECT count(*) FROM links {where}", params))
+    except sqlite3.OperationalError:  # the schema is not created yet
+        return 0
+
+
+def write_config(
+    directory: Path,
+    maps: str,
+    *,
+    name: str = "replicator.toml",
+    fno: str = "fno.db",
+    crm: str = "crm.db",
+    poll_interval_ms: int = 10,
+    crm_options: str = "",
+) -> Path:
+    """A config with SQLite sides ``fno`` and ``crm`` in ``directory`` and ``maps`` appended.
+
+    ``crm_options`` are extra TOML lines for side crm (e.g. ``busy_timeout_ms = 50``).
+    """
+    path = directory / name
+    poll = f"poll_interval_ms = {poll_interval_ms}\n"
+    path.write_text(
+        '[state]\npath = "state.db"\n\n'
+        f'[sides.fno]\nadapter = "sqlite"\npath = "{fno}"\n{poll}\n'
+        f'[sides.crm]\nadapter = "sqlite"\npath = "{crm}"\n{poll}{crm_options}\n' + maps,
+        encoding="utf-8",
+    )
+    return path
+
+
+# -- waiting -----------------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], T | None], what: str, timeout: float = DEFAULT_TIMEOUT_S) -> T:
+    """Poll ``condition`` until it returns something truthy (returned); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def wait_rows(
+    path: Path,
+    statement: str,
+    expected: Any,
+    params: Sequence[Any] = (),
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Wait until ``query(path, statement)`` returns ``expected``; fail showing the last rows."""
+    last: list[list[tuple[Any, ...]]] = [[]]
+
+    def matches() -> bool:
+        last[0] = query(path, statement, params)
+        return bool(last[0] == expected)
+
+    try:
+        wait_for(matches, f"{statement!r} on {path.name} to return {expected!r}", timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last returned {last[0]!r}") from None
+
+
+# -- the daemon --------------------------------------------------------------------------
+
+
+class Daemon:
+    """``replicator --log-format json run --config CFG`` as a child process.
+
+    Use as a context manager: leaving the block SIGKILLs a daemon still running, so
+    a failing test never leaves a process behind. Logs go to ``log_path`` (JSON lines).
+    """
+
+    def __init__(self, config: Path, log_path: Path | None = None) -> None:
+        self.config = config
+        self.log_path = log_path or config.with_suffix(".log")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
+
+    def start(self, timeout: float = DEFAULT_TIMEOUT_S) -> Daemon:
+        """Start the daemon and wait until it logged ``daemon_started`` (synced and live)."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                replicator_argv("--log-format", "json", "run", "--config", str(self.config)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self.wait_event("daemon_started", timeout=timeout)
+        return self
+
+    def events(self) -> list[dict[str, Any]]:
+        """The JSON log events of the current run (lines that are not JSON are skipped)."""
+        if not self.log_path.exists():
+            return []
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            text = log.read().decode("utf-8", "replace")
+        out = []
+        for line in text.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                out.append(event)
+        return out
+
+    def wait_event(
+        self, name: str, timeout: float = DEFAULT_TIMEOUT_S, **fields: Any
+    ) -> dict[str, Any]:
+        """Wait until the current run logged event ``name`` with ``fields``; fail if it died."""
+
+        def found() -> dict[str, Any] | None:
+            assert self.proc is not None
+            for event in self.events():
+                if event.get("event") == name and all(event.get(k) == v for k, v in fields.items()):
+                    return event
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"daemon exited with {self.proc.returncode} before logging {name!r}:\n"
+                    + self.log_tail()
+                )
+            return None
+
+        return wait_for(found, f"log event {name!r} {fields or ''}", timeout)
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the log, for failure messages."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 40.0) -> int:
+        """Send ``sig`` and return the exit code once the process is gone."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"daemon ignored {sig.name} for {timeout} s") from None
+
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
