@@ -115,7 +115,13 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     async with Replicator(config, initial_sync=False, live=False) as rep:
         reports = await rep.sync(args.maps, progress=progress())
     print(summary_table(reports, [s.name for s in config.sides]))
-    return 1 if any(r.errors for r in reports) else 0
+    errors = sum(r.errors for r in reports)
+    if errors:
+        print(
+            f"{errors} record(s) went to the error queue: "
+            f"replicator errors --config {args.config} list"
+        )
+    return 0
 
 
 # -- status, errors, pause/resume ------------------------------------------------------

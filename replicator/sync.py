@@ -186,9 +186,9 @@ class MapSync:
             if self.progress:
                 self.progress.advance(start + len(chunk))
         report.seconds = round(time.monotonic() - started, 3)
-        self.ctx.log.info("initial_sync_done", **msgspec.to_builtins(report))
         if self.progress:
-            self.progress.finish(report)
+            self.progress.finish(report)  # ends the bar's line before the log line
+        self.ctx.log.info("initial_sync_done", **msgspec.to_builtins(report))
         return report
 
     async def scan(self, side: int) -> dict[tuple[Any, ...], Scanned]:
