@@ -53,6 +53,7 @@ class Router:
         self.provisional_of: dict[int, tuple[tuple[str, str], list[tuple[str, int, str]]]] = {}
         self.provisional_native: dict[tuple[str, int, str], int] = {}
         self.overflowed: set[int] = set()
+        self.ended: set[int] = set()
         self.rewind: dict[str, int] = {}
         self.messages: MemoryObjectSendStream[Message]
         self.caught_up: dict[str, int] = {m.name: 0 for m in ctx.config.maps}
@@ -106,6 +107,7 @@ class Router:
     async def dispatch(self, entries: list[JournalEntry], *, live: bool = True) -> None:
         """Send entries (counted in ``activity``) to their actors; drop those not due."""
         due = [e for e in entries if self.due(e, live)]
+        self.ended.clear()  # actors ending from now on may leave these links stale
         links = await self.linked(due)
         echoes = []
         for entry in due:
@@ -223,6 +225,8 @@ class Router:
         if link_id in self.overflowed:
             return self.hold_back(m, entry)
         if mailbox is None:
+            if link is not None and link_id in self.ended:  # committed since we read it
+                link = await self.ctx.store.link(link_id)
             await self.limiter.acquire_on_behalf_of(link_id)
             send, receive = anyio.create_memory_object_stream[JournalEntry](
                 self.ctx.config.engine.mailbox_size
@@ -256,6 +260,7 @@ class Router:
             await RecordActor(self.ctx, m, link_id, receive, link).run()
         finally:
             send = self.actors.pop(link_id)
+            self.ended.add(link_id)
             send.close()
             receive.close()
             self.forget_provisional(link_id)
