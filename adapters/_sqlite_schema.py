@@ -360,3 +360,27 @@ def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
 
 def _loose(key: tuple[Value, ...]) -> tuple[str | None, ...]:
     return tuple(None if v is None else str(v) for v in key)
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    """``PRAGMA schema_version``: it moves whenever any table or trigger changes."""
+    found = await db.execute_fetchall("PRAGMA schema_version")
+    return int(next(iter(found))[0])
+
+
+async def has_triggers(db: aiosqlite.Connection, table: Table) -> bool:
+    """Whether the table exists with all three of our triggers."""
+    found = await db.execute_fetchall(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+        "AND name LIKE '\\_replicator\\_%' ESCAPE '\\'",
+        (table.name,),
+    )
+    return int(next(iter(found))[0]) == len(_OPS)
+
+
+def rescan(table: Table) -> str:
+    """Record every row of ``table`` as changed (after its triggers were missing)."""
+    return (
+        f"INSERT INTO {CHANGES} (entity, native_id, op, token) SELECT {literal(table.entity)},"
+        f" CAST({table.id_column} AS TEXT), 'upsert', NULL FROM {quote(table.name)}"
+    )

@@ -114,6 +114,8 @@ class SQLiteSide:
         self._wrote = False  # this side committed a write since the last read_changes
         self._acked = 0
         self._purged = 0
+        self._specs: dict[str, EntitySpec] = {}
+        self._schema: int | None = None  # PRAGMA schema_version once our triggers were in
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -160,13 +162,37 @@ class SQLiteSide:
             async with _transaction(db):
                 for statement in statements:
                     await db.execute_fetchall(statement)
+            self._schema = await sql.schema_version(db)
         self._tables.update(tables)
+        self._specs.update({spec.entity: spec for spec in entities})
+
+    async def _repair(self, db: aiosqlite.Connection) -> None:
+        """Re-install the triggers of a mapped table dropped and re-created meanwhile.
+
+        Its rows are then recorded as changed (nothing written to it before the triggers
+        came back is missed); a table that is gone for now is left to fail its writes.
+        """
+        if self._schema is None or await sql.schema_version(db) == self._schema:
+            return
+        for entity, table in list(self._tables.items()):
+            if await sql.has_triggers(db, table):
+                continue
+            found = await sql.inspect(db, self._specs[entity])
+            if isinstance(found, list):
+                continue
+            async with _transaction(db):
+                for statement in [*sql.triggers(found), sql.rescan(found)]:
+                    await db.execute_fetchall(statement)
+            self._tables[entity] = found
+            log.warning("sqlite_triggers_reinstalled", side=self.name, entity=entity)
+        self._schema = await sql.schema_version(db)
 
     # -- the change feed ------------------------------------------------------------
 
     async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
         start = max(self._cursor_int(cursor), self._acked)
         async with self._session("read changes") as db:
+            await self._repair(db)
             self._wrote = False
             self._seen = await sql.data_version(db)
             head = await sql.head(db)  # bound first: every seq <= head is committed

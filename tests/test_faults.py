@@ -677,12 +677,6 @@ async def test_a_table_dropped_under_the_daemon_queues_records_and_loses_nothing
         assert await errors(rep) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SQLite side installs its triggers in prepare(), at start only: a mapped "
-    "table dropped and re-created under the daemon has no triggers, so rows written to it "
-    "are never captured (not even after a restart, which only sees later changes)",
-)
 async def test_rows_written_to_a_re_created_table_are_captured(tmp_path: Path) -> None:
     """After crm's table is dropped and re-created, a row inserted into it reaches fno."""
     async with Replicator(sqlite_sides(tmp_path)) as rep:
