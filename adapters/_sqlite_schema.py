@@ -384,3 +384,14 @@ def rescan(table: Table) -> str:
         f"INSERT INTO {CHANGES} (entity, native_id, op, token) SELECT {literal(table.entity)},"
         f" CAST({table.id_column} AS TEXT), 'upsert', NULL FROM {quote(table.name)}"
     )
+
+
+async def key_indexed(db: aiosqlite.Connection, table: str, key_fields: Sequence[str]) -> bool:
+    """Whether an index (or the primary key) starts with the key's columns, in any order."""
+    wanted = {f.lower() for f in key_fields}
+    for index in await db.execute_fetchall(f"PRAGMA index_list({quote(table)})"):
+        columns = await db.execute_fetchall(f"PRAGMA index_info({quote(index[1])})")
+        leading = [str(c[2]).lower() for c in sorted(columns, key=lambda c: c[0])]
+        if set(leading[: len(wanted)]) == wanted:
+            return True
+    return False

@@ -163,8 +163,24 @@ class SQLiteSide:
                 for statement in statements:
                     await db.execute_fetchall(statement)
             self._schema = await sql.schema_version(db)
+            for spec in entities:
+                await self._warn_unindexed(db, tables[spec.entity], spec)
         self._tables.update(tables)
         self._specs.update({spec.entity: spec for spec in entities})
+
+    async def _warn_unindexed(
+        self, db: aiosqlite.Connection, table: Table, spec: EntitySpec
+    ) -> None:
+        """Inserts look the key up first: without an index that is a scan per row."""
+        if spec.key_fields and not await sql.key_indexed(db, table.name, spec.key_fields):
+            columns = ", ".join(spec.key_fields)
+            log.warning(
+                "sqlite_key_not_indexed",
+                side=self.name,
+                entity=spec.entity,
+                key=list(spec.key_fields),
+                hint=f"CREATE INDEX {table.name}_key ON {table.name} ({columns})",
+            )
 
     async def _repair(self, db: aiosqlite.Connection) -> None:
         """Re-install the triggers of a mapped table dropped and re-created meanwhile.

@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
+from structlog.testing import capture_logs
 
 from adapters.sqlite import SQLiteSide, create_side
 from replicator.adapter import EntitySpec, WriteOp
@@ -351,3 +352,21 @@ def test_options_are_checked(tmp_path: Path) -> None:
         create_side("lite", {"colour": "red", "poll_interval_ms": "fast"}, tmp_path)
     problems = caught.value.problems
     assert len(problems) == 3 and all(p.startswith("side 'lite'") for p in problems)
+
+
+@pytest.mark.anyio
+async def test_an_unindexed_integration_key_is_warned_about_once_indexed_not(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """prepare() warns, with the CREATE INDEX to run, when the key columns have no index."""
+    spec = EntitySpec("items", ("name",), ("code",))
+    with capture_logs() as logs:
+        await side.prepare([spec])
+    [warning] = [e for e in logs if e["event"] == "sqlite_key_not_indexed"]
+    assert (
+        warning["entity"] == "items" and "CREATE INDEX items_key ON items (code)" in warning["hint"]
+    )
+    app.execute("CREATE INDEX items_code ON items (code)")
+    with capture_logs() as logs:
+        await side.prepare([spec])
+    assert [e for e in logs if e["event"] == "sqlite_key_not_indexed"] == []
