@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 
@@ -22,3 +25,18 @@ def write_config(tmp_path: Path, body: str) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+async def until(condition: Callable[[], object], limit_s: float = 15.0) -> None:
+    """Wait (bounded) until ``condition()`` (or the awaitable it returns) is true.
+
+    For state that no event announces: a memory side's counters, another process's file.
+    """
+    with anyio.fail_after(limit_s):
+        while True:
+            result = condition()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
+            await anyio.sleep(0.01)  # noqa: ASYNC110 - polled state has no event

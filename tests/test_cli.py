@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pytest
 import structlog
 
 from adapters.memory import MemorySide
-from conftest import write_config
+from conftest import until, write_config
 from replicator import cli, engine
 from replicator.adapter import Values
 from replicator.engine import Replicator
@@ -75,13 +75,6 @@ async def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str,
     """``replicator ARGS`` from a worker thread: main() runs an event loop of its own, as a
     separate process would, beside any engine running in the test's loop."""
     return await anyio.to_thread.run_sync(lambda: main(capsys, *args))
-
-
-async def until(condition: Callable[[], Any], limit_s: float = TIMEOUT_S) -> None:
-    """Wait (bounded) until ``await condition()`` is true."""
-    with anyio.fail_after(limit_s):
-        while not await condition():  # noqa: ASYNC110 - polled state has no event
-            await anyio.sleep(0.01)
 
 
 async def idle(rep: Replicator) -> None:

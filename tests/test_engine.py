@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import pytest
 import structlog.testing
 
 from adapters.memory import MemorySide
-from conftest import write_config
+from conftest import until, write_config
 from replicator.adapter import Values
 from replicator.engine import Replicator
 from replicator.model import ErrorEntry
@@ -85,13 +85,6 @@ async def idle(rep: Replicator) -> None:
     """Wait until everything the sides did so far is replicated and quiet."""
     with anyio.fail_after(IDLE_TIMEOUT_S):
         await rep.wait_idle()
-
-
-async def until(condition: Callable[[], bool], limit_s: float = IDLE_TIMEOUT_S) -> None:
-    """Wait (bounded) until ``condition()`` holds: for states no event announces."""
-    with anyio.fail_after(limit_s):
-        while not condition():  # noqa: ASYNC110 - a memory side's state has no event
-            await anyio.sleep(0.01)
 
 
 async def links(rep: Replicator, map_name: str = "customers") -> int:

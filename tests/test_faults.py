@@ -17,7 +17,7 @@ import pytest
 import structlog
 
 from adapters.memory import MemorySide
-from conftest import write_config
+from conftest import until, write_config
 from daemon import connect, create_db, query
 from daemon import write_config as write_sqlite_config
 from replicator import cli, engine
@@ -121,20 +121,6 @@ async def idle(rep: Replicator) -> None:
         await rep.wait_idle()
 
 
-async def until(condition: Callable[[], bool], limit_s: float = TIMEOUT_S) -> None:
-    """Wait (bounded) until ``condition()`` holds, for states no event announces."""
-    with anyio.fail_after(limit_s):
-        while not condition():  # noqa: ASYNC110 - a memory side's state has no event
-            await anyio.sleep(0.01)
-
-
-async def until_async(condition: Callable[[], Any], limit_s: float = TIMEOUT_S) -> None:
-    """``until`` for a condition that must be awaited."""
-    with anyio.fail_after(limit_s):
-        while not await condition():  # noqa: ASYNC110 - polled state has no event
-            await anyio.sleep(0.01)
-
-
 async def map_status(rep: Replicator, name: str = "customers") -> dict[str, Any]:
     status = await rep.status()
     return dict(next(m for m in status["maps"] if m["map"] == name))
@@ -146,13 +132,13 @@ async def backlog_reaches(rep: Replicator, count: int, name: str = "customers") 
     async def reached() -> bool:
         return int((await map_status(rep, name))["backlog"]) >= count
 
-    await until_async(reached)
+    await until(reached)
 
 
 async def retry_all(rep: Replicator) -> None:
     """``replicator errors retry --all`` against the running engine, and wait for it."""
     await cli.retry_errors(rep.ctx.store, rep.config, [], True)
-    await until_async(lambda: _journal_empty(rep))
+    await until(lambda: _journal_empty(rep))
     await idle(rep)
 
 
@@ -403,7 +389,7 @@ async def test_an_alert_pauses_its_map_logs_it_and_shows_in_status(
         async def paused() -> bool:
             return bool((await map_status(rep))["state"] == "paused")
 
-        await until_async(paused)
+        await until(paused)
         status = await map_status(rep)
         assert status["paused_reason"] == "alert: 3 errors in 15 minutes (threshold 3)"
         (event,) = events(logs, "alert")
@@ -453,7 +439,7 @@ async def test_an_outage_shows_in_status_with_its_length_and_everything_catches_
             outage = (await rep.status())["outages"].get("crm")
             return outage is not None and outage["seconds"] >= seconds
 
-        await until_async(lambda: down_for(0.3))
+        await until(lambda: down_for(0.3))
         assert "fno" not in (await rep.status())["outages"]
         assert events(logs, "side_down", side="crm")
         assert "C1" not in crm_rows(crm)
@@ -543,7 +529,7 @@ async def test_a_locked_sqlite_side_shows_as_an_outage_in_status(tmp_path: Path)
             async def shown() -> bool:
                 return "crm" in (await rep.status())["outages"]
 
-            await until_async(shown, limit_s=3)
+            await until(shown, limit_s=3)
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -556,7 +542,7 @@ async def test_a_missing_side_file_is_an_outage_not_a_failed_start(tmp_path: Pat
     (tmp_path / "crm.db").rename(tmp_path / "crm.away")
     async with Replicator(cfg) as rep:
         add_customer(tmp_path, "C1", "while missing")
-        await until_async(lambda: _outage(rep, "crm"))
+        await until(lambda: _outage(rep, "crm"))
         (tmp_path / "crm.away").rename(tmp_path / "crm.db")
         await idle(rep)
         assert query(tmp_path / "crm.db", CRM_SQL) == [("C1", "while missing", 1.0)]
@@ -646,7 +632,7 @@ async def test_a_column_dropped_with_unread_changes_is_an_outage_and_loses_nothi
             conn.execute("COMMIT")
         finally:
             conn.close()
-        await until_async(lambda: _outage(rep, "crm"))
+        await until(lambda: _outage(rep, "crm"))
         (down,) = events(logs, "side_down", side="crm")
         assert "no such column" in down["reason"] and "creditlimit" in down["reason"]
         add_customer(tmp_path, "C2", "fno keeps flowing")
