@@ -10,7 +10,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +68,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace], Awaitable[int]] = COMMANDS[args.command]
     try:
         return anyio.run(command, args, backend="asyncio")
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 2
-    except ReplicatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 0
+    except BaseException as exc:
+        error = sole_error(exc)
+        if error is None:
+            raise
+        problems = error.problems if isinstance(error, ConfigError) else [str(error)]
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1
+
+
+def sole_error(exc: BaseException) -> ReplicatorError | None:
+    """The one ``ReplicatorError`` an exception is (or a task group wrapped), if any."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, ReplicatorError) else None
 
 
 # -- run and sync ------------------------------------------------------------------------
@@ -89,17 +97,47 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
         config_path = create_demo(DEMO_DIR)
         print(demo_guide(DEMO_DIR), file=sys.stderr, flush=True)
-    log = structlog.get_logger("replicator")
     config = load_config(config_path)
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with Replicator(config, progress=progress()) as rep:
-            log.info("daemon_started", config=str(config.path), pid_maps=len(config.maps))
-            async for sig in signals:
-                log.info("daemon_stopping", signal=signal.Signals(sig).name)
-                break
-            await rep.drain()
-    log.info("daemon_stopped")
+        async with anyio.create_task_group() as tg:
+            run = DaemonRun()
+            tg.start_soon(wait_for_signal, signals, run, tg.cancel_scope)
+            await run_until(config, run)
+            tg.cancel_scope.cancel()
+    structlog.get_logger("replicator").info("daemon_stopped")
     return 0
+
+
+class DaemonRun:
+    """One run of the daemon: ``stop`` is set by a signal; ``started`` once it runs live."""
+
+    def __init__(self) -> None:
+        self.stop = anyio.Event()
+        self.started = False
+
+
+async def wait_for_signal(
+    signals: AsyncIterator[int], run: DaemonRun, startup: anyio.CancelScope
+) -> None:
+    """On SIGTERM/SIGINT: stop the running daemon, or abandon a start still under way
+    (an initial sync is resumable, so stopping it half-way loses nothing)."""
+    async for sig in signals:
+        log = structlog.get_logger("replicator")
+        log.info("daemon_stopping", signal=signal.Signals(sig).name)
+        if not run.started:
+            startup.cancel()
+        run.stop.set()
+        return
+
+
+async def run_until(config: Config, run: DaemonRun) -> None:
+    """Run the daemon until a signal, then drain what is in flight."""
+    async with Replicator(config, progress=progress()) as rep:
+        run.started = True
+        log = structlog.get_logger("replicator")
+        log.info("daemon_started", config=str(config.path), maps=len(config.maps))
+        await run.stop.wait()
+        await rep.drain()
 
 
 def progress() -> TerminalProgress | LogProgress:
