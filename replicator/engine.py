@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +39,17 @@ from .sync import InitialSync, Progress, SyncReport
 DRAIN_TIMEOUT_S = 30.0
 MAX_RECONNECT_S = 10.0
 CONTROL_POLL_S = 0.5
+
+
+def shielded(close: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """``close`` run to the end even when the engine is being cancelled: an aiosqlite
+    connection left open keeps its thread, and so the process, alive."""
+
+    async def run() -> None:
+        with anyio.CancelScope(shield=True):
+            await close()
+
+    return run
 
 
 def entity_spec(m: TableMap, side: int) -> EntitySpec:
@@ -120,7 +131,7 @@ class Replicator:
 
     async def _start(self) -> None:
         store = await Store.open(self.config.state_path)
-        self._stack.push_async_callback(store.close)
+        self._stack.push_async_callback(shielded(store.close))
         sides = [
             self._side_overrides.get(s.name)
             or load_adapter(s.adapter, s.name, s.options, self.config.base_dir)
@@ -128,7 +139,7 @@ class Replicator:
         ]
         self.ctx = Context(self.config, store, sides)
         for side in sides:
-            self._stack.push_async_callback(side.close)
+            self._stack.push_async_callback(shielded(side.close))
         self.tg = await self._stack.enter_async_context(anyio.create_task_group())
         await self.tg.start(self.ctx.committer.run)
         for writer in self.ctx.writers:

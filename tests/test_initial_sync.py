@@ -146,3 +146,28 @@ def test_sync_killed_half_way_then_rerun_ends_the_same(tmp_path: Path) -> None:
     rerun = cli("sync", "--config", str(config), timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert_synced(tmp_path, "fno")
+
+
+def test_sigterm_during_the_initial_sync_of_run_stops_at_once_and_the_next_run_finishes(
+    tmp_path: Path,
+) -> None:
+    """``replicator run`` stopped by SIGTERM mid-sync exits 0 promptly; the next run completes."""
+    config = build_sides(tmp_path, "fno")
+    state = tmp_path / "state.db"
+    with (tmp_path / "run.log").open("wb") as log:
+        daemon = subprocess.Popen(
+            replicator_argv("--log-format", "json", "run", "--config", str(config)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(lambda: link_count(state) > 0 or daemon.poll() is not None, "first links", 60)
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=10) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+    assert 0 < link_count(state) < TOTAL
+    rerun = cli("sync", "--config", str(config), timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert_synced(tmp_path, "fno")
