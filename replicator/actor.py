@@ -81,6 +81,8 @@ class RecordActor(Applier):
                 outcome, reason = "error", str(exc)  # (e.g. a column dropped): queue it
                 commit = self.failure(entry, Step("error", reason, "permanent"))
                 break
+        if self.intended:  # the step's outcome is committed with it: its intents are done
+            commit.clear_intents, self.intended = self.link_id, False
         await self.ctx.committer.submit(commit)
         if commit.park is not None:
             await self.ctx.parking.recheck(self.waiting_for[0])

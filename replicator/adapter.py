@@ -20,7 +20,10 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
 * **Echo tokens.** Every ``WriteOp`` carries a ``token``. The change the side emits
   for that write carries the same token in ``Change.token``; a change made by anyone
   else carries ``None``. A side that cannot store tokens must return ``None``, and
-  the core then falls back to comparing values with the shadow.
+  the core then falls back to comparing values with the shadow. Crash recovery relies
+  on it as well: the change of every applied write is in the feed with its token, even
+  when other changes of the row follow it (a feed that merges a row's changes must
+  still report that write). A write whose token never shows up is taken as not made.
 * **Versions.** Every row has an opaque ``version`` that changes whenever the row
   changes. A ``WriteOp`` with ``expected_version`` set is applied only if the row
   still has that version (an optimistic, conditional write); else the item answers

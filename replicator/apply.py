@@ -20,7 +20,7 @@ from .adapter import Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation, TransientError
-from .model import JournalEntry, Link, Outcome, Parked
+from .model import Commit, Intent, JournalEntry, Link, Outcome, Parked
 
 MAX_CONFLICT_ROUNDS = 8
 
@@ -46,6 +46,8 @@ class Applier:
     waiting_for: list[lookups.Reference]
     read: Row | None
     change_id: int
+    intended: bool = False
+    """Whether intents of this step are in the store (the step's commit forgets them)."""
 
     @property
     def key(self) -> str | None:
@@ -218,6 +220,17 @@ class Applier:
             values=self.target_values(t, values),
             key_fields=self.map.key_names(t),
         )
+        after = Link(
+            self.link_id,
+            self.map.name,
+            link.key,
+            list(link.ids),
+            [None, None],
+            values,
+            [None, None],
+        )
+        after.versions[s], after.tokens[t] = row.version, token
+        await self.intend(t, token, after)
         result = await self.write(t, op)
         if result.status == "conflict" and result.current is not None:
             return result.current
@@ -241,6 +254,11 @@ class Applier:
             return mapping.side_values(self.map, t, values)
         except RuleViolation as exc:
             raise Step("rejected", str(exc), "rule") from exc
+
+    async def intend(self, side: int, token: str, after: Link) -> None:
+        """Commit the intent of a write before making it (see recovery.py)."""
+        self.intended = True
+        await self.ctx.committer.submit(Commit(intents=[Intent(token, side, after, time.time())]))
 
     async def write(self, side: int, op: WriteOp) -> WriteResult:
         result = await self.ctx.writers[side].submit(op)
@@ -290,6 +308,16 @@ class Applier:
         if not changed:
             return False
         link = pair.link
+        if pair.versions[side] is None:  # unknown since a crash (recovery.py): read first
+            rows = await self.ctx.sides[side].get(self.map.entities[side], [str(link.ids[side])])
+            current = rows.get(str(link.ids[side]))
+            if current is None:
+                raise Step(
+                    "conflict",
+                    f"row {link.ids[side]} is gone from {self.side_name(side)!r}; the delete wins",
+                )
+            pair.known(side, current, self.canonical(side, current))
+            return None
         token = self.ctx.token(self.link_id)
         op = WriteOp(
             self.map.entities[side],
@@ -299,6 +327,7 @@ class Applier:
             values=self.target_values(side, {k: merged[k] for k in changed}),
             expected_version=pair.versions[side],
         )
+        await self.intend(side, token, pair.after(side, token, merged))
         result = await self.write(side, op)
         if result.status == "conflict":
             if result.current is None:
@@ -353,10 +382,23 @@ class Pair:
         """``side`` now holds ``merged``: fields both sides hold become the shadow."""
         self.vals[side] = dict(merged)
         self.versions[side] = version
-        other = self.vals[1 - side]
-        for k, v in merged.items():
-            if other.get(k) == v:
-                self.link.shadow[k] = v
+        self.link.shadow = rules.shadow_after_write(self.link.shadow, merged, self.vals[1 - side])
+
+    def after(self, side: int, token: str, merged: Values) -> Link:
+        """The link if ``side`` is written ``merged`` with ``token`` (its version unknown)."""
+        link = self.link
+        shadow = rules.shadow_after_write(link.shadow, merged, self.vals[1 - side])
+        after = Link(
+            link.id,
+            link.map,
+            link.key,
+            list(link.ids),
+            list(self.versions),
+            shadow,
+            list(link.tokens),
+        )
+        after.versions[side], after.tokens[side] = None, token
+        return after
 
     def settle(self, merged: Values) -> None:
         """Both sides hold ``merged``: it is the new shadow; the key follows it."""

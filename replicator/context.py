@@ -55,5 +55,12 @@ class Context:
         """A fresh loop-prevention token for a write of ``link_id``."""
         return f"{self.store.instance}.{link_id}.{next(self._tokens)}"
 
+    def token_link(self, token: str | None) -> int | None:
+        """The link id a token of ours was made for; None for anyone else's."""
+        if token is None or not token.startswith(self.store.instance + "."):
+            return None
+        link_id = token.split(".")[1]
+        return int(link_id) if link_id.isdigit() else None
+
     def map(self, name: str) -> TableMap:
         return self.maps[name]

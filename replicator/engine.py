@@ -31,6 +31,7 @@ from .config import Config, TableMap, load_config
 from .context import Context
 from .errors import ConfigError, SchemaError, TransientError
 from .journal import Intake
+from .recovery import recover
 from .router import CatchUp, Hold, Message, Router
 from .status import collect_status
 from .store import Store
@@ -181,7 +182,8 @@ class Replicator:
         await self._bring_up()
 
     async def _bring_up(self) -> None:
-        """Initial sync of what needs it, then the live pipeline."""
+        """Settle what a crash left, initial sync of what needs it, then the live pipeline."""
+        await recover(self.ctx)
         if self._initial_sync:
             await self.sync(only_new=True, progress=self._progress)
             await InitialSync(self.ctx, self._progress).new_companies()

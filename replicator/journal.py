@@ -12,12 +12,27 @@ import time
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .adapter import Change
 from .context import Context
 from .errors import PermanentError, ReplicatorError, SchemaError, TransientError
 from .model import JournalEntry
 
 MAX_OUTAGE_BACKOFF_S = 10.0
+
+
+async def journal_batch(
+    ctx: Context, side: int, cursor: str | None
+) -> tuple[list[JournalEntry], str | None] | None:
+    """Read one batch of ``side``'s changes after ``cursor`` into the journal, with the new
+    cursor, then let the side forget them. The entries and the cursor; None if no change."""
+    batch = await ctx.sides[side].read_changes(cursor, ctx.config.engine.batch_size)
+    if not batch.changes:
+        return None
+    maps = ctx.by_entity[side]
+    items = [(maps[c.entity].name, c) for c in batch.changes if c.entity in maps]
+    entries = await ctx.store.append_journal(side, items, batch.cursor)
+    if batch.cursor is not None:
+        await ctx.sides[side].ack(batch.cursor)
+    return entries, batch.cursor
 
 
 class Intake:
@@ -46,17 +61,13 @@ class Intake:
 
     async def step(self, cursor: str | None) -> str | None:
         """One read: journal what came, or wait for more. Returns the new cursor."""
-        side = self.ctx.sides[self.side]
         started = self.ctx.activity.tick()
-        batch = await side.read_changes(cursor, self.ctx.config.engine.batch_size)
-        if not batch.changes:
+        read = await journal_batch(self.ctx, self.side, cursor)
+        if read is None:
             self.ctx.activity.read_empty(self.side, started)
-            await side.wait_for_changes(self.poll_s)
+            await self.ctx.sides[self.side].wait_for_changes(self.poll_s)
             return cursor
-        items = self.mapped(batch.changes)
-        entries = await self.ctx.store.append_journal(self.side, items, batch.cursor)
-        if batch.cursor is not None:
-            await side.ack(batch.cursor)
+        entries, cursor = read
         self.ctx.activity.add(len(entries))
         sent = 0
         try:
@@ -66,12 +77,7 @@ class Intake:
         finally:  # stopped mid-batch: the rest stays journaled for the next start
             if sent < len(entries):
                 self.ctx.activity.done(len(entries) - sent)
-        return batch.cursor
-
-    def mapped(self, changes: list[Change]) -> list[tuple[str, Change]]:
-        """The changes of mapped entities, each with its map's name."""
-        maps = self.ctx.by_entity[self.side]
-        return [(maps[c.entity].name, c) for c in changes if c.entity in maps]
+        return cursor
 
     async def outage(self, exc: ReplicatorError, failures: int) -> None:
         now = anyio.current_time()

@@ -67,8 +67,27 @@ class Parked(msgspec.Struct):
     since: float
 
 
+class Intent(msgspec.Struct):
+    """A write about to be made: committed before it, so a crash cannot orphan it.
+
+    ``link`` is the link as it stands if the write (token ``token``, on ``side``) is
+    applied; an insert leaves ``link.ids[side]`` empty, to be taken from the side's echo.
+    After a crash, recovery (recovery.py) looks for the echo of ``token`` in the side's
+    feed: found, ``link`` is committed; not found, the write never happened.
+    """
+
+    token: str
+    side: int
+    link: Link
+    created_at: float
+
+
 class Commit(msgspec.Struct):
-    """What one actor step makes durable, in one state-store transaction."""
+    """What one actor step makes durable, in one state-store transaction.
+
+    ``intents`` are committed before a write; ``clear_intents`` (a link id) forgets a
+    step's intents in the same transaction as the link they led to.
+    """
 
     acks: list[int] = []
     link: Link | None = None
@@ -76,3 +95,5 @@ class Commit(msgspec.Struct):
     error: ErrorEntry | None = None
     resolve: tuple[str, int, str] | None = None
     park: Parked | None = None
+    intents: list[Intent] = []
+    clear_intents: int | None = None

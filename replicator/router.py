@@ -52,6 +52,7 @@ class Router:
         self.provisional: dict[tuple[str, str], int] = {}
         self.provisional_of: dict[int, tuple[tuple[str, str], list[tuple[str, int, str]]]] = {}
         self.provisional_native: dict[tuple[str, int, str], int] = {}
+        self.adopted: dict[int, list[tuple[str, int, str]]] = {}
         self.overflowed: set[int] = set()
         self.ended: set[int] = set()
         self.rewind: dict[str, int] = {}
@@ -114,6 +115,8 @@ class Router:
             link = links.get((entry.map, entry.side, entry.change.native_id))
             if link is not None and self.is_echo(entry, link):
                 echoes.append((entry, link.key))
+            elif link is None and (writer := self.writing_actor(entry)) is not None:
+                await self.send(self.ctx.map(entry.map), writer, entry, None)
             else:
                 await self.route(self.ctx.map(entry.map), entry, link)
         if echoes:
@@ -123,6 +126,21 @@ class Router:
         """The echo of our own write to an idle record: dropped without starting an actor."""
         token = entry.change.token
         return token is not None and token == link.tokens[entry.side] and link.id not in self.actors
+
+    def writing_actor(self, entry: JournalEntry) -> int | None:
+        """The busy actor whose write this unlinked row's change echoes, if any.
+
+        A row we just inserted is not linked until the actor's step commits; its echo, and
+        whatever a user does to the row meanwhile (a delete), must wait in that actor's
+        mailbox, in order, not be judged without the link.
+        """
+        writer = self.ctx.token_link(entry.change.token)
+        if writer is None or writer not in self.actors:
+            return None
+        native = (entry.map, entry.side, entry.change.native_id)
+        self.provisional_native[native] = writer
+        self.adopted.setdefault(writer, []).append(native)
+        return writer
 
     async def finish(
         self, entries: Sequence[tuple[JournalEntry, str | None]], outcome: str
@@ -273,11 +291,12 @@ class Router:
     def forget_provisional(self, link_id: int) -> None:
         """An actor of a record not linked before is done: its link (if any) is stored."""
         found = self.provisional_of.pop(link_id, None)
+        natives = self.adopted.pop(link_id, [])
         if found is not None:
-            key, natives = found
-            del self.provisional[key]
-            for native in natives:
-                self.provisional_native.pop(native, None)
+            del self.provisional[found[0]]
+            natives += found[1]
+        for native in natives:
+            self.provisional_native.pop(native, None)
 
     async def hold(self, paused: frozenset[str]) -> None:
         """Hold the paused maps and those whose prerequisites are held; catch up the rest.

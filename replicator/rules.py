@@ -91,6 +91,25 @@ def initial_merge(m: TableMap, vals: tuple[Values, Values]) -> Values:
     return out
 
 
+def shadow_after_write(shadow: Values, written: Values, other: Values) -> Values:
+    """The shadow once one side holds ``written``: fields the other side holds too agree."""
+    out = dict(shadow)
+    out.update((k, v) for k, v in written.items() if other.get(k) == v)
+    return out
+
+
+def relink_merge(m: TableMap, shadow: Values, vals: tuple[Values, Values], winner: int) -> Values:
+    """The agreed values of a linked pair met again by an initial sync.
+
+    Fields in the shadow merge three-way, as the live sync would (a side's change since
+    the shadow is kept); fields missing from it (a field added to the map, a write whose
+    outcome was lost half-way) take the initial sync's rule: owners, then the master.
+    """
+    known = merge(m, shadow, vals, winner).values
+    first = initial_merge(m, vals)
+    return {f.id: known[f.id] if f.id in shadow else first[f.id] for f in m.all_fields}
+
+
 def diff(target: Values, current: Values) -> list[str]:
     """Field ids whose value in ``target`` differs from ``current``."""
     return [k for k, v in target.items() if current.get(k) != v]

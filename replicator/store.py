@@ -24,7 +24,7 @@ import msgspec
 
 from .adapter import Change
 from .errors import StoreError
-from .model import Commit, ErrorEntry, JournalEntry, Link, Parked
+from .model import Commit, ErrorEntry, Intent, JournalEntry, Link, Parked
 
 MIGRATIONS: list[str] = [
     """
@@ -58,11 +58,18 @@ MIGRATIONS: list[str] = [
         since REAL NOT NULL, PRIMARY KEY (map, side, native_id)) WITHOUT ROWID;
     CREATE INDEX parked_ref ON parked (ref_map, ref_key);
     """,
+    """
+    CREATE TABLE intents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL, link_id INTEGER NOT NULL,
+        side INTEGER NOT NULL, link BLOB NOT NULL, created_at REAL NOT NULL);
+    CREATE INDEX intents_link ON intents (link_id);
+    """,
 ]
 
 _enc = msgspec.msgpack.Encoder()
 _change = msgspec.msgpack.Decoder(Change)
 _values = msgspec.msgpack.Decoder(dict[str, Any])
+_link = msgspec.msgpack.Decoder(Link)
 _LINK_COLS = "id, map, key, id0, id1, ver0, ver1, tok0, tok1, shadow"
 
 
@@ -288,6 +295,14 @@ class Store:
         batch = list(commits)
         now = time.time()
         rows = {
+            "INSERT INTO intents (token, link_id, side, link, created_at) VALUES (?,?,?,?,?)": [
+                (i.token, i.link.id, i.side, _enc.encode(i.link), i.created_at)
+                for c in batch
+                for i in c.intents
+            ],
+            "DELETE FROM intents WHERE link_id = ?": [
+                (c.clear_intents,) for c in batch if c.clear_intents is not None
+            ],
             "DELETE FROM journal WHERE id = ?": [(i,) for c in batch for i in c.acks],
             "DELETE FROM links WHERE id = ?": [
                 (c.drop_link,) for c in batch if c.drop_link is not None
@@ -308,6 +323,24 @@ class Store:
             for sql, args in rows.items():
                 if args:
                     await self.db.executemany(sql, args)
+
+    # -- intents (writes whose outcome may not be committed) ----------------------------
+
+    async def intents(self) -> list[Intent]:
+        """Every intent left, oldest first: after a crash, the writes to look into."""
+        rows = await self._all("SELECT token, side, link, created_at FROM intents ORDER BY id")
+        return [Intent(r[0], r[1], _link.decode(r[2]), r[3]) for r in rows]
+
+    async def journal_tokens(self, side: int, tokens: Iterable[str]) -> dict[str, str]:
+        """The native id of each journaled change of ``side`` carrying one of ``tokens``."""
+        wanted = set(tokens)
+        found: dict[str, str] = {}
+        async with self.db.execute("SELECT change FROM journal WHERE side = ?", (side,)) as cur:
+            async for (blob,) in cur:
+                change = _change.decode(blob)
+                if change.token in wanted:
+                    found[change.token] = change.native_id
+        return found
 
     # -- parked records -----------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from .adapter import Change, Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation, TransientError
-from .model import Commit, ErrorEntry, Link, Parked
+from .model import Commit, ErrorEntry, Intent, Link, Parked
 from .ordering import topological_order
 
 SCAN_BATCH = 2000
@@ -72,6 +72,17 @@ class Job(msgspec.Struct):
     results: list[WriteResult | None] = msgspec.field(default_factory=lambda: [None, None])
     error: str = ""
     deferred: list[str] = msgspec.field(default_factory=list)
+    link_id: int = 0
+    intended: bool = False
+
+    def held(self, side: int) -> Values:
+        """What ``side`` holds once its writes so far are done: the merged values if it
+        needs none or its write applied, else what was scanned."""
+        op, result = self.ops[side], self.results[side]
+        if op is None or (result is not None and result.status == "applied"):
+            return self.merged
+        scanned = self.rows[side]
+        return scanned.values if scanned is not None else {}
 
 
 def sync_order(ctx: Context, names: Sequence[str] | None) -> list[TableMap]:
@@ -166,9 +177,11 @@ class MapSync:
         self.errors: list[ErrorEntry] = []
         self.parks: list[Parked] = []
         self.links: list[dict[str, Link]] = [{}, {}]
+        self.next_id = 0
 
     async def run(self) -> SyncReport:
         started = time.monotonic()
+        self.next_id = await self.ctx.store.next_link_id()
         scans = [await self.scan(0), await self.scan(1)]
         report = SyncReport(self.map.name, [len(scans[0]), len(scans[1])])
         keys = list(dict.fromkeys([*scans[0], *scans[1]]))
@@ -247,9 +260,11 @@ class MapSync:
         """What to do for one key; None if both sides agree and are linked already."""
         rows = [a, b]
         link = self.existing_link(rows)
-        job = Job(key, rows, link)
+        job = Job(key, rows, link, link_id=link.id if link else self.new_link_id())
+        if link is not None and any(r is None for r in rows):
+            return None  # a linked row whose partner is gone: its delete is in the feed
         if a is not None and b is not None:
-            job.merged = rules.initial_merge(self.map, (a.values, b.values))
+            job.merged = self.merged(link, a, b)
             if link is not None and link.shadow == job.merged == a.values == b.values:
                 report.unchanged += 1
                 return None
@@ -276,11 +291,25 @@ class MapSync:
         job.ops[1 - source] = WriteOp(
             self.map.entities[1 - source],
             "insert",
-            self.token(),
+            self.ctx.token(job.link_id),
             values=mapping.side_values(self.map, 1 - source, scanned.values),
             key_fields=self.map.key_names(1 - source),
         )
         return job
+
+    def new_link_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def merged(self, link: Link | None, a: Scanned, b: Scanned) -> Values:
+        """The agreed values of a pair: by the initial rule, or against the shadow if the
+        pair is linked (met again after a crash, or synced again for a changed map)."""
+        vals = (a.values, b.values)
+        if link is None or link.ids != [a.row.native_id, b.row.native_id]:
+            return rules.initial_merge(self.map, vals)
+        changed_at = (a.row.changed_at, b.row.changed_at)
+        winner = rules.conflict_winner(self.map, changed_at, self.map.initial_master)
+        return rules.relink_merge(self.map, link.shadow, vals, winner)
 
     async def references_ready(self, job: Job, side: int, report: SyncReport) -> bool:
         """Park the record if a lookup into another map is not linked; defer own-map ones.
@@ -322,7 +351,7 @@ class MapSync:
             job.ops[side] = WriteOp(
                 self.map.entities[side],
                 "update",
-                self.token(),
+                self.ctx.token(job.link_id),
                 native_id=scanned.row.native_id,
                 values=mapping.side_values(self.map, side, job.merged, changed),
                 expected_version=scanned.row.version,
@@ -340,16 +369,55 @@ class MapSync:
                 return link
         return None
 
-    def token(self) -> str:
-        return self.ctx.token(0)
-
     async def execute(self, jobs: list[Job], report: SyncReport) -> None:
-        """Write a batch of jobs on both sides, then commit their links and errors."""
+        """Write a batch of jobs on both sides, then commit their links and errors.
+
+        Before each side's writes their intents are committed (see recovery.py), and the
+        commit of the outcomes forgets them.
+        """
         for side in (0, 1):
-            await self.write(side, [j for j in jobs if j.ops[side] is not None])
-        commits = [self.outcome(j, report) for j in jobs]
+            writing = [j for j in jobs if j.ops[side] is not None]
+            if writing:
+                await self.intend(side, writing)
+            await self.write(side, writing)
+        commits = []
+        for job in jobs:
+            commit = self.outcome(job, report)
+            if job.intended:
+                commit = commit or Commit()
+                commit.clear_intents = job.link_id
+            if commit is not None:
+                commits.append(commit)
         await self.flush_errors(report)
-        await self.ctx.committer.handle([c for c in commits if c is not None])
+        await self.ctx.committer.handle(commits)
+
+    async def intend(self, side: int, jobs: list[Job]) -> None:
+        intents = []
+        now = time.time()
+        for job in jobs:
+            op = job.ops[side]
+            assert op is not None
+            intents.append(Intent(op.token, side, self.after(job, side, op), now))
+            job.intended = True
+        await self.ctx.committer.handle([Commit(intents=intents)])
+
+    def after(self, job: Job, side: int, op: WriteOp) -> Link:
+        """The job's link if its write on ``side`` applies (the version there unknown)."""
+        other = 1 - side
+        ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
+        versions: list[str | None] = [r.row.version if r else None for r in job.rows]
+        tokens: list[str | None] = list(job.link.tokens) if job.link else [None, None]
+        result, done = job.results[other], job.ops[other]
+        if result is not None and done is not None and result.status == "applied":
+            ids[other] = result.native_id or ids[other]
+            versions[other], tokens[other] = result.version, done.token
+        if op.op == "insert":
+            ids[side] = None
+        versions[side], tokens[side] = None, op.token
+        base = job.link.shadow if job.link else {}
+        shadow = rules.shadow_after_write(base, job.merged, job.held(other))
+        key = mapping.encode_key(job.key)
+        return Link(job.link_id, self.map.name, key, ids, versions, shadow, tokens)
 
     async def write(self, side: int, jobs: list[Job]) -> None:
         pending = jobs
@@ -409,9 +477,14 @@ class MapSync:
         tokens: list[str | None],
         report: SyncReport,
     ) -> Commit:
-        link_id = job.link.id if job.link else 0
         link = Link(
-            link_id, self.map.name, mapping.encode_key(job.key), ids, versions, job.merged, tokens
+            job.link_id,
+            self.map.name,
+            mapping.encode_key(job.key),
+            ids,
+            versions,
+            job.merged,
+            tokens,
         )
         report.linked += 1
         return Commit(link=link, resolve=None)

@@ -19,21 +19,16 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
-from adapters.memory import MemorySide
-from conftest import write_config as conftest_config
 from daemon import Daemon, cli_json, connect, create_db, query, replicator_argv, scalar, wait_for
 from daemon import write_config as write_sqlite_config
-from replicator.adapter import WriteOp, WriteResult
-from replicator.engine import Replicator
 from replicator.mapping import encode_key
 
 pytestmark = pytest.mark.slow
@@ -797,147 +792,3 @@ def test_kill_9_at_random_moments_loses_nothing_duplicates_nothing_and_ends_sile
         f"{time.monotonic() - began:.0f} s in all"
     )
     assert written[0][1] + written[1][1] == 0, "the replicator rewrote rows with their values"
-
-
-# -- the window between a write and its commit, in-process ------------------------------------
-
-CUSTOMERS_MAP = """
-[[maps]]
-name = "customers"
-fno = "CustomersV3"
-crm = "accounts"
-key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
-fields = [ { fno = "Name", crm = "name" } ]
-"""
-
-
-class DyingSide(MemorySide):
-    """A memory side whose next write, once armed, applies and then never answers.
-
-    Cancelling the engine then is a kill -9 right after the write reached the side and
-    before its outcome (link, shadow, journal ack) was committed.
-    """
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.armed = False
-        self.applied = anyio.Event()
-
-    async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        results = await super().write(ops)
-        if self.armed:
-            self.applied.set()
-            await anyio.sleep_forever()
-        return results
-
-
-async def crash_after_write(
-    config: Path, fno: MemorySide, crm: DyingSide, change: Callable[[], object]
-) -> None:
-    """Run the engine, make ``change`` on fno and "kill" it once its write reached crm."""
-    with anyio.CancelScope() as kill:
-        async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
-            with anyio.fail_after(10):
-                await rep.wait_idle()
-                crm.armed = True
-                change()
-                await crm.applied.wait()
-            kill.cancel()
-    crm.armed = False
-
-
-async def settle_in_process(config: Path, fno: MemorySide, crm: MemorySide) -> None:
-    """Restart the engine on the same sides and state, and let it settle."""
-    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
-        with anyio.fail_after(10):
-            await rep.wait_idle()
-
-
-def names(side: MemorySide, entity: str, key: str, field: str) -> dict[str, Any]:
-    return {v[key]: v[field] for v in side.rows(entity).values()}
-
-
-LOST_LINK = (
-    "a link, its shadow and versions are committed only after the writes: after a crash "
-    "between the write and the commit, the replayed change meets the written row as a "
-    "stranger (no shadow), so {what}"
-)
-
-
-@pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=LOST_LINK.format(
-        what="an edit the user made to the replicated row in between is a conflict with no "
-        "base, and the map's conflict side (fno) overwrites it"
-    ),
-)
-async def test_an_edit_made_between_a_write_and_a_lost_commit_is_kept(tmp_path: Path) -> None:
-    """crm edits a record created on it just before a crash: after the restart the edit stands."""
-    config = conftest_config(tmp_path, CUSTOMERS_MAP)
-    fno, crm = MemorySide("fno"), DyingSide("crm")
-    await crash_after_write(
-        config, fno, crm, lambda: fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a"})
-    )
-    crm.update("accounts", next(iter(crm.rows("accounts"))), {"name": "edited on crm"})
-    await settle_in_process(config, fno, crm)
-    assert names(fno, "CustomersV3", "CustomerAccount", "Name") == {"C1": "edited on crm"}
-    assert names(crm, "accounts", "accountnumber", "name") == {"C1": "edited on crm"}
-
-
-@pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=LOST_LINK.format(
-        what="a delete of the replicated row in between is dropped (no link) and the replay "
-        "creates the row on crm again"
-    ),
-)
-async def test_a_delete_made_between_a_write_and_a_lost_commit_is_kept(tmp_path: Path) -> None:
-    """crm deletes a record created on it just before a crash: after the restart it is gone."""
-    config = conftest_config(tmp_path, CUSTOMERS_MAP)
-    fno, crm = MemorySide("fno"), DyingSide("crm")
-    await crash_after_write(
-        config, fno, crm, lambda: fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a"})
-    )
-    crm.delete("accounts", next(iter(crm.rows("accounts"))))
-    await settle_in_process(config, fno, crm)
-    assert fno.rows("CustomersV3") == {} and crm.rows("accounts") == {}
-
-
-@pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=LOST_LINK.format(
-        what="an edit of the same field in between loses to the map's conflict side, as if "
-        "it had been made before the replicated one"
-    ),
-)
-async def test_an_edit_after_a_replicated_update_and_a_lost_commit_is_kept(
-    tmp_path: Path,
-) -> None:
-    """crm edits a field just updated from fno before a crash: after the restart its edit stands."""
-    config = conftest_config(tmp_path, CUSTOMERS_MAP)
-    fno, crm = MemorySide("fno"), DyingSide("crm")
-    nid = fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a"})
-    await crash_after_write(config, fno, crm, lambda: fno.update("CustomersV3", nid, {"Name": "b"}))
-    crm.update("accounts", next(iter(crm.rows("accounts"))), {"name": "edited on crm"})
-    await settle_in_process(config, fno, crm)
-    assert names(fno, "CustomersV3", "CustomerAccount", "Name") == {"C1": "edited on crm"}
-
-
-@pytest.mark.anyio
-async def test_a_crash_between_a_write_and_its_commit_alone_changes_nothing(
-    tmp_path: Path,
-) -> None:
-    """Killed after a create reached crm but before its commit: the replay links, no duplicate."""
-    config = conftest_config(tmp_path, CUSTOMERS_MAP)
-    fno, crm = MemorySide("fno"), DyingSide("crm")
-    await crash_after_write(
-        config, fno, crm, lambda: fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a"})
-    )
-    writes = crm.writes
-    await settle_in_process(config, fno, crm)
-    assert names(crm, "accounts", "accountnumber", "name") == {"C1": "a"}
-    assert crm.writes == writes, "the replayed create wrote again"
-    assert len(crm.rows("accounts")) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import structlog.testing
 
 from adapters.memory import MemorySide
 from conftest import until, write_config
-from replicator.adapter import Values
+from replicator.adapter import Values, WriteOp, WriteResult
 from replicator.engine import Replicator
 from replicator.model import ErrorEntry
 
@@ -287,6 +287,42 @@ async def test_an_edit_racing_a_delete_does_not_cling_to_a_recreated_record(
         assert crm_row(crm, "C1")["name"] == "New"
         assert crm_id not in crm.rows(CRM)
         assert await links(rep) == 1
+
+
+class DeletedAtOnce(MemorySide):
+    """A side where a user deletes each row the replicator inserts before it answers, and
+    the replicator reads both changes before the insert's outcome is committed."""
+
+    rep: Replicator
+
+    async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        results = await super().write(ops)
+        for op, result in zip(ops, results, strict=True):
+            if op.op == "insert" and result.native_id is not None:
+                self.delete(op.entity, result.native_id)
+                await until(self.dispatched)
+        return results
+
+    async def dispatched(self) -> bool:
+        """Every change of this side journaled and handed to an actor (or finished)."""
+        if self.feed:
+            return False
+        ctx = self.rep.ctx
+        pending = await ctx.store.journal_after("customers", 0, 100)
+        return all(e.id in ctx.inflight_ids for e in pending if e.side == 1)
+
+
+async def test_a_row_deleted_before_its_insert_is_committed_is_deleted_on_both_sides(
+    tmp_path: Path, fno: MemorySide
+) -> None:
+    """A user deletes the row we just created before the link is committed: the delete wins."""
+    crm = DeletedAtOnce("crm")
+    async with running(customers_config(tmp_path), fno, crm) as rep:
+        crm.rep = rep
+        fno.insert(FNO, fno_customer("C1", Name="New"))
+        await idle(rep)
+        assert fno.rows(FNO) == {} and crm.rows(CRM) == {}
+        assert await links(rep) == 0
 
 
 async def test_delete_from_a_side_the_delete_rule_forbids_goes_to_the_error_queue(

@@ -1,0 +1,312 @@
+"""The window between a write and the commit of its outcome, cut by a crash (in-process).
+
+A ``DyingSide`` applies a write (or not) and then never answers; cancelling the engine
+then is a kill -9 at that instant. A user changes the row before the restart; after it,
+recovery (replicator/recovery.py) must treat the change as made after the replicated
+write, exactly as if nothing had crashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+import pytest
+
+from adapters.memory import MemorySide
+from conftest import write_config
+from replicator import rules
+from replicator.adapter import ChangeBatch, WriteOp, WriteResult
+from replicator.config import load_config
+from replicator.engine import Replicator
+from replicator.errors import TransientError
+from replicator.store import MIGRATIONS, Store
+
+CUSTOMERS_MAP = """
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [ { fno = "Name", crm = "name" }, { fno = "Phone", crm = "telephone1" } ]
+"""
+
+
+class DyingSide(MemorySide):
+    """A memory side whose armed write applies (or not) and then never answers.
+
+    ``armed`` is "after" (the write reaches the side) or "before" (it does not);
+    ``spare`` writes pass before the armed one. ``failing_reads`` make the feed
+    unreadable for that many reads.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.armed: str | None = None
+        self.spare = 0
+        self.failing_reads = 0
+        self.applied = anyio.Event()
+
+    async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        if self.armed is None or self.spare > 0:
+            self.spare -= 1
+            return await super().write(ops)
+        if self.armed == "after":
+            await super().write(ops)
+        self.applied.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
+        if self.failing_reads > 0:
+            self.failing_reads -= 1
+            raise TransientError("the feed is away (test fault)")
+        return await super().read_changes(cursor, limit)
+
+
+def config_of(tmp_path: Path, engine: str = "") -> Path:
+    return write_config(tmp_path, engine + CUSTOMERS_MAP)
+
+
+async def crash_when_written(config: Path, sides: dict[str, MemorySide], dying: DyingSide) -> None:
+    """Start the engine (initial sync included) and "kill" it once ``dying`` got its write."""
+    async with anyio.create_task_group() as tg:
+
+        async def engine() -> None:
+            async with Replicator(config, sides=sides):
+                await anyio.sleep_forever()
+
+        tg.start_soon(engine)
+        with anyio.fail_after(10):
+            await dying.applied.wait()
+        tg.cancel_scope.cancel()
+    dying.armed = None
+
+
+async def crash_after_change(
+    config: Path, fno: MemorySide, crm: DyingSide, change: Callable[[], object], when: str = "after"
+) -> None:
+    """Run the engine until idle, make ``change`` on fno and "kill" it at crm's write."""
+    with anyio.CancelScope() as kill:
+        async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+            with anyio.fail_after(10):
+                await rep.wait_idle()
+                crm.armed = when
+                change()
+                await crm.applied.wait()
+            kill.cancel()
+    crm.armed = None
+
+
+async def settle(config: Path, fno: MemorySide, crm: MemorySide) -> None:
+    """Restart the engine on the same sides and state, and let it settle."""
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+
+
+def fields(side: MemorySide, entity: str, key: str, *names: str) -> dict[str, Any]:
+    """Rows by key: one field's value, or a tuple of several."""
+    return {
+        v[key]: v[names[0]] if len(names) == 1 else tuple(v[n] for n in names)
+        for v in side.rows(entity).values()
+    }
+
+
+def crm_id(crm: MemorySide, account: str = "C1") -> str:
+    return next(k for k, v in crm.rows("accounts").items() if v["accountnumber"] == account)
+
+
+async def intents_left(config: Path) -> int:
+    store = await Store.open(load_config(config).state_path)
+    try:
+        return len(await store.intents())
+    finally:
+        await store.close()
+
+
+def insert_c1(fno: MemorySide) -> Callable[[], object]:
+    return lambda: fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": "1"})
+
+
+# -- live sync --------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("write", ["insert", "update"])
+@pytest.mark.parametrize("user", ["edit", "delete"])
+async def test_what_a_user_does_between_a_write_and_its_lost_commit_is_kept(
+    tmp_path: Path, write: str, user: str
+) -> None:
+    """crm edits or deletes a row just created or updated from fno, and the process is
+    killed before the write's outcome was committed: after the restart the user wins."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    if write == "insert":
+        change = insert_c1(fno)
+    else:
+        nid = fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a"})
+        change = lambda: fno.update("CustomersV3", nid, {"Name": "b"})  # noqa: E731
+    await crash_after_change(config, fno, crm, change)
+    if user == "edit":
+        crm.update("accounts", crm_id(crm), {"name": "edited on crm"})
+        expected = {"C1": "edited on crm"}
+    else:
+        crm.delete("accounts", crm_id(crm))
+        expected = {}
+    await settle(config, fno, crm)
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name") == expected
+    assert fields(crm, "accounts", "accountnumber", "name") == expected
+    assert await intents_left(config) == 0
+
+
+@pytest.mark.anyio
+async def test_a_crash_between_a_write_and_its_commit_alone_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Killed after a create reached crm but before its commit: the replay links, no duplicate."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    await crash_after_change(config, fno, crm, insert_c1(fno))
+    writes = crm.writes
+    await settle(config, fno, crm)
+    assert fields(crm, "accounts", "accountnumber", "name") == {"C1": "a"}
+    assert crm.writes == writes, "the replayed create wrote again"
+    assert len(crm.rows("accounts")) == 1
+
+
+@pytest.mark.anyio
+async def test_a_crash_before_the_write_reached_the_side_writes_it_once(tmp_path: Path) -> None:
+    """The intent was committed but the write never happened: the replay makes it, once."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    await crash_after_change(config, fno, crm, insert_c1(fno), when="before")
+    assert crm.rows("accounts") == {} and await intents_left(config) == 1
+    await settle(config, fno, crm)
+    assert fields(crm, "accounts", "accountnumber", "name", "telephone1") == {"C1": ("a", "1")}
+    assert crm.writes == 1
+    assert await intents_left(config) == 0
+
+
+@pytest.mark.anyio
+async def test_the_second_write_of_a_step_and_an_edit_after_it_are_recovered(
+    tmp_path: Path,
+) -> None:
+    """A step merged changes of both sides and wrote both; killed after the second write,
+    a user edit made after it stands: the newest intent found settles the link."""
+    config = write_config(tmp_path, CUSTOMERS_MAP + 'conflict = "crm"\n')  # crm would win
+    fno, crm = DyingSide("fno"), DyingSide("crm")  # a conflict on Phone: it must be none
+    fid = fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": "1"})
+    await settle(config, fno, crm)
+    fno.update("CustomersV3", fid, {"Name": "b"})  # while stopped: both sides change,
+    crm.update("accounts", crm_id(crm), {"telephone1": "2"})  # one field each
+    fno.armed = "after"  # the step writes crm (Name), then fno (Phone): die after that
+    await crash_when_written(config, {"fno": fno, "crm": crm}, fno)
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Phone") == {"C1": "2"}
+    fno.update("CustomersV3", fid, {"Phone": "3"})
+    await settle(config, fno, crm)
+    both = {"C1": ("b", "3")}
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name", "Phone") == both
+    assert fields(crm, "accounts", "accountnumber", "name", "telephone1") == both
+
+
+@pytest.mark.anyio
+async def test_recovery_waits_for_a_feed_that_is_away(tmp_path: Path) -> None:
+    """The side written is unreadable at restart: recovery retries, then settles."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    await crash_after_change(config, fno, crm, insert_c1(fno))
+    crm.update("accounts", crm_id(crm), {"name": "edited on crm"})
+    crm.failing_reads = 3
+    await settle(config, fno, crm)
+    assert crm.failing_reads == 0
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name") == {"C1": "edited on crm"}
+
+
+# -- initial sync -----------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_an_edit_between_an_initial_sync_write_and_its_lost_commit_is_kept(
+    tmp_path: Path,
+) -> None:
+    """The initial sync created a row on crm and was killed before linking it; a user
+    edits it; the next sync links it and the edit stands (fno is the initial master)."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    insert_c1(fno)()
+    crm.armed = "after"
+    await crash_when_written(config, {"fno": fno, "crm": crm}, crm)
+    crm.update("accounts", crm_id(crm), {"name": "edited on crm"})
+    await settle(config, fno, crm)
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name") == {"C1": "edited on crm"}
+    assert fields(crm, "accounts", "accountnumber", "name") == {"C1": "edited on crm"}
+    assert len(crm.rows("accounts")) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("user", ["edit", "delete"])
+async def test_what_a_user_does_to_a_row_linked_before_the_sync_was_killed_is_kept(
+    tmp_path: Path, user: str
+) -> None:
+    """The sync linked C1 in its first batch and died in its second; C1 edited or deleted
+    on crm meanwhile: when the sync runs again the edit is kept (the pair is merged against
+    its shadow) and the delete reaches fno (the row is not created again)."""
+    config = config_of(tmp_path, "[engine]\nbatch_size = 1\n\n")
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    for account in ("C1", "C2"):
+        fno.insert("CustomersV3", {"CustomerAccount": account, "Name": "a"})
+    crm.armed, crm.spare = "before", 1
+    await crash_when_written(config, {"fno": fno, "crm": crm}, crm)
+    if user == "edit":
+        crm.update("accounts", crm_id(crm), {"name": "edited on crm"})
+        expected = {"C1": "edited on crm", "C2": "a"}
+    else:
+        crm.delete("accounts", crm_id(crm))
+        expected = {"C2": "a"}
+    await settle(config, fno, crm)
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name") == expected
+    assert fields(crm, "accounts", "accountnumber", "name") == expected
+
+
+# -- the pieces ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_store_of_the_previous_schema_gains_the_intents_table(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+
+    async with aiosqlite.connect(path) as db:
+        for i, script in enumerate(MIGRATIONS[:2]):
+            await db.executescript(f"{script}; PRAGMA user_version = {i + 1};")
+        await db.execute("INSERT INTO meta VALUES ('instance', 'abc')")
+        await db.commit()
+    store = await Store.open(path)
+    try:
+        assert await store.intents() == []
+        assert store.instance == "abc"
+    finally:
+        await store.close()
+
+
+def test_the_shadow_after_one_side_is_written_holds_what_both_hold() -> None:
+    shadow = {"a": 1, "b": 1, "c": 1}
+    written = {"a": 2, "b": 2, "c": 1}
+    assert rules.shadow_after_write(shadow, written, {"a": 2, "b": 1}) == {"a": 2, "b": 1, "c": 1}
+    assert shadow == {"a": 1, "b": 1, "c": 1}, "the shadow given is not changed"
+
+
+def test_a_linked_pair_merges_against_its_shadow_and_new_fields_by_the_master(
+    tmp_path: Path,
+) -> None:
+    m = load_config(config_of(tmp_path)).maps[0]
+    ids = {f.names[0]: f.id for f in m.all_fields}
+    key, name, phone = ids["CustomerAccount"], ids["Name"], ids["Phone"]
+    fno = {key: "C1", name: "a", phone: "f"}
+    crm = {key: "C1", name: "edited", phone: "c"}
+    merged = rules.relink_merge(m, {key: "C1", name: "a"}, (fno, crm), winner=0)
+    assert merged == {key: "C1", name: "edited", phone: "f"}  # crm changed the name since
+    # the shadow; the phone was never agreed: fno, the initial master, decides
