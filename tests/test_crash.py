@@ -548,6 +548,21 @@ def events(log: Path, start: int) -> set[str]:
     return names
 
 
+def recoveries(log: Path) -> tuple[int, int, int]:
+    """(starts that recovered intents, intents, of which the write had happened)."""
+    starts = intents = applied = 0
+    for line in log.read_text("utf-8", "replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "recovered":
+            starts += 1
+            intents += int(event["intents"])
+            applied += int(event["applied"])
+    return starts, intents, applied
+
+
 def last_phase(names: set[str]) -> str:
     """The phase a run reached before it was killed."""
     if "daemon_started" in names:
@@ -785,10 +800,13 @@ def test_kill_9_at_random_moments_loses_nothing_duplicates_nothing_and_ends_sile
         assert heads(fno, crm) == before
 
     written = [audit(fno), audit(crm)]
+    recovered = recoveries(log)
     print(
         f"\ncrash suite: {kills.total} kills {kills.phases}; {model.changes} workload changes "
         f"{dict(sorted(workload.counts.items()))}; the last run caught up {left} in "
-        f"{seconds:.1f} s; row writes (all, changing nothing) fno {written[0]} crm {written[1]}; "
+        f"{seconds:.1f} s; {recovered[0]} starts recovered {recovered[1]} intents "
+        f"({recovered[2]} written); row writes (all, changing nothing) fno {written[0]} "
+        f"crm {written[1]}; "
         f"{time.monotonic() - began:.0f} s in all"
     )
     assert written[0][1] + written[1][1] == 0, "the replicator rewrote rows with their values"
