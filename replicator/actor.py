@@ -44,6 +44,7 @@ class RecordActor(Applier):
         self.mailbox = mailbox
         self.link = link
         self.deleted_key: str | None = None
+        self.tokens = []
 
     async def run(self) -> None:
         """Handle changes until the mailbox is empty (the router passed the stored link)."""

@@ -23,11 +23,14 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   the core then falls back to comparing values with the shadow. Crash recovery relies
   on it as well: the change of every applied write is in the feed with its token, even
   when other changes of the row follow it (a feed that merges a row's changes must
-  still report that write). A write whose token never shows up is taken as not made.
+  still report that write), and it can be read from the feed once ``write`` has
+  returned. A write whose token never shows up is taken as not made.
 * **Versions.** Every row has an opaque ``version`` that changes whenever the row
   changes. A ``WriteOp`` with ``expected_version`` set is applied only if the row
   still has that version (an optimistic, conditional write); else the item answers
-  ``conflict`` with the current row. An insert with ``expected_version`` ``None``
+  ``conflict`` with the current row. ``UNKNOWN_VERSION`` (the empty string) is never a
+  row's version: the core sends it when it does not know the version (after a crash), to
+  get the current row back as a conflict. An insert with ``expected_version`` ``None``
   fails with ``conflict`` if a row with the same integration key exists
   (when the side can tell; ``current`` then holds it).
 * **Batched, item-by-item answers.** ``write(ops)`` applies a batch (one
@@ -58,6 +61,9 @@ Value = Any
 """A field value: ``None``, ``bool``, ``int``, ``float`` or ``str``."""
 
 Values = dict[str, Value]
+
+UNKNOWN_VERSION = ""
+"""An ``expected_version`` no row has: the write answers ``conflict`` with the current row."""
 
 
 class Change(msgspec.Struct, frozen=True):

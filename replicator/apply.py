@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from . import lookups, mapping, rules
-from .adapter import Row, Values, WriteOp, WriteResult
+from .adapter import UNKNOWN_VERSION, Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation, TransientError
@@ -48,6 +48,8 @@ class Applier:
     change_id: int
     intended: bool = False
     """Whether intents of this step are in the store (the step's commit forgets them)."""
+    tokens: list[str]
+    """The tokens of the writes this actor made (their echoes are routed to it)."""
 
     @property
     def key(self) -> str | None:
@@ -226,10 +228,10 @@ class Applier:
             link.key,
             list(link.ids),
             [None, None],
-            values,
+            dict(values),
             [None, None],
         )
-        after.versions[s], after.tokens[t] = row.version, token
+        after.versions[s], after.versions[t], after.tokens[t] = row.version, UNKNOWN_VERSION, token
         await self.intend(t, token, after)
         result = await self.write(t, op)
         if result.status == "conflict" and result.current is not None:
@@ -258,6 +260,8 @@ class Applier:
     async def intend(self, side: int, token: str, after: Link) -> None:
         """Commit the intent of a write before making it (see recovery.py)."""
         self.intended = True
+        self.tokens.append(token)
+        self.ctx.writing[token] = self.link_id
         await self.ctx.committer.submit(Commit(intents=[Intent(token, side, after, time.time())]))
 
     async def write(self, side: int, op: WriteOp) -> WriteResult:
@@ -308,16 +312,6 @@ class Applier:
         if not changed:
             return False
         link = pair.link
-        if pair.versions[side] is None:  # unknown since a crash (recovery.py): read first
-            rows = await self.ctx.sides[side].get(self.map.entities[side], [str(link.ids[side])])
-            current = rows.get(str(link.ids[side]))
-            if current is None:
-                raise Step(
-                    "conflict",
-                    f"row {link.ids[side]} is gone from {self.side_name(side)!r}; the delete wins",
-                )
-            pair.known(side, current, self.canonical(side, current))
-            return None
         token = self.ctx.token(self.link_id)
         op = WriteOp(
             self.map.entities[side],
@@ -385,7 +379,8 @@ class Pair:
         self.link.shadow = rules.shadow_after_write(self.link.shadow, merged, self.vals[1 - side])
 
     def after(self, side: int, token: str, merged: Values) -> Link:
-        """The link if ``side`` is written ``merged`` with ``token`` (its version unknown)."""
+        """The link if ``side`` is written ``merged`` with ``token``: its version there
+        unknown, its key as before the step (the replay settles a renamed key)."""
         link = self.link
         shadow = rules.shadow_after_write(link.shadow, merged, self.vals[1 - side])
         after = Link(
@@ -397,7 +392,7 @@ class Pair:
             shadow,
             list(link.tokens),
         )
-        after.versions[side], after.tokens[side] = None, token
+        after.versions[side], after.tokens[side] = UNKNOWN_VERSION, token
         return after
 
     def settle(self, merged: Values) -> None:

@@ -42,6 +42,8 @@ class Context:
         self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
         self.log = structlog.get_logger("replicator")
         self._tokens = itertools.count(time.time_ns() // 1000)
+        self.writing: dict[str, int] = {}
+        """Tokens of the writes of running actors, with their link ids (see the router)."""
 
     def outages(self) -> dict[int, float]:
         """Sides unreachable for reading or writing, with when it started (epoch s)."""
@@ -54,13 +56,6 @@ class Context:
     def token(self, link_id: int) -> str:
         """A fresh loop-prevention token for a write of ``link_id``."""
         return f"{self.store.instance}.{link_id}.{next(self._tokens)}"
-
-    def token_link(self, token: str | None) -> int | None:
-        """The link id a token of ours was made for; None for anyone else's."""
-        if token is None or not token.startswith(self.store.instance + "."):
-            return None
-        link_id = token.split(".")[1]
-        return int(link_id) if link_id.isdigit() else None
 
     def map(self, name: str) -> TableMap:
         return self.maps[name]

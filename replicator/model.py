@@ -85,8 +85,8 @@ class Intent(msgspec.Struct):
 class Commit(msgspec.Struct):
     """What one actor step makes durable, in one state-store transaction.
 
-    ``intents`` are committed before a write; ``clear_intents`` (a link id) forgets a
-    step's intents in the same transaction as the link they led to.
+    ``intents`` are committed before a write; ``clear_intents`` (a link id) forgets every
+    intent of that link, in the same transaction as the link they led to.
     """
 
     acks: list[int] = []

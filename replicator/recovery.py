@@ -9,13 +9,15 @@ changed that row since.
 
 The side's change feed tells which. Every write shows up in it carrying its token, in
 the order the side made it, after the cursor the store held when the intent was
-committed. So recovery reads each such side's feed into the journal up to now, and
-looks for the token there:
+committed: so it is either journaled already (an echo waits in the journal until the
+step that made it is committed) or still in the feed. Recovery reads each such side's
+feed into the journal up to now, and looks for the token there:
 
 * found: the write happened. The intent's link is committed (an insert takes its native
-  id from the echo), with that side's version unknown, so that the next write there
-  reads the row first. What a user did to the row afterwards is in the journal after
-  the echo and is applied against the right shadow, like any other change.
+  id from the echo), with that side's version unknown (``UNKNOWN_VERSION``), so that
+  the next conditional write there meets the current row. What a user did to the row
+  afterwards is in the journal after the echo and is applied against the right shadow,
+  like any other change.
 * not found: the write never happened; the link stays as it was committed.
 
 Of one link's intents (a step may write both sides), the newest one found wins: each
@@ -31,8 +33,11 @@ import time
 
 import anyio
 
+from . import mapping
+from .adapter import UNKNOWN_VERSION, Change, Values
+from .config import TableMap
 from .context import Context
-from .errors import PermanentError, SchemaError, TransientError
+from .errors import PermanentError, RuleViolation, SchemaError, TransientError
 from .journal import journal_batch
 from .model import Commit, Intent, Link
 
@@ -47,41 +52,80 @@ async def recover(ctx: Context) -> None:
     sides = sorted({i.side for i in intents})
     for side in sides:
         await read_feed(ctx, side)
-    found = {
+    echoes = {
         side: await ctx.store.journal_tokens(side, [i.token for i in intents if i.side == side])
         for side in sides
     }
-    settled = settle(intents, found)
+    settled: dict[int, Link] = {}
+    written = 0
+    for intent in intents:  # oldest first: a link's newest intent found wins
+        native_id = echo_of(ctx, intent, echoes[intent.side].get(intent.token, []))
+        if native_id is not None:
+            written += 1
+            settled[intent.link.id] = settled_link(intent, native_id)
+    kept = {i: link for i, link in settled.items() if await unique(ctx, link)}
     commits = [
-        Commit(link=settled.get(link_id), clear_intents=link_id) for link_id in links(intents)
+        Commit(link=kept.get(i), clear_intents=i)
+        for i in dict.fromkeys(intent.link.id for intent in intents)
     ]
     await ctx.store.commit(commits)
     ctx.log.warning(
-        "recovered",
-        intents=len(intents),
-        applied=sum(i.token in found[i.side] for i in intents),
-        links=len(commits),
-        relinked=len(settled),
+        "recovered", intents=len(intents), applied=written, links=len(commits), relinked=len(kept)
     )
 
 
-def links(intents: list[Intent]) -> list[int]:
-    return list(dict.fromkeys(i.link.id for i in intents))
+def echo_of(ctx: Context, intent: Intent, changes: list[tuple[str, Change]]) -> str | None:
+    """The native id of the row the intent's write made, if its echo is among ``changes``.
+
+    An update's echo is a change of the row it wrote. An insert's is the upsert of a new
+    row of the map's entity with the link's key (other rows the write's transaction
+    touched, e.g. by a trigger, carry the token too); a row gone since has no values and
+    is taken when no row with the key is there.
+    """
+    link, side = intent.link, intent.side
+    ours = [c for map_name, c in changes if map_name == link.map and c.op == "upsert"]
+    if link.ids[side] is not None:
+        return link.ids[side] if any(c.native_id == link.ids[side] for c in ours) else None
+    m = ctx.map(link.map)
+    keyed = [c for c in ours if c.values is not None and key_of(m, side, c.values) == link.key]
+    gone = [c for c in ours if c.values is None]
+    found = keyed or gone
+    return found[0].native_id if found else None
 
 
-def settle(intents: list[Intent], found: dict[int, dict[str, str]]) -> dict[int, Link]:
-    """Per link id, the link of its newest intent whose write happened (if any)."""
-    out: dict[int, Link] = {}
-    for intent in intents:
-        native_id = found[intent.side].get(intent.token)
-        if native_id is None:
-            continue
-        link = intent.link
-        if link.ids[intent.side] is None:
-            link.ids[intent.side] = native_id
-        link.versions[intent.side] = None
-        out[link.id] = link
-    return out
+def key_of(m: TableMap, side: int, values: Values) -> str | None:
+    try:
+        return mapping.encode_key(mapping.key_of(m, mapping.canonical(m, side, values)))
+    except RuleViolation:
+        return None
+
+
+def settled_link(intent: Intent, native_id: str) -> Link:
+    """The intent's link, its write made: the row's id taken, its version unknown."""
+    link = intent.link
+    link.ids[intent.side] = native_id
+    link.versions[intent.side] = UNKNOWN_VERSION
+    return link
+
+
+async def unique(ctx: Context, link: Link) -> bool:
+    """Whether no other link holds one of the link's rows (it would be replaced)."""
+    for side, native_id in enumerate(link.ids):
+        other = (
+            None if native_id is None else await ctx.store.link_by_native(link.map, side, native_id)
+        )
+        if other is not None and other.id != link.id:
+            ctx.log.error(
+                "recovery_conflict",
+                map=link.map,
+                key=link.key,
+                side=ctx.side_names[side],
+                native_id=native_id,
+                linked_to=other.key,
+                action="the intent's link is not restored; the replay links the record",
+            )
+            return False
+    return True
 
 
 async def read_feed(ctx: Context, side: int) -> None:

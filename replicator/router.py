@@ -134,7 +134,8 @@ class Router:
         whatever a user does to the row meanwhile (a delete), must wait in that actor's
         mailbox, in order, not be judged without the link.
         """
-        writer = self.ctx.token_link(entry.change.token)
+        token = entry.change.token
+        writer = None if token is None else self.ctx.writing.get(token)
         if writer is None or writer not in self.actors:
             return None
         native = (entry.map, entry.side, entry.change.native_id)
@@ -274,9 +275,12 @@ class Router:
         link: Link | None,
     ) -> None:
         """Run an actor until its mailbox is empty, then forget it (no await in between)."""
+        actor = RecordActor(self.ctx, m, link_id, receive, link)
         try:
-            await RecordActor(self.ctx, m, link_id, receive, link).run()
+            await actor.run()
         finally:
+            for token in actor.tokens:
+                self.ctx.writing.pop(token, None)
             send = self.actors.pop(link_id)
             self.ended.add(link_id)
             send.close()

@@ -234,7 +234,11 @@ class Store:
     # -- links ------------------------------------------------------------------------
 
     async def next_link_id(self) -> int:
-        row = await self._one("SELECT coalesce(max(id), 0) FROM links")
+        """A link id above every link's and every intent's (a crash's intents keep theirs)."""
+        row = await self._one(
+            "SELECT max(coalesce((SELECT max(id) FROM links), 0),"
+            " coalesce((SELECT max(link_id) FROM intents), 0))"
+        )
         return int(row[0]) + 1
 
     async def link(self, link_id: int) -> Link | None:
@@ -290,7 +294,8 @@ class Store:
 
         Each record (and each link) appears in at most one step of a batch — an actor
         waits for its step before the next — so grouping by kind keeps every step's order:
-        acks, dropped links, links, resolved records, parked records, errors.
+        new intents, forgotten intents, acks, dropped links, links, resolved records,
+        parked records, errors.
         """
         batch = list(commits)
         now = time.time()
@@ -331,15 +336,20 @@ class Store:
         rows = await self._all("SELECT token, side, link, created_at FROM intents ORDER BY id")
         return [Intent(r[0], r[1], _link.decode(r[2]), r[3]) for r in rows]
 
-    async def journal_tokens(self, side: int, tokens: Iterable[str]) -> dict[str, str]:
-        """The native id of each journaled change of ``side`` carrying one of ``tokens``."""
+    async def journal_tokens(
+        self, side: int, tokens: Iterable[str]
+    ) -> dict[str, list[tuple[str, Change]]]:
+        """The journaled changes of ``side`` carrying one of ``tokens``, with their maps,
+        in journal order (a write's side effects, such as triggers, may carry it too)."""
         wanted = set(tokens)
-        found: dict[str, str] = {}
-        async with self.db.execute("SELECT change FROM journal WHERE side = ?", (side,)) as cur:
-            async for (blob,) in cur:
+        found: dict[str, list[tuple[str, Change]]] = {}
+        async with self.db.execute(
+            "SELECT map, change FROM journal WHERE side = ? ORDER BY id", (side,)
+        ) as cur:
+            async for map_name, blob in cur:
                 change = _change.decode(blob)
                 if change.token in wanted:
-                    found[change.token] = change.native_id
+                    found.setdefault(str(change.token), []).append((map_name, change))
         return found
 
     # -- parked records -----------------------------------------------------------------

@@ -5,10 +5,17 @@ the matches (the map's ``initial_master`` decides differing values, one-way fiel
 their owner's), create on the other side what is missing there (if the create rule
 allows the side it was born on; else the row goes to the error queue), batch by batch.
 
+A pair already linked (by a run a crash cut short, or for a map synced again because
+its fields changed) is merged against its shadow instead, like the live sync would, so
+edits made since the link are kept; fields the shadow lacks follow the initial rule. A
+linked row whose partner is gone is left alone: the partner's delete is in the feed.
+
 It is resumable by construction: matching is by key and inserts refuse an existing
 key, so a rerun after a crash links what the crashed run created instead of
-duplicating it. Before the first scan each side's cursor is pinned to its feed's head,
-so changes made during the sync are replayed by the live sync afterwards.
+duplicating it, and the intents committed before each batch of writes (recovery.py)
+restore the links of writes whose outcome the crash lost. Before the first scan each
+side's cursor is pinned to its feed's head, so changes made during the sync are
+replayed by the live sync afterwards.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any, Protocol
 import msgspec
 
 from . import lookups, mapping, rules
-from .adapter import Change, Row, Values, WriteOp, WriteResult
+from .adapter import UNKNOWN_VERSION, Change, Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation, TransientError
@@ -74,15 +81,6 @@ class Job(msgspec.Struct):
     deferred: list[str] = msgspec.field(default_factory=list)
     link_id: int = 0
     intended: bool = False
-
-    def held(self, side: int) -> Values:
-        """What ``side`` holds once its writes so far are done: the merged values if it
-        needs none or its write applied, else what was scanned."""
-        op, result = self.ops[side], self.results[side]
-        if op is None or (result is not None and result.status == "applied"):
-            return self.merged
-        scanned = self.rows[side]
-        return scanned.values if scanned is not None else {}
 
 
 def sync_order(ctx: Context, names: Sequence[str] | None) -> list[TableMap]:
@@ -257,7 +255,8 @@ class MapSync:
     async def plan(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
     ) -> Job | None:
-        """What to do for one key; None if both sides agree and are linked already."""
+        """What to do for one key; None if nothing is to be written (both sides agree and
+        are linked, the record waits for a lookup or is refused, or its partner is gone)."""
         rows = [a, b]
         link = self.existing_link(rows)
         job = Job(key, rows, link, link_id=link.id if link else self.new_link_id())
@@ -303,13 +302,21 @@ class MapSync:
 
     def merged(self, link: Link | None, a: Scanned, b: Scanned) -> Values:
         """The agreed values of a pair: by the initial rule, or against the shadow if the
-        pair is linked (met again after a crash, or synced again for a changed map)."""
-        vals = (a.values, b.values)
+        pair is linked (met again after a crash, or synced again for a changed map).
+
+        A linked side whose row is still at the link's version has not changed since: it
+        counts as holding the shadow. (After a crash between a job's two writes, the side
+        not written yet is at the version it was scanned at, and so receives the merge.)
+        """
         if link is None or link.ids != [a.row.native_id, b.row.native_id]:
-            return rules.initial_merge(self.map, vals)
+            return rules.initial_merge(self.map, (a.values, b.values))
+        vals = tuple(
+            {**s.values, **link.shadow} if s.row.version == link.versions[i] else s.values
+            for i, s in enumerate((a, b))
+        )
         changed_at = (a.row.changed_at, b.row.changed_at)
         winner = rules.conflict_winner(self.map, changed_at, self.map.initial_master)
-        return rules.relink_merge(self.map, link.shadow, vals, winner)
+        return rules.relink_merge(self.map, link.shadow, (vals[0], vals[1]), winner)
 
     async def references_ready(self, job: Job, side: int, report: SyncReport) -> bool:
         """Park the record if a lookup into another map is not linked; defer own-map ones.
@@ -413,11 +420,9 @@ class MapSync:
             versions[other], tokens[other] = result.version, done.token
         if op.op == "insert":
             ids[side] = None
-        versions[side], tokens[side] = None, op.token
-        base = job.link.shadow if job.link else {}
-        shadow = rules.shadow_after_write(base, job.merged, job.held(other))
+        versions[side], tokens[side] = UNKNOWN_VERSION, op.token
         key = mapping.encode_key(job.key)
-        return Link(job.link_id, self.map.name, key, ids, versions, shadow, tokens)
+        return Link(job.link_id, self.map.name, key, ids, versions, dict(job.merged), tokens)
 
     async def write(self, side: int, jobs: list[Job]) -> None:
         pending = jobs
@@ -449,7 +454,9 @@ class MapSync:
                 self.job_error(job, side, result.reason)
                 return None
             if result.status == "conflict" and result.current is not None:
-                ids[side], versions[side] = result.current.native_id, result.current.version
+                # the row changed since the scan: what it holds is not the merge, so its
+                # version is not the link's (the live sync reconciles it against the shadow)
+                ids[side], versions[side] = result.current.native_id, UNKNOWN_VERSION
                 continue
             ids[side] = result.native_id or ids[side]
             versions[side], tokens[side] = result.version, op.token

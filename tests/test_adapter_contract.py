@@ -13,7 +13,7 @@ from anyio import wait_all_tasks_blocked
 
 from adapters.memory import MemorySide
 from adapters.sqlite import create_side
-from replicator.adapter import EntitySpec, Side, Values, WriteOp
+from replicator.adapter import UNKNOWN_VERSION, EntitySpec, Side, Values, WriteOp
 from replicator.errors import SchemaError
 
 FIELDS = ("name", "kind", "qty")
@@ -200,6 +200,17 @@ async def test_conditional_update_with_stale_version_conflicts(h: Harness) -> No
     [fresh] = await h.side.write([msgspec.structs.replace(op, expected_version=now.version)])
     assert fresh.status == "applied"
     assert (await h.side.get("items", [a]))[a].values["name"] == "Mine"
+
+
+@pytest.mark.anyio
+async def test_an_update_expecting_the_unknown_version_conflicts_with_the_row(h: Harness) -> None:
+    """``UNKNOWN_VERSION`` matches no row: the write changes nothing and returns the row."""
+    a = h.app_insert("items", item("A1"))
+    op = WriteOp("items", "update", "tok", a, {"name": "Mine"}, expected_version=UNKNOWN_VERSION)
+    [result] = await h.side.write([op])
+    now = (await h.side.get("items", [a]))[a]
+    assert result.status == "conflict" and result.current == now
+    assert now.values["name"] != "Mine"
 
 
 @pytest.mark.anyio

@@ -19,10 +19,13 @@ import pytest
 from adapters.memory import MemorySide
 from conftest import write_config
 from replicator import rules
-from replicator.adapter import ChangeBatch, WriteOp, WriteResult
+from replicator.adapter import Change, ChangeBatch, WriteOp, WriteResult
 from replicator.config import load_config
+from replicator.context import Context
 from replicator.engine import Replicator
 from replicator.errors import TransientError
+from replicator.model import Commit, Intent, Link
+from replicator.recovery import recover
 from replicator.store import MIGRATIONS, Store
 
 CUSTOMERS_MAP = """
@@ -226,6 +229,41 @@ async def test_recovery_waits_for_a_feed_that_is_away(tmp_path: Path) -> None:
     assert fields(fno, "CustomersV3", "CustomerAccount", "Name") == {"C1": "edited on crm"}
 
 
+class TriggerSide(DyingSide):
+    """crm with "triggers": inserting an account touches account C0 before and after, in
+    the same write, so those changes carry the replicator's token as well."""
+
+    def _insert(self, op: WriteOp, table: dict[str, Any]) -> WriteResult:
+        self.touch(op, table)
+        result = super()._insert(op, table)
+        self.touch(op, table)
+        return result
+
+    def touch(self, op: WriteOp, table: dict[str, Any]) -> None:
+        for nid in [n for n, row in table.items() if row.values.get("accountnumber") == "C0"]:
+            self._put(op.entity, nid, {**table[nid].values, "telephone1": "touched"}, op.token)
+
+
+@pytest.mark.anyio
+async def test_recovery_links_the_inserted_row_not_another_row_its_write_touched(
+    tmp_path: Path,
+) -> None:
+    """Two rows of the map carry the token of a lost insert: the one with the link's key
+    is the inserted one; C0's link is left alone."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), TriggerSide("crm")
+    fno.insert("CustomersV3", {"CustomerAccount": "C0", "Name": "zero", "Phone": "0"})
+    await crash_after_change(config, fno, crm, insert_c1(fno))
+    await settle(config, fno, crm)
+    c1 = next(k for k, v in fno.rows("CustomersV3").items() if v["CustomerAccount"] == "C1")
+    fno.update("CustomersV3", c1, {"Name": "renamed"})
+    await settle(config, fno, crm)
+    names = {"C0": "zero", "C1": "renamed"}
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name") == names
+    assert fields(crm, "accounts", "accountnumber", "name") == names
+    assert len(crm.rows("accounts")) == 2
+
+
 # -- initial sync -----------------------------------------------------------------------
 
 
@@ -272,6 +310,30 @@ async def test_what_a_user_does_to_a_row_linked_before_the_sync_was_killed_is_ke
     assert fields(crm, "accounts", "accountnumber", "name") == expected
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("edited", [False, True])
+async def test_a_sync_job_killed_between_its_two_writes_finishes_or_keeps_the_edit(
+    tmp_path: Path, edited: bool
+) -> None:
+    """C1 needs a write on both sides (fno, the master, lacks a phone; crm's name differs).
+    Killed after fno's write, before crm's: the rerun writes the master's name to crm,
+    unless a user edited crm's row meanwhile (then the edit stands, as without a crash)."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": None})
+    crm.insert("accounts", {"accountnumber": "C1", "name": "z", "telephone1": "5"})
+    crm.armed = "before"
+    await crash_when_written(config, {"fno": fno, "crm": crm}, crm)
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Phone") == {"C1": "5"}
+    if edited:
+        crm.update("accounts", crm_id(crm), {"name": "edited on crm"})
+    await settle(config, fno, crm)
+    name = "edited on crm" if edited else "a"
+    both = {"C1": (name, "5")}
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name", "Phone") == both
+    assert fields(crm, "accounts", "accountnumber", "name", "telephone1") == both
+
+
 # -- the pieces ---------------------------------------------------------------------------
 
 
@@ -288,6 +350,41 @@ async def test_a_store_of_the_previous_schema_gains_the_intents_table(tmp_path: 
     try:
         assert await store.intents() == []
         assert store.instance == "abc"
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_recovery_does_not_take_a_row_another_link_holds(tmp_path: Path) -> None:
+    """An echo names a crm row that is linked to another record: the intent's link is not
+    restored over that link (the replay decides), and the intent is forgotten."""
+    config = load_config(config_of(tmp_path))
+    store = await Store.open(config.state_path)
+    try:
+        ctx = Context(config, store, [MemorySide("fno"), MemorySide("crm")])
+        other = Link(1, "customers", '["C0"]', ["f0", "c0"], ["1", "1"], {}, [None, None])
+        lost = Link(2, "customers", '["C1"]', ["f1", None], ["1", ""], {}, [None, "t2"])
+        await store.commit([Commit(link=other), Commit(intents=[Intent("t2", 1, lost, 0.0)])])
+        echo = Change("accounts", "c0", "upsert", "t2", {"accountnumber": "C1"})
+        await store.append_journal(1, [("customers", echo)], None)
+        await recover(ctx)
+        assert await store.intents() == []
+        assert await store.link(2) is None
+        assert await store.link(1) == other
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_new_link_ids_do_not_reuse_those_of_intents_left(tmp_path: Path) -> None:
+    """An intent left behind (e.g. by a sync the host retries in-process) keeps its link id
+    out of reach of new records until recovery settles it."""
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        linked = Link(3, "customers", '["C0"]', ["f0", "c0"], ["1", "1"], {}, [None, None])
+        lost = Link(7, "customers", '["C1"]', ["f1", None], ["1", ""], {}, [None, "t7"])
+        await store.commit([Commit(link=linked), Commit(intents=[Intent("t7", 1, lost, 0.0)])])
+        assert await store.next_link_id() == 8
     finally:
         await store.close()
 
