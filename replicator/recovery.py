@@ -70,7 +70,11 @@ async def recover(ctx: Context) -> None:
     ]
     await ctx.store.commit(commits)
     ctx.log.warning(
-        "recovered", intents=len(intents), applied=written, links=len(commits), relinked=len(kept)
+        "recovered",
+        intents=len(intents),
+        applied=written,
+        records=len(commits),
+        relinked=len(kept),
     )
 
 
