@@ -11,9 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from replicator.adapter import Change, EntitySpec, Row, Value
 from replicator.errors import SchemaError
@@ -183,14 +181,12 @@ def _moved_away(entity: str, old: str, new: str) -> str:
     return _record(entity, old, "delete", moved) + _forget_version(entity, old, moved)
 
 
-async def inspect_all(
-    db: aiosqlite.Connection, specs: Sequence[EntitySpec], side: str
-) -> dict[str, Table]:
+def inspect_all(db: sqlite3.Connection, specs: Sequence[EntitySpec], side: str) -> dict[str, Table]:
     """A ``Table`` per spec, or ``SchemaError`` listing every problem of every spec."""
     tables: dict[str, Table] = {}
     problems: list[str] = []
     for spec in specs:
-        found = await inspect(db, spec)
+        found = inspect(db, spec)
         if isinstance(found, list):
             problems += [f"side {side!r}: {problem}" for problem in found]
             continue
@@ -206,24 +202,24 @@ async def inspect_all(
     return tables
 
 
-async def inspect(db: aiosqlite.Connection, spec: EntitySpec) -> Table | list[str]:
+def inspect(db: sqlite3.Connection, spec: EntitySpec) -> Table | list[str]:
     """The ``Table`` for ``spec``, or the problems found (missing table, fields, bad filter)."""
-    found = await db.execute_fetchall(
+    found = db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
         (spec.entity,),
-    )
+    ).fetchall()
     where = f"entity {spec.entity!r}"
     if not found:
         return [f"{where}: no table named {spec.entity!r}"]
     name = str(next(iter(found))[0])
-    info = list(await db.execute_fetchall(f"SELECT * FROM pragma_table_xinfo({literal(name)})"))
+    info = list(db.execute(f"SELECT * FROM pragma_table_xinfo({literal(name)})").fetchall())
     known = {str(r[1]).lower() for r in info}
     wanted = list(dict.fromkeys([*spec.fields, *spec.key_fields]))
     problems = [f"{where}: no column {f!r}" for f in wanted if f.lower() not in known]
     if not spec.fields:
         problems.append(f"{where}: maps no field")
-    problems += await _check_filter(db, name, spec.filter, where)
-    id_column = await _id_column(db, name, info)
+    problems += _check_filter(db, name, spec.filter, where)
+    id_column = _id_column(db, name, info)
     if id_column is None:
         problems.append(f"{where}: a WITHOUT ROWID table needs a single-column primary key")
     if problems or id_column is None:
@@ -231,27 +227,23 @@ async def inspect(db: aiosqlite.Connection, spec: EntitySpec) -> Table | list[st
     return Table(spec.entity, name, id_column[0], id_column[1], tuple(wanted), spec.filter)
 
 
-async def _check_filter(
-    db: aiosqlite.Connection, name: str, text: str | None, where: str
-) -> list[str]:
+def _check_filter(db: sqlite3.Connection, name: str, text: str | None, where: str) -> list[str]:
     if not text:
         return []
     try:
-        await db.execute_fetchall(f"SELECT 1 FROM {quote(name)} WHERE ({text}) LIMIT 0")
+        db.execute(f"SELECT 1 FROM {quote(name)} WHERE ({text}) LIMIT 0").fetchall()
     except sqlite3.Error as exc:
         return [f"{where}: filter {text!r} does not compile: {exc}"]
     return []
 
 
-async def _id_column(
-    db: aiosqlite.Connection, name: str, info: Sequence[aiosqlite.Row]
-) -> tuple[str, bool] | None:
+def _id_column(db: sqlite3.Connection, name: str, info: Sequence[Any]) -> tuple[str, bool] | None:
     """(id expression, integer ids?): the single primary-key column, else the rowid."""
     keys = [r for r in info if int(r[5]) > 0]
     if len(keys) == 1:
         return quote(str(keys[0][1])), "INT" in str(keys[0][2]).upper()
     try:
-        await db.execute_fetchall(f"SELECT rowid FROM {quote(name)} LIMIT 0")
+        db.execute(f"SELECT rowid FROM {quote(name)} LIMIT 0").fetchall()
     except sqlite3.Error:
         return None
     return "rowid", True
@@ -260,8 +252,8 @@ async def _id_column(
 # -- reading rows -------------------------------------------------------------------
 
 
-async def changes_with_values(
-    db: aiosqlite.Connection, tables: dict[str, Table], records: list[sqlite3.Row]
+def changes_with_values(
+    db: sqlite3.Connection, tables: dict[str, Table], records: list[sqlite3.Row]
 ) -> list[Change]:
     """Change rows as ``Change``s with each upserted row's values now: one query per entity."""
     wanted: dict[str, set[str]] = {}
@@ -270,7 +262,7 @@ async def changes_with_values(
             wanted.setdefault(entity, set()).add(native_id)
     rows: dict[tuple[str, str], Row] = {}
     for entity, ids in wanted.items():
-        found = await rows_by_ids(db, tables[entity], ids)
+        found = rows_by_ids(db, tables[entity], ids)
         rows.update(((entity, nid), row) for nid, row in found.items())
     return [_change(r, rows.get((r[1], r[2]))) for r in records]
 
@@ -284,67 +276,63 @@ def _change(record: sqlite3.Row, row: Row | None) -> Change:
     return Change(entity, native_id, "upsert", token, dict(row.values), row.version, row.changed_at)
 
 
-async def rows_by_ids(
-    db: aiosqlite.Connection, table: Table, native_ids: Iterable[str]
-) -> dict[str, Row]:
+def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str]) -> dict[str, Row]:
     """Rows (filtered) by native id, one query per chunk of ids."""
     found: dict[str, Row] = {}
     for chunk in _chunks([table.native(n) for n in native_ids], _CHUNK):
-        for r in await db.execute_fetchall(table.by_ids(len(chunk)), chunk):
+        for r in db.execute(table.by_ids(len(chunk)), chunk).fetchall():
             found[str(r[0])] = decode_row(table, r)
     return found
 
 
-async def rows_by_keys(
-    db: aiosqlite.Connection,
+def rows_by_keys(
+    db: sqlite3.Connection,
     table: Table,
     key_fields: Sequence[str],
     keys: Sequence[tuple[Value, ...]],
-    *,
     filtered: bool,
 ) -> dict[tuple[Value, ...], Row]:
-    """Rows by integration key, keyed as asked (``1`` and ``'1'`` match, as in SQLite)."""
+    """Rows by integration key, keyed as asked (``1`` and ``'1'`` match, as in SQLite);
+    only those passing the filter if ``filtered`` (writes ignore the filter)."""
     asked = {_loose(k): k for k in keys}
     found: dict[tuple[Value, ...], Row] = {}
     for chunk in _chunks(list(asked.values()), max(1, _CHUNK // max(1, len(key_fields)))):
         statement = table.by_keys(key_fields, len(chunk), filtered=filtered)
-        for r in await db.execute_fetchall(statement, [v for key in chunk for v in key]):
+        for r in db.execute(statement, [v for key in chunk for v in key]).fetchall():
             row = decode_row(table, r)
             stored = tuple(row.values.get(f) for f in key_fields)
             found.setdefault(asked.get(_loose(stored), stored), row)
     return found
 
 
-async def row_by_id(db: aiosqlite.Connection, table: Table, native_id: str | None) -> Row | None:
+def row_by_id(db: sqlite3.Connection, table: Table, native_id: str | None) -> Row | None:
     """The row as it is, filter or not (writes ignore filters)."""
     if native_id is None:
         return None
-    found = await db.execute_fetchall(table.by_id(), [table.native(native_id)])
+    found = db.execute(table.by_id(), [table.native(native_id)]).fetchall()
     return next((decode_row(table, r) for r in found), None)
 
 
-async def scan_rows(
-    db: aiosqlite.Connection, table: Table, after: str | None, limit: int
-) -> list[Row]:
+def scan_rows(db: sqlite3.Connection, table: Table, after: str | None, limit: int) -> list[Row]:
     params = [] if after is None else [table.native(after)]
-    rows = await db.execute_fetchall(table.scan(after is not None), [*params, limit])
+    rows = db.execute(table.scan(after is not None), [*params, limit]).fetchall()
     return [decode_row(table, r) for r in rows]
 
 
-async def version_of(db: aiosqlite.Connection, table: Table, native_id: str) -> str:
-    found = await db.execute_fetchall(_VERSION, (table.entity, native_id))
+def version_of(db: sqlite3.Connection, table: Table, native_id: str) -> str:
+    found = db.execute(_VERSION, (table.entity, native_id)).fetchall()
     return str(next(iter(found))[0]) if found else "0"
 
 
-async def head(db: aiosqlite.Connection) -> int:
+def head(db: sqlite3.Connection) -> int:
     """The seq of the newest change ever recorded (0 if none)."""
-    found = await db.execute_fetchall(_HEAD)
+    found = db.execute(_HEAD).fetchall()
     return int(next(iter(found))[0]) if found else 0
 
 
-async def data_version(db: aiosqlite.Connection) -> int:
+def data_version(db: sqlite3.Connection) -> int:
     """Changes when another connection commits (not for this connection's own commits)."""
-    found = await db.execute_fetchall("PRAGMA data_version")
+    found = db.execute("PRAGMA data_version").fetchall()
     return int(next(iter(found))[0])
 
 
@@ -362,19 +350,19 @@ def _loose(key: tuple[Value, ...]) -> tuple[str | None, ...]:
     return tuple(None if v is None else str(v) for v in key)
 
 
-async def schema_version(db: aiosqlite.Connection) -> int:
+def schema_version(db: sqlite3.Connection) -> int:
     """``PRAGMA schema_version``: it moves whenever any table or trigger changes."""
-    found = await db.execute_fetchall("PRAGMA schema_version")
+    found = db.execute("PRAGMA schema_version").fetchall()
     return int(next(iter(found))[0])
 
 
-async def has_triggers(db: aiosqlite.Connection, table: Table) -> bool:
+def has_triggers(db: sqlite3.Connection, table: Table) -> bool:
     """Whether the table exists with all three of our triggers."""
-    found = await db.execute_fetchall(
+    found = db.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
         "AND name LIKE '\\_replicator\\_%' ESCAPE '\\'",
         (table.name,),
-    )
+    ).fetchall()
     return int(next(iter(found))[0]) == len(_OPS)
 
 
@@ -386,11 +374,11 @@ def rescan(table: Table) -> str:
     )
 
 
-async def key_indexed(db: aiosqlite.Connection, table: str, key_fields: Sequence[str]) -> bool:
+def key_indexed(db: sqlite3.Connection, table: str, key_fields: Sequence[str]) -> bool:
     """Whether an index (or the primary key) starts with the key's columns, in any order."""
     wanted = {f.lower() for f in key_fields}
-    for index in await db.execute_fetchall(f"PRAGMA index_list({quote(table)})"):
-        columns = await db.execute_fetchall(f"PRAGMA index_info({quote(index[1])})")
+    for index in db.execute(f"PRAGMA index_list({quote(table)})").fetchall():
+        columns = db.execute(f"PRAGMA index_info({quote(index[1])})").fetchall()
         leading = [str(c[2]).lower() for c in sorted(columns, key=lambda c: c[0])]
         if set(leading[: len(wanted)]) == wanted:
             return True

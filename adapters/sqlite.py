@@ -1,4 +1,7 @@
-"""The SQLite side: any SQLite database file, captured by triggers, reached with aiosqlite.
+"""The SQLite side: any SQLite database file, captured by triggers.
+
+Each call runs its statements in one worker thread on one ``sqlite3`` connection (a
+batch of writes is one transaction, one thread hop), one call at a time.
 
 Options: ``path`` (required, relative to the config file), ``poll_interval_ms`` (50),
 ``busy_timeout_ms`` (5000). The file must exist; a missing file is an outage
@@ -34,12 +37,11 @@ delete trigger unless that connection enabled ``recursive_triggers``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
 import anyio
 import structlog
 
@@ -56,6 +58,7 @@ from . import _sqlite_schema as sql
 from ._sqlite_schema import Table
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 _OPTIONS = ("path", "poll_interval_ms", "busy_timeout_ms")
 # SQLITE_BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL: the side, not the item
@@ -107,8 +110,8 @@ class SQLiteSide:
         self.path = path
         self._poll = poll_interval_ms / 1000
         self._busy_timeout_ms = busy_timeout_ms
-        self._db: aiosqlite.Connection | None = None
-        self._lock = anyio.Lock()  # one statement sequence (one transaction) at a time
+        self._db: sqlite3.Connection | None = None
+        self._lock = anyio.Lock()  # one call (one thread, one transaction) at a time
         self._tables: dict[str, Table] = {}
         self._seen: int | None = None  # PRAGMA data_version at the last read_changes
         self._wrote = False  # this side committed a write since the last read_changes
@@ -124,19 +127,25 @@ class SQLiteSide:
             return
         if not self.path.is_file():
             raise TransientError(f"side {self.name!r}: database file {str(self.path)!r} not found")
-        with self._translated("open"):
-            db = await aiosqlite.connect(
-                self.path.resolve().as_uri() + "?mode=rw", uri=True, isolation_level=None
-            )
-            try:
-                await db.execute_fetchall(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-                await db.execute_fetchall("PRAGMA journal_mode = WAL")
-                await db.execute_fetchall("PRAGMA foreign_keys = ON")
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await db.close()
-                raise
-        self._db = db
+        async with self._lock:
+            with self._translated("open"):
+                self._db = await anyio.to_thread.run_sync(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path.resolve().as_uri() + "?mode=rw",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,  # used from worker threads, one call at a time
+        )
+        try:
+            db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     async def close(self) -> None:
         if self._db is None:
@@ -148,31 +157,31 @@ class SQLiteSide:
                 log.warning("sqlite_purge_failed", side=self.name, error=str(exc))
         async with self._lock:
             db, self._db = self._db, None
-            with self._translated("close"):
-                await db.close()
+            if db is not None:
+                with self._translated("close"):
+                    await anyio.to_thread.run_sync(db.close)
 
     async def check(self, entities: Sequence[EntitySpec]) -> None:
-        async with self._session("check the schema") as db:
-            await sql.inspect_all(db, entities, self.name)
+        await self._call("check the schema", sql.inspect_all, entities, self.name)
 
     async def prepare(self, entities: Sequence[EntitySpec]) -> None:
-        async with self._session("prepare") as db:
-            tables = await sql.inspect_all(db, entities, self.name)
-            statements = [*sql.INSTALL, *(s for t in tables.values() for s in sql.triggers(t))]
-            async with _transaction(db):
-                for statement in statements:
-                    await db.execute_fetchall(statement)
-            self._schema = await sql.schema_version(db)
-            for spec in entities:
-                await self._warn_unindexed(db, tables[spec.entity], spec)
+        tables = await self._call("prepare", self._prepare, entities)
         self._tables.update(tables)
         self._specs.update({spec.entity: spec for spec in entities})
 
-    async def _warn_unindexed(
-        self, db: aiosqlite.Connection, table: Table, spec: EntitySpec
-    ) -> None:
+    def _prepare(self, db: sqlite3.Connection, entities: Sequence[EntitySpec]) -> dict[str, Table]:
+        tables = sql.inspect_all(db, entities, self.name)
+        with _transaction(db):
+            for statement in [*sql.INSTALL, *(s for t in tables.values() for s in sql.triggers(t))]:
+                db.execute(statement)
+        self._schema = sql.schema_version(db)
+        for spec in entities:
+            self._warn_unindexed(db, tables[spec.entity], spec)
+        return tables
+
+    def _warn_unindexed(self, db: sqlite3.Connection, table: Table, spec: EntitySpec) -> None:
         """Inserts look the key up first: without an index that is a scan per row."""
-        if spec.key_fields and not await sql.key_indexed(db, table.name, spec.key_fields):
+        if spec.key_fields and not sql.key_indexed(db, table.name, spec.key_fields):
             columns = ", ".join(spec.key_fields)
             log.warning(
                 "sqlite_key_not_indexed",
@@ -182,45 +191,48 @@ class SQLiteSide:
                 hint=f"CREATE INDEX {table.name}_key ON {table.name} ({columns})",
             )
 
-    async def _repair(self, db: aiosqlite.Connection) -> None:
+    def _repair(self, db: sqlite3.Connection) -> None:
         """Re-install the triggers of a mapped table dropped and re-created meanwhile.
 
         Its rows are then recorded as changed (nothing written to it before the triggers
         came back is missed); a table that is gone for now is left to fail its writes.
         """
-        if self._schema is None or await sql.schema_version(db) == self._schema:
+        if self._schema is None or sql.schema_version(db) == self._schema:
             return
         for entity, table in list(self._tables.items()):
-            if await sql.has_triggers(db, table):
+            if sql.has_triggers(db, table):
                 continue
-            found = await sql.inspect(db, self._specs[entity])
+            found = sql.inspect(db, self._specs[entity])
             if isinstance(found, list):
                 continue
-            async with _transaction(db):
+            with _transaction(db):
                 for statement in [*sql.triggers(found), sql.rescan(found)]:
-                    await db.execute_fetchall(statement)
+                    db.execute(statement)
             self._tables[entity] = found
             log.warning("sqlite_triggers_reinstalled", side=self.name, entity=entity)
-        self._schema = await sql.schema_version(db)
+        self._schema = sql.schema_version(db)
 
     # -- the change feed ------------------------------------------------------------
 
     async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
         start = max(self._cursor_int(cursor), self._acked)
-        async with self._session("read changes") as db:
-            await self._repair(db)
-            self._wrote = False
-            self._seen = await sql.data_version(db)
-            head = await sql.head(db)  # bound first: every seq <= head is committed
-            records = list(await db.execute_fetchall(sql.READ_CHANGES, (start, head, limit)))
-            changes = await sql.changes_with_values(db, self._tables, records)
+        return await self._call("read changes", self._read_changes, start, cursor, limit)
+
+    def _read_changes(
+        self, db: sqlite3.Connection, start: int, cursor: str | None, limit: int
+    ) -> ChangeBatch:
+        self._repair(db)
+        self._wrote = False
+        self._seen = sql.data_version(db)
+        head = sql.head(db)  # bound first: every seq <= head is committed
+        records = db.execute(sql.READ_CHANGES, (start, head, limit)).fetchall()
+        changes = sql.changes_with_values(db, self._tables, records)
         if records:
             return ChangeBatch(changes, str(records[-1][0]))
         return ChangeBatch([], cursor if cursor is not None else (str(head) if head else None))
 
     async def head_cursor(self) -> str | None:
-        async with self._session("read the head cursor") as db:
-            head = await sql.head(db)
+        head = await self._call("read the head cursor", sql.head)
         return str(head) if head else None
 
     async def ack(self, cursor: str) -> None:
@@ -236,34 +248,36 @@ class SQLiteSide:
     # -- reading rows ---------------------------------------------------------------
 
     async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
-        async with self._session(f"get rows of {entity!r}") as db:
-            return await sql.rows_by_ids(db, self._table(entity), native_ids)
+        table = self._table(entity)
+        return await self._call(f"get rows of {entity!r}", sql.rows_by_ids, table, native_ids)
 
     async def find(
         self, entity: str, key_fields: Sequence[str], keys: Sequence[tuple[Value, ...]]
     ) -> dict[tuple[Value, ...], Row]:
-        async with self._session(f"find rows of {entity!r}") as db:
-            return await sql.rows_by_keys(db, self._table(entity), key_fields, keys, filtered=True)
+        table = self._table(entity)
+        return await self._call(
+            f"find rows of {entity!r}", sql.rows_by_keys, table, key_fields, keys, True
+        )
 
     async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
-        async with self._session(f"scan {entity!r}") as db:
-            return await sql.scan_rows(db, self._table(entity), after, limit)
+        table = self._table(entity)
+        return await self._call(f"scan {entity!r}", sql.scan_rows, table, after, limit)
 
     # -- writing --------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """The whole batch in one transaction, in one call to the database's thread."""
         if not ops:
             return []
-        async with self._session(f"write a batch of {len(ops)}") as db:
-            results = await self._write_batch(db, list(ops))
+        results = await self._call(f"write a batch of {len(ops)}", self._write_batch, list(ops))
         self._wrote = self._wrote or any(r.status == "applied" for r in results)
         return results
 
-    async def _write_batch(self, db: aiosqlite.Connection, ops: list[WriteOp]) -> list[WriteResult]:
+    def _write_batch(self, db: sqlite3.Connection, ops: list[WriteOp]) -> list[WriteResult]:
         decided: dict[int, WriteResult] = {}
         while True:
             try:
-                return await self._attempt(db, ops, decided)
+                return self._attempt(db, ops, decided)
             except _Restart:
                 continue
             except sqlite3.Error as exc:  # COMMIT refused (a deferred constraint)
@@ -272,86 +286,85 @@ class SQLiteSide:
                 if len(ops) == 1:
                     return [self._refused(ops[0], exc)]
                 log.info("sqlite_batch_split", side=self.name, size=len(ops), error=str(exc))
-                return [r for op in ops for r in await self._write_batch(db, [op])]
+                return [r for op in ops for r in self._write_batch(db, [op])]
 
-    async def _attempt(
-        self, db: aiosqlite.Connection, ops: list[WriteOp], decided: dict[int, WriteResult]
+    def _attempt(
+        self, db: sqlite3.Connection, ops: list[WriteOp], decided: dict[int, WriteResult]
     ) -> list[WriteResult]:
         results: list[WriteResult] = []
-        async with _transaction(db):
+        with _transaction(db):
             for i, op in enumerate(ops):
-                result = decided[i] if i in decided else await self._write_one(db, op)
+                result = decided[i] if i in decided else self._write_one(db, op)
                 if not db.in_transaction:
                     decided[i] = result
                     raise _Restart
                 results.append(result)
-            await db.execute_fetchall(sql.SET_TOKEN, (None,))
+            db.execute(sql.SET_TOKEN, (None,))
         return results
 
-    async def _write_one(self, db: aiosqlite.Connection, op: WriteOp) -> WriteResult:
+    def _write_one(self, db: sqlite3.Connection, op: WriteOp) -> WriteResult:
         table = self._tables.get(op.entity)
         if table is None:
             return self._permanent(op, "the entity is not prepared on this side")
-        await db.execute_fetchall(sql.SET_TOKEN, (op.token,))
-        await db.execute_fetchall("SAVEPOINT replicator_op")
+        db.execute(sql.SET_TOKEN, (op.token,))
+        db.execute("SAVEPOINT replicator_op")
         try:
-            result = await self._apply(db, table, op)
+            result = self._apply(db, table, op)
         except sqlite3.Error as exc:
             if _is_transient(exc):
                 raise
             result = self._refused(op, exc)
             if db.in_transaction:
-                await db.execute_fetchall("ROLLBACK TO replicator_op")
+                db.execute("ROLLBACK TO replicator_op")
         if db.in_transaction:
-            await db.execute_fetchall("RELEASE replicator_op")
+            db.execute("RELEASE replicator_op")
         return result
 
-    async def _apply(self, db: aiosqlite.Connection, table: Table, op: WriteOp) -> WriteResult:
+    def _apply(self, db: sqlite3.Connection, table: Table, op: WriteOp) -> WriteResult:
         if op.op == "insert":
-            return await self._insert(db, table, op)
-        current = await sql.row_by_id(db, table, op.native_id)
+            return self._insert(db, table, op)
+        current = sql.row_by_id(db, table, op.native_id)
         if current is not None and op.expected_version not in (None, current.version):
             return WriteResult("conflict", current=current, reason="version changed")
         if op.op == "delete":
             if current is not None:
-                await db.execute_fetchall(table.delete(), [table.native(current.native_id)])
+                db.execute(table.delete(), [table.native(current.native_id)])
             return WriteResult("applied", native_id=op.native_id)
         if current is None:
             return WriteResult("conflict", reason="row does not exist")
         columns = list(op.values)
         params = [*(op.values[c] for c in columns), table.native(current.native_id)]
-        return await self._applied(db, table, table.update(columns), params)
+        return self._applied(db, table, table.update(columns), params)
 
-    async def _insert(self, db: aiosqlite.Connection, table: Table, op: WriteOp) -> WriteResult:
+    def _insert(self, db: sqlite3.Connection, table: Table, op: WriteOp) -> WriteResult:
         if op.key_fields:
             key = tuple(op.values.get(f) for f in op.key_fields)
-            found = await sql.rows_by_keys(db, table, op.key_fields, [key], filtered=False)
+            found = sql.rows_by_keys(db, table, op.key_fields, [key], False)
             if found:
                 current = next(iter(found.values()))
                 return WriteResult("conflict", current=current, reason="a row with this key exists")
         columns = list(op.values)
-        return await self._applied(
-            db, table, table.insert(columns), [op.values[c] for c in columns]
-        )
+        return self._applied(db, table, table.insert(columns), [op.values[c] for c in columns])
 
-    async def _applied(
-        self, db: aiosqlite.Connection, table: Table, statement: str, params: list[Value]
+    def _applied(
+        self, db: sqlite3.Connection, table: Table, statement: str, params: list[Value]
     ) -> WriteResult:
         """Run an INSERT/UPDATE ... RETURNING the native id; answer with id and new version."""
-        native_id = str(next(iter(await db.execute_fetchall(statement, params)))[0])
-        version = await sql.version_of(db, table, native_id)
+        native_id = str(db.execute(statement, params).fetchone()[0])
+        version = sql.version_of(db, table, native_id)
         return WriteResult("applied", native_id=native_id, version=version)
 
     # -- internals ------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _session(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection, held alone for the block; driver errors translated."""
+    async def _call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` in a worker thread, alone on the connection; driver
+        errors translated. A cancelled call still runs to its end (and its rollback)."""
         async with self._lock:
-            if self._db is None:
+            db = self._db
+            if db is None:
                 raise TransientError(f"side {self.name!r}: cannot {what}: the side is not open")
             with self._translated(what):
-                yield self._db
+                return await anyio.to_thread.run_sync(fn, db, *args)
 
     @contextmanager
     def _translated(self, what: str) -> Iterator[None]:
@@ -375,15 +388,13 @@ class SQLiteSide:
 
     async def _purge(self) -> None:
         acked = self._acked
-        async with self._session("forget acknowledged changes") as db:
-            await db.execute_fetchall(sql.PURGE, (acked,))
+        await self._call("forget acknowledged changes", _execute, sql.PURGE, (acked,))
         self._purged = acked
 
     async def _may_have_changes(self) -> bool:
         if self._wrote or self._seen is None:
             return True
-        async with self._session("wait for changes") as db:
-            return await sql.data_version(db) != self._seen
+        return await self._call("wait for changes", sql.data_version) != self._seen
 
     def _refused(self, op: WriteOp, exc: sqlite3.Error) -> WriteResult:
         return self._permanent(op, f"refused by SQLite: {exc}")
@@ -394,17 +405,20 @@ class SQLiteSide:
         return WriteResult("permanent", native_id=op.native_id, reason=reason)
 
 
-@asynccontextmanager
-async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT; on any error or cancellation, ROLLBACK (shielded)."""
+def _execute(db: sqlite3.Connection, statement: str, params: Sequence[Value]) -> None:
+    db.execute(statement, params)
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT; on any error, ROLLBACK."""
+    db.execute("BEGIN IMMEDIATE")
     try:
-        await db.execute_fetchall("BEGIN IMMEDIATE")
         yield
-        await db.execute_fetchall("COMMIT")
+        db.execute("COMMIT")
     except BaseException:
-        # unconditional: a cancelled BEGIN may still run, queued before this ROLLBACK
-        with anyio.CancelScope(shield=True), suppress(sqlite3.Error):
-            await db.execute_fetchall("ROLLBACK")
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
         raise
 
 
