@@ -33,7 +33,7 @@ from .errors import (
     StoreError,
     TransientError,
 )
-from .sync import SyncReport
+from .map_sync import SyncReport
 
 __all__ = [
     "AdapterError",

@@ -8,7 +8,7 @@ from typing import TextIO
 
 import structlog
 
-from .sync import SyncReport
+from .map_sync import SyncReport
 
 
 class TerminalProgress:

@@ -1,0 +1,415 @@
+"""The initial sync of one map: scan both sides, plan per key, write in batches, link.
+
+Both sides are scanned and their rows matched by integration key; the matches are
+linked (the map's ``initial_master`` decides differing values, one-way fields take
+their owner's), and what is missing on one side is created there (if the create rule
+allows the side it was born on; else the row goes to the error queue), batch by batch.
+
+A pair already linked (by a run a crash cut short, or for a map synced again because
+its fields changed) is merged against its shadow instead, like the live sync would, so
+edits made since the link are kept; fields the shadow lacks follow the initial rule. A
+linked row whose partner is gone is left alone: the partner's delete is in the feed.
+
+It is resumable by construction: matching is by key and inserts refuse an existing
+key, so a rerun after a crash links what the crashed run created instead of
+duplicating it, and the intents committed before each batch of writes (recovery.py)
+restore the links of writes whose outcome the crash lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import anyio
+import msgspec
+
+from . import lookups, mapping, rules
+from .adapter import UNKNOWN_VERSION, Change, Row, Values, WriteOp, WriteResult
+from .config import TableMap
+from .context import Context
+from .errors import RuleViolation, TransientError
+from .model import Commit, ErrorEntry, Intent, Link, Parked
+
+SCAN_BATCH = 2000
+WRITE_RETRIES = 5
+
+
+class SyncReport(msgspec.Struct):
+    """What the initial sync of one map did."""
+
+    map: str
+    rows: list[int]
+    linked: int = 0
+    created: list[int] = msgspec.field(default_factory=lambda: [0, 0])
+    updated: list[int] = msgspec.field(default_factory=lambda: [0, 0])
+    unchanged: int = 0
+    errors: int = 0
+    parked: int = 0
+    seconds: float = 0.0
+
+
+class Progress(Protocol):
+    """Shows the progress of an initial sync (a bar on a terminal, log lines elsewhere)."""
+
+    def start(self, map_name: str, total: int) -> None: ...
+    def advance(self, done: int) -> None: ...
+    def finish(self, report: SyncReport) -> None: ...
+
+
+class Scanned(msgspec.Struct):
+    """A scanned row with its canonical values."""
+
+    row: Row
+    values: Values
+
+
+class Job(msgspec.Struct):
+    """What the sync does for one integration key: writes per side, then a link or an error."""
+
+    key: tuple[Any, ...]
+    rows: list[Scanned | None]
+    link: Link | None
+    merged: Values = {}
+    ops: list[WriteOp | None] = msgspec.field(default_factory=lambda: [None, None])
+    results: list[WriteResult | None] = msgspec.field(default_factory=lambda: [None, None])
+    error: str = ""
+    deferred: list[str] = msgspec.field(default_factory=list)
+    link_id: int = 0
+    intended: bool = False
+
+
+class MapSync:
+    """The initial sync of one map."""
+
+    def __init__(
+        self, ctx: Context, m: TableMap, progress: Progress | None, companies: Sequence[str] = ()
+    ) -> None:
+        self.ctx = ctx
+        self.map = m
+        self.companies = companies
+        self.progress = progress
+        self.errors: list[ErrorEntry] = []
+        self.parks: list[Parked] = []
+        self.links: list[dict[str, Link]] = [{}, {}]
+        self.next_id = 0
+
+    async def run(self) -> SyncReport:
+        started = time.monotonic()
+        self.next_id = await self.ctx.store.next_link_id()
+        scans = [await self.scan(0), await self.scan(1)]
+        report = SyncReport(self.map.name, [len(scans[0]), len(scans[1])])
+        keys = list(dict.fromkeys([*scans[0], *scans[1]]))
+        if self.progress:
+            self.progress.start(self.map.name, len(keys))
+        await self.flush_errors(report)
+        batch = self.ctx.config.engine.batch_size
+        for start in range(0, len(keys), batch):
+            chunk = keys[start : start + batch]
+            await self.load_links(
+                [scans[0].get(k) for k in chunk], [scans[1].get(k) for k in chunk]
+            )
+            jobs = [await self.plan(k, scans[0].get(k), scans[1].get(k), report) for k in chunk]
+            await self.execute([j for j in jobs if j is not None], report)
+            if self.progress:
+                self.progress.advance(start + len(chunk))
+        report.seconds = round(time.monotonic() - started, 3)
+        if self.progress:
+            self.progress.finish(report)  # ends the bar's line before the log line
+        self.ctx.log.info("initial_sync_done", **msgspec.to_builtins(report))
+        return report
+
+    async def scan(self, side: int) -> dict[tuple[Any, ...], Scanned]:
+        """Every row of the map's entity on ``side`` by key; bad rows go to the errors."""
+        out: dict[tuple[Any, ...], Scanned] = {}
+        after: str | None = None
+        entity = self.map.entities[side]
+        while rows := await self.ctx.sides[side].scan(entity, after, SCAN_BATCH):
+            after = rows[-1].native_id
+            for row in rows:
+                self.add_scanned(side, row, out)
+        return out
+
+    def add_scanned(self, side: int, row: Row, out: dict[tuple[Any, ...], Scanned]) -> None:
+        try:
+            values = mapping.canonical(self.map, side, row.values)
+        except RuleViolation as exc:
+            return self.error(side, row, "rule", str(exc))
+        missing = mapping.missing_key_fields(self.map, side, values)
+        if missing:
+            return self.error(side, row, "rule", f"integration key field(s) {missing} empty")
+        if not rules.in_companies(self.map, values, self.companies):
+            return None
+        key = mapping.key_of(self.map, values)
+        if key in out:
+            return self.error(
+                side,
+                row,
+                "duplicate",
+                f"duplicate key {mapping.encode_key(key)} "
+                f"on side {self.ctx.side_names[side]!r}: also row "
+                f"{out[key].row.native_id}",
+            )
+        out[key] = Scanned(row, values)
+
+    def error(self, side: int, row: Row, kind: str, reason: str, key: str = "") -> None:
+        now = time.time()
+        change = Change(self.map.entities[side], row.native_id, "upsert", values=row.values)
+        self.errors.append(
+            ErrorEntry(
+                0, self.map.name, side, row.native_id, key, kind, reason, 1, now, now, change
+            )
+        )
+
+    async def flush_errors(self, report: SyncReport) -> None:
+        """Commit the errors and parked rows collected so far."""
+        commits = [Commit(error=e) for e in self.errors] + [Commit(park=p) for p in self.parks]
+        report.errors += len(self.errors)
+        self.errors, self.parks = [], []
+        if commits:
+            await self.ctx.committer.handle(commits)
+
+    async def plan(
+        self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
+    ) -> Job | None:
+        """What to do for one key; None if nothing is to be written (both sides agree and
+        are linked, the record waits for a lookup or is refused, or its partner is gone)."""
+        rows = [a, b]
+        link = self.existing_link(rows)
+        job = Job(key, rows, link, link_id=link.id if link else self.new_link_id())
+        if link is not None and any(r is None for r in rows):
+            return None  # a linked row whose partner is gone: its delete is in the feed
+        if a is not None and b is not None:
+            job.merged = self.merged(link, a, b)
+            if link is not None and link.shadow == job.merged == a.values == b.values:
+                report.unchanged += 1
+                return None
+            if not await self.references_ready(job, self.map.initial_master, report):
+                return None
+            for side in (0, 1):
+                self.plan_update(job, side)
+            return job
+        source = 0 if a is not None else 1
+        scanned = a or b
+        assert scanned is not None
+        job.merged = dict(scanned.values)
+        if not await self.references_ready(job, source, report):
+            return None
+        if not rules.may_create(self.map, source):
+            self.error(
+                source,
+                scanned.row,
+                "rule",
+                rules.create_refused(self.map, source, self.ctx.side_names),
+                mapping.encode_key(key),
+            )
+            return None
+        job.ops[1 - source] = WriteOp(
+            self.map.entities[1 - source],
+            "insert",
+            self.ctx.token(job.link_id),
+            values=mapping.side_values(self.map, 1 - source, scanned.values),
+            key_fields=self.map.key_names(1 - source),
+        )
+        return job
+
+    def new_link_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def merged(self, link: Link | None, a: Scanned, b: Scanned) -> Values:
+        """The agreed values of a pair: by the initial rule, or against the shadow if the
+        pair is linked (met again after a crash, or synced again for a changed map).
+
+        A linked side whose row is still at the link's version has not changed since: it
+        counts as holding the shadow. (After a crash between a job's two writes, the side
+        not written yet is at the version it was scanned at, and so receives the merge.)
+        """
+        if link is None or link.ids != [a.row.native_id, b.row.native_id]:
+            return rules.initial_merge(self.map, (a.values, b.values))
+        vals = tuple(
+            {**s.values, **link.shadow} if s.row.version == link.versions[i] else s.values
+            for i, s in enumerate((a, b))
+        )
+        changed_at = (a.row.changed_at, b.row.changed_at)
+        winner = rules.conflict_winner(self.map, changed_at, self.map.initial_master)
+        return rules.relink_merge(self.map, link.shadow, (vals[0], vals[1]), winner)
+
+    async def references_ready(self, job: Job, side: int, report: SyncReport) -> bool:
+        """Park the record if a lookup into another map is not linked; defer own-map ones.
+
+        A deferred field is left out of the writes (and empty in the shadow); a parked
+        "patch" row brings the record back, through the live sync, once its target links.
+        """
+        scanned = job.rows[side]
+        assert scanned is not None
+        for ref in lookups.references(self.map, self.ctx.maps, job.merged):
+            if not await self.ctx.parking.missing(ref):
+                continue
+            own = ref.map == self.map.name
+            what = "patch of" if own else "waiting for"
+            self.parks.append(
+                Parked(
+                    self.map.name,
+                    side,
+                    scanned.row.native_id,
+                    mapping.encode_key(job.key),
+                    ref.map,
+                    ref.encoded,
+                    f"{what} {ref.describe()}",
+                    time.time(),
+                )
+            )
+            if not own:
+                report.parked += 1
+                return False
+            job.deferred.append(ref.field)
+            job.merged[ref.field] = None
+        return True
+
+    def plan_update(self, job: Job, side: int) -> None:
+        scanned = job.rows[side]
+        assert scanned is not None
+        changed = [f for f in rules.diff(job.merged, scanned.values) if f not in job.deferred]
+        if changed:
+            job.ops[side] = WriteOp(
+                self.map.entities[side],
+                "update",
+                self.ctx.token(job.link_id),
+                native_id=scanned.row.native_id,
+                values=mapping.side_values(self.map, side, job.merged, changed),
+                expected_version=scanned.row.version,
+            )
+
+    async def load_links(self, *rows: list[Scanned | None]) -> None:
+        """Fetch the links of a batch's rows, one store query per side."""
+        for side, scanned in enumerate(rows):
+            ids = [r.row.native_id for r in scanned if r is not None]
+            self.links[side] = await self.ctx.store.links_by_native(self.map.name, side, ids)
+
+    def existing_link(self, rows: list[Scanned | None]) -> Link | None:
+        for side, scanned in enumerate(rows):
+            if scanned is not None and (link := self.links[side].get(scanned.row.native_id)):
+                return link
+        return None
+
+    async def execute(self, jobs: list[Job], report: SyncReport) -> None:
+        """Write a batch of jobs on both sides, then commit their links and errors.
+
+        Before each side's writes their intents are committed (see recovery.py), and the
+        commit of the outcomes forgets them.
+        """
+        for side in (0, 1):
+            writing = [j for j in jobs if j.ops[side] is not None]
+            if writing:
+                await self.intend(side, writing)
+            await self.write(side, writing)
+        commits = []
+        for job in jobs:
+            commit = self.outcome(job, report)
+            if job.intended:
+                commit = commit or Commit()
+                commit.clear_intents = job.link_id
+            if commit is not None:
+                commits.append(commit)
+        await self.flush_errors(report)
+        await self.ctx.committer.handle(commits)
+
+    async def intend(self, side: int, jobs: list[Job]) -> None:
+        intents = []
+        now = time.time()
+        for job in jobs:
+            op = job.ops[side]
+            assert op is not None
+            intents.append(Intent(op.token, side, self.after(job, side, op), now))
+            job.intended = True
+        await self.ctx.committer.handle([Commit(intents=intents)])
+
+    def after(self, job: Job, side: int, op: WriteOp) -> Link:
+        """The job's link if its write on ``side`` applies (the version there unknown)."""
+        other = 1 - side
+        ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
+        versions: list[str | None] = [r.row.version if r else None for r in job.rows]
+        tokens: list[str | None] = list(job.link.tokens) if job.link else [None, None]
+        result, done = job.results[other], job.ops[other]
+        if result is not None and done is not None and result.status == "applied":
+            ids[other] = result.native_id or ids[other]
+            versions[other], tokens[other] = result.version, done.token
+        if op.op == "insert":
+            ids[side] = None
+        versions[side], tokens[side] = UNKNOWN_VERSION, op.token
+        key = mapping.encode_key(job.key)
+        return Link(job.link_id, self.map.name, key, ids, versions, dict(job.merged), tokens)
+
+    async def write(self, side: int, jobs: list[Job]) -> None:
+        pending = jobs
+        for attempt in range(WRITE_RETRIES + 1):
+            if not pending:
+                return
+            ops = [j.ops[side] for j in pending]
+            results = await self.ctx.writers[side].handle([op for op in ops if op is not None])
+            for job, result in zip(pending, results, strict=True):
+                job.results[side] = result
+            pending = [j for j in pending if (r := j.results[side]) and r.status == "transient"]
+            if pending and attempt < WRITE_RETRIES:
+                await anyio.sleep(0.1 * 2**attempt)
+        if pending:
+            raise TransientError(
+                f"side {self.ctx.side_names[side]!r} kept failing: {pending[0].results[side]}"
+            )
+
+    def outcome(self, job: Job, report: SyncReport) -> Commit | None:
+        """The link (or error) a written job leaves."""
+        ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
+        versions: list[str | None] = [r.row.version if r else None for r in job.rows]
+        tokens: list[str | None] = [None, None]
+        for side in (0, 1):
+            result, op = job.results[side], job.ops[side]
+            if result is None or op is None:
+                continue
+            if result.status == "permanent":
+                self.job_error(job, side, result.reason)
+                return None
+            if result.status == "conflict" and result.current is not None:
+                # the row changed since the scan: what it holds is not the merge, so its
+                # version is not the link's (the live sync reconciles it against the shadow)
+                ids[side], versions[side] = result.current.native_id, UNKNOWN_VERSION
+                continue
+            ids[side] = result.native_id or ids[side]
+            versions[side], tokens[side] = result.version, op.token
+            counter = report.created if op.op == "insert" else report.updated
+            counter[side] += 1
+        return self.link_commit(job, ids, versions, tokens, report)
+
+    def job_error(self, job: Job, side: int, reason: str) -> None:
+        source = next(i for i, r in enumerate(job.rows) if r is not None)
+        scanned = job.rows[source]
+        assert scanned is not None
+        self.error(
+            source,
+            scanned.row,
+            "permanent",
+            f"writing to {self.ctx.side_names[side]!r}: {reason}",
+            mapping.encode_key(job.key),
+        )
+
+    def link_commit(
+        self,
+        job: Job,
+        ids: list[str | None],
+        versions: list[str | None],
+        tokens: list[str | None],
+        report: SyncReport,
+    ) -> Commit:
+        link = Link(
+            job.link_id,
+            self.map.name,
+            mapping.encode_key(job.key),
+            ids,
+            versions,
+            job.merged,
+            tokens,
+        )
+        report.linked += 1
+        return Commit(link=link, resolve=None)
