@@ -87,10 +87,12 @@ def echo_of(ctx: Context, intent: Intent, changes: list[tuple[str, Change]]) -> 
     is taken when no row with the key is there.
     """
     link, side = intent.link, intent.side
+    m = ctx.maps.get(link.map)
+    if m is None:  # the map left the config since: nothing of it is replicated any more
+        return None
     ours = [c for map_name, c in changes if map_name == link.map and c.op == "upsert"]
     if link.ids[side] is not None:
         return link.ids[side] if any(c.native_id == link.ids[side] for c in ours) else None
-    m = ctx.map(link.map)
     keyed = [c for c in ours if c.values is not None and key_of(m, side, c.values) == link.key]
     gone = [c for c in ours if c.values is None]
     found = keyed or gone

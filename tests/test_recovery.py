@@ -376,6 +376,22 @@ async def test_recovery_does_not_take_a_row_another_link_holds(tmp_path: Path) -
 
 
 @pytest.mark.anyio
+async def test_an_intent_of_a_map_no_longer_configured_is_forgotten(tmp_path: Path) -> None:
+    config = load_config(config_of(tmp_path))
+    store = await Store.open(config.state_path)
+    try:
+        ctx = Context(config, store, [MemorySide("fno"), MemorySide("crm")])
+        lost = Link(2, "vendors", '["V1"]', ["f1", None], ["1", ""], {}, [None, "t2"])
+        await store.commit([Commit(intents=[Intent("t2", 1, lost, 0.0)])])
+        echo = Change("accounts", "c1", "upsert", "t2", {"accountnumber": "V1"})
+        await store.append_journal(1, [("vendors", echo)], None)
+        await recover(ctx)
+        assert await store.intents() == [] and await store.link(2) is None
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
 async def test_new_link_ids_do_not_reuse_those_of_intents_left(tmp_path: Path) -> None:
     """An intent left behind (e.g. by a sync the host retries in-process) keeps its link id
     out of reach of new records until recovery settles it."""
