@@ -247,21 +247,37 @@ class SQLiteSide:
 
     # -- reading rows ---------------------------------------------------------------
 
+    # The table is looked up in the call: a repair just before it may have replaced it.
+
     async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
-        table = self._table(entity)
-        return await self._call(f"get rows of {entity!r}", sql.rows_by_ids, table, native_ids)
+        return await self._call(f"get rows of {entity!r}", self._get, entity, native_ids)
+
+    def _get(
+        self, db: sqlite3.Connection, entity: str, native_ids: Sequence[str]
+    ) -> dict[str, Row]:
+        return sql.rows_by_ids(db, self._table(entity), native_ids)
 
     async def find(
         self, entity: str, key_fields: Sequence[str], keys: Sequence[tuple[Value, ...]]
     ) -> dict[tuple[Value, ...], Row]:
-        table = self._table(entity)
-        return await self._call(
-            f"find rows of {entity!r}", sql.rows_by_keys, table, key_fields, keys, True
-        )
+        return await self._call(f"find rows of {entity!r}", self._find, entity, key_fields, keys)
+
+    def _find(
+        self,
+        db: sqlite3.Connection,
+        entity: str,
+        key_fields: Sequence[str],
+        keys: Sequence[tuple[Value, ...]],
+    ) -> dict[tuple[Value, ...], Row]:
+        return sql.rows_by_keys(db, self._table(entity), key_fields, keys, True)
 
     async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
-        table = self._table(entity)
-        return await self._call(f"scan {entity!r}", sql.scan_rows, table, after, limit)
+        return await self._call(f"scan {entity!r}", self._scan, entity, after, limit)
+
+    def _scan(
+        self, db: sqlite3.Connection, entity: str, after: str | None, limit: int
+    ) -> list[Row]:
+        return sql.scan_rows(db, self._table(entity), after, limit)
 
     # -- writing --------------------------------------------------------------------
 
@@ -310,8 +326,8 @@ class SQLiteSide:
         db.execute("SAVEPOINT replicator_op")
         try:
             result = self._apply(db, table, op)
-        except sqlite3.Error as exc:
-            if _is_transient(exc):
+        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: an int over 64 bits
+            if isinstance(exc, sqlite3.Error) and _is_transient(exc):
                 raise
             result = self._refused(op, exc)
             if db.in_transaction:
@@ -370,8 +386,9 @@ class SQLiteSide:
     def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as exc:
-            kind = TransientError if _is_transient(exc) else PermanentError
+        except (sqlite3.Error, OverflowError) as exc:
+            transient = isinstance(exc, sqlite3.Error) and _is_transient(exc)
+            kind = TransientError if transient else PermanentError
             raise kind(f"side {self.name!r} ({self.path}): cannot {what}: {exc}") from exc
 
     def _table(self, entity: str) -> Table:
@@ -396,7 +413,7 @@ class SQLiteSide:
             return True
         return await self._call("wait for changes", sql.data_version) != self._seen
 
-    def _refused(self, op: WriteOp, exc: sqlite3.Error) -> WriteResult:
+    def _refused(self, op: WriteOp, exc: Exception) -> WriteResult:
         return self._permanent(op, f"refused by SQLite: {exc}")
 
     def _permanent(self, op: WriteOp, why: str) -> WriteResult:

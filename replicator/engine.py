@@ -261,6 +261,8 @@ class Replicator:
         Whatever is not finished by then stays in the journal and is replayed at the
         next start: draining shortens the replay, it is not needed for safety.
         """
+        if not self._live:  # nothing runs in the background (a release parking queued
+            return  # for the live sync waits in the store for the next start)
         if self._intakes is not None:
             self._intakes.cancel()
         with anyio.move_on_after(grace_s):

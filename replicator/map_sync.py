@@ -79,6 +79,15 @@ class Job(msgspec.Struct):
     link_id: int = 0
     intended: bool = False
 
+    def held(self, side: int) -> Values:
+        """What ``side`` holds once its writes so far are done: the merged values if it
+        needs no write or its write applied, else what was scanned."""
+        op, result = self.ops[side], self.results[side]
+        if op is None or (result is not None and result.status == "applied"):
+            return self.merged
+        scanned = self.rows[side]
+        return scanned.values if scanned is not None else {}
+
 
 class MapSync:
     """The initial sync of one map."""
@@ -220,21 +229,13 @@ class MapSync:
 
     def merged(self, link: Link | None, a: Scanned, b: Scanned) -> Values:
         """The agreed values of a pair: by the initial rule, or against the shadow if the
-        pair is linked (met again after a crash, or synced again for a changed map).
-
-        A linked side whose row is still at the link's version has not changed since: it
-        counts as holding the shadow. (After a crash between a job's two writes, the side
-        not written yet is at the version it was scanned at, and so receives the merge.)
-        """
+        pair is linked (met again after a crash, or synced again for a changed map)."""
+        vals = (a.values, b.values)
         if link is None or link.ids != [a.row.native_id, b.row.native_id]:
-            return rules.initial_merge(self.map, (a.values, b.values))
-        vals = tuple(
-            {**s.values, **link.shadow} if s.row.version == link.versions[i] else s.values
-            for i, s in enumerate((a, b))
-        )
+            return rules.initial_merge(self.map, vals)
         changed_at = (a.row.changed_at, b.row.changed_at)
         winner = rules.conflict_winner(self.map, changed_at, self.map.initial_master)
-        return rules.relink_merge(self.map, link.shadow, (vals[0], vals[1]), winner)
+        return rules.relink_merge(self.map, link.shadow, vals, winner)
 
     async def references_ready(self, job: Job, side: int, report: SyncReport) -> bool:
         """Park the record if a lookup into another map is not linked; defer own-map ones.
@@ -327,7 +328,12 @@ class MapSync:
         await self.ctx.committer.handle([Commit(intents=intents)])
 
     def after(self, job: Job, side: int, op: WriteOp) -> Link:
-        """The job's link if its write on ``side`` applies (the version there unknown)."""
+        """The job's link if its write on ``side`` applies (the version there unknown).
+
+        Its shadow holds only what both sides then hold: a field the other side is still
+        to receive keeps its old shadow value (or none), so that a crash before that write
+        leaves a link the live sync can trust, and a rerun decides that field again.
+        """
         other = 1 - side
         ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
         versions: list[str | None] = [r.row.version if r else None for r in job.rows]
@@ -339,8 +345,10 @@ class MapSync:
         if op.op == "insert":
             ids[side] = None
         versions[side], tokens[side] = UNKNOWN_VERSION, op.token
+        base = job.link.shadow if job.link else {}
+        shadow = rules.shadow_after_write(base, job.merged, job.held(other))
         key = mapping.encode_key(job.key)
-        return Link(job.link_id, self.map.name, key, ids, versions, dict(job.merged), tokens)
+        return Link(job.link_id, self.map.name, key, ids, versions, shadow, tokens)
 
     async def write(self, side: int, jobs: list[Job]) -> None:
         pending = jobs

@@ -71,6 +71,7 @@ _change = msgspec.msgpack.Decoder(Change)
 _values = msgspec.msgpack.Decoder(dict[str, Any])
 _link = msgspec.msgpack.Decoder(Link)
 _LINK_COLS = "id, map, key, id0, id1, ver0, ver1, tok0, tok1, shadow"
+_JOURNAL_CHUNK = 200  # rows per INSERT: 800 parameters, under every SQLite's limit
 
 
 _PARK_SQL = (
@@ -206,12 +207,18 @@ class Store:
         now = time.time()
         out = []
         async with self.transaction():
-            for map_name, change in items:
-                cur = await self.db.execute(
-                    "INSERT INTO journal (side, map, change, received_at) VALUES (?, ?, ?, ?)",
-                    (side, map_name, _enc.encode(change), now),
+            for start in range(0, len(items), _JOURNAL_CHUNK):
+                chunk = items[start : start + _JOURNAL_CHUNK]
+                rows = [(side, m, _enc.encode(change), now) for m, change in chunk]
+                marks = ", ".join(["(?, ?, ?, ?)"] * len(rows))
+                ids = await self._all(
+                    f"INSERT INTO journal (side, map, change, received_at) VALUES {marks}"
+                    " RETURNING id",
+                    [v for row in rows for v in row],
                 )
-                out.append(JournalEntry(cur.lastrowid or 0, side, map_name, change, now))
+                # ids are handed out in VALUES order; RETURNING's own order is unspecified
+                for (map_name, change), (entry_id,) in zip(chunk, sorted(ids), strict=True):
+                    out.append(JournalEntry(entry_id, side, map_name, change, now))
             await self.set_cursor(side, cursor)
         return out
 

@@ -312,12 +312,13 @@ async def test_what_a_user_does_to_a_row_linked_before_the_sync_was_killed_is_ke
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("edited", [False, True])
-async def test_a_sync_job_killed_between_its_two_writes_finishes_or_keeps_the_edit(
+async def test_a_sync_job_killed_between_its_two_writes_is_finished_by_the_rerun(
     tmp_path: Path, edited: bool
 ) -> None:
     """C1 needs a write on both sides (fno, the master, lacks a phone; crm's name differs).
-    Killed after fno's write, before crm's: the rerun writes the master's name to crm,
-    unless a user edited crm's row meanwhile (then the edit stands, as without a crash)."""
+    Killed after fno's write, before crm's: the rerun links the phone both now hold and
+    decides the name, never agreed, by the initial rule again (fno's), as it would for an
+    edit of crm's name made before the sync began."""
     config = config_of(tmp_path)
     fno, crm = MemorySide("fno"), DyingSide("crm")
     fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": None})
@@ -328,10 +329,74 @@ async def test_a_sync_job_killed_between_its_two_writes_finishes_or_keeps_the_ed
     if edited:
         crm.update("accounts", crm_id(crm), {"name": "edited on crm"})
     await settle(config, fno, crm)
-    name = "edited on crm" if edited else "a"
-    both = {"C1": (name, "5")}
+    both = {"C1": ("a", "5")}
     assert fields(fno, "CustomersV3", "CustomerAccount", "Name", "Phone") == both
     assert fields(crm, "accounts", "accountnumber", "name", "telephone1") == both
+
+
+@pytest.mark.anyio
+async def test_a_re_sync_killed_between_its_two_writes_leaves_a_link_the_daemon_can_trust(
+    tmp_path: Path,
+) -> None:
+    """C1 is linked; while stopped, fno edits the name and crm the phone; a ``sync`` of the
+    (already synced) map is killed after fno's write. The daemon, which does not sync the
+    map again, ends with both edits on both sides."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    fid = fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": "5"})
+    await settle(config, fno, crm)
+    fno.update("CustomersV3", fid, {"Name": "b"})
+    crm.update("accounts", crm_id(crm), {"telephone1": "6"})
+    crm.armed = "before"
+    async with anyio.create_task_group() as tg:
+
+        async def sync_command() -> None:
+            sides = {"fno": fno, "crm": crm}
+            async with Replicator(config, sides=sides, initial_sync=False, live=False) as rep:
+                await rep.sync(["customers"])
+
+        tg.start_soon(sync_command)
+        with anyio.fail_after(10):
+            await crm.applied.wait()
+        tg.cancel_scope.cancel()
+    crm.armed = None
+    await settle(config, fno, crm)
+    both = {"C1": ("b", "6")}
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name", "Phone") == both
+    assert fields(crm, "accounts", "accountnumber", "name", "telephone1") == both
+
+
+SELF_REFERENCE = """
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [ { fno = "Name", crm = "name" },
+           { fno = "InvoiceAccount", crm = "billingaccount", lookup = "customers" } ]
+"""
+
+
+@pytest.mark.anyio
+async def test_a_second_sync_keeps_a_self_reference_the_first_deferred(tmp_path: Path) -> None:
+    """C1 is invoiced to C2, not linked yet when C1 was planned (the field was deferred, the
+    shadow holds none): syncing again before the live patch keeps the reference."""
+    config = write_config(tmp_path, SELF_REFERENCE)
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    for side, entity, key, name, ref in (
+        (fno, "CustomersV3", "CustomerAccount", "Name", "InvoiceAccount"),
+        (crm, "accounts", "accountnumber", "name", "billingaccount"),
+    ):
+        side.insert(entity, {key: "C1", name: "one", ref: "C2"})
+        side.insert(entity, {key: "C2", name: "two", ref: None})
+    for _ in range(2):
+        sides = {"fno": fno, "crm": crm}
+        with anyio.fail_after(10):  # a sync leaves the patch to the live sync: no drain wait
+            async with Replicator(config, sides=sides, initial_sync=False, live=False) as rep:
+                await rep.sync(["customers"])
+    refs = {"C1": "C2", "C2": None}
+    assert fields(fno, "CustomersV3", "CustomerAccount", "InvoiceAccount") == refs
+    assert fields(crm, "accounts", "accountnumber", "billingaccount") == refs
 
 
 # -- the pieces ---------------------------------------------------------------------------

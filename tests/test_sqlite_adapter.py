@@ -373,3 +373,45 @@ async def test_an_unindexed_integration_key_is_warned_about_once_indexed_not(
     with capture_logs() as logs:
         await side.prepare([spec])
     assert [e for e in logs if e["event"] == "sqlite_key_not_indexed"] == []
+
+
+@pytest.mark.anyio
+async def test_an_integer_over_64_bits_is_refused_alone(side: SQLiteSide) -> None:
+    """SQLite cannot store 2**64: that item answers permanent, the rest of the batch applies."""
+    await side.prepare([ITEMS])
+    results = await side.write([insert(code="big", qty=2**64), insert(code="ok", qty=1)])
+    assert [r.status for r in results] == ["permanent", "applied"]
+    assert "too large" in results[0].reason
+    assert [r.values["code"] for r in await side.scan("items", None, 10)] == ["ok"]
+
+
+@pytest.mark.anyio
+async def test_a_read_queued_behind_a_trigger_repair_uses_the_re_created_table(
+    tmp_path: Path,
+) -> None:
+    """The table is looked up when the call runs, not when it was queued: a get waiting
+    behind a read that re-installs the triggers of a re-created table finds its rows."""
+    with closing(sqlite3.connect(tmp_path / "app.db")) as conn:
+        conn.execute("CREATE TABLE items (code TEXT, name TEXT, qty INT)")  # rowid ids
+    lite = create_side("lite", {"path": "app.db", "busy_timeout_ms": 5000}, tmp_path)
+    await lite.open()
+    await lite.prepare([ITEMS])
+    with closing(sqlite3.connect(tmp_path / "app.db", isolation_level=None)) as app:
+        app.execute("DROP TABLE items")
+        app.execute("CREATE TABLE items (id TEXT PRIMARY KEY, code TEXT, name TEXT, qty INT)")
+        app.execute("INSERT INTO items VALUES ('g1', 'A', 'a', 1)")
+        app.execute("BEGIN IMMEDIATE")  # the repair's transaction waits for this one
+        got: dict[str, object] = {}
+
+        async def get() -> None:
+            got.update(await lite.get("items", ["g1"]))
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lite.read_changes, None, 100)
+                await wait_all_tasks_blocked()  # the read holds the side, waiting
+                tg.start_soon(get)
+                await wait_all_tasks_blocked()  # the get waits for the side
+                app.execute("COMMIT")
+    await lite.close()
+    assert list(got) == ["g1"]
