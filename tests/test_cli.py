@@ -262,6 +262,8 @@ async def test_pause_and_resume_a_running_daemon(
             return "C1" in rows(crm, CRM, "accountnumber")
 
         await until(arrived)
+        with anyio.fail_after(10):  # the row is there; its step's commit may not be yet
+            await rep.wait_idle()
         code, out, _ = await run(capsys, "status", "--config", str(cfg), "--json")
         (m,) = json.loads(out)["maps"]
         assert (m["state"], m["backlog"], m["paused_reason"]) == ("running", 0, None)
