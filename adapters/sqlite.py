@@ -129,9 +129,10 @@ class SQLiteSide:
             raise TransientError(f"side {self.name!r}: database file {str(self.path)!r} not found")
         async with self._lock:
             with self._translated("open"):
-                self._db = await anyio.to_thread.run_sync(self._connect)
+                await anyio.to_thread.run_sync(self._connect)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> None:
+        """Open the connection (set here, so a cancelled ``open`` still closes it)."""
         db = sqlite3.connect(
             self.path.resolve().as_uri() + "?mode=rw",
             uri=True,
@@ -145,7 +146,7 @@ class SQLiteSide:
         except BaseException:
             db.close()
             raise
-        return db
+        self._db = db
 
     async def close(self) -> None:
         if self._db is None:
@@ -285,7 +286,10 @@ class SQLiteSide:
         """The whole batch in one transaction, in one call to the database's thread."""
         if not ops:
             return []
-        results = await self._call(f"write a batch of {len(ops)}", self._write_batch, list(ops))
+        return await self._call(f"write a batch of {len(ops)}", self._write, list(ops))
+
+    def _write(self, db: sqlite3.Connection, ops: list[WriteOp]) -> list[WriteResult]:
+        results = self._write_batch(db, ops)
         self._wrote = self._wrote or any(r.status == "applied" for r in results)
         return results
 
