@@ -33,7 +33,7 @@ from .errors import (
     StoreError,
     TransientError,
 )
-from .map_sync import SyncReport
+from .sync_writes import SyncReport
 
 __all__ = [
     "AdapterError",

@@ -13,84 +13,31 @@ linked row whose partner is gone is left alone: the partner's delete is in the f
 It is resumable by construction: matching is by key and inserts refuse an existing
 key, so a rerun after a crash links what the crashed run created instead of
 duplicating it, and the intents committed before each batch of writes (recovery.py)
-restore the links of writes whose outcome the crash lost.
+restore the links of writes whose outcome the crash lost. The writing half (intents,
+batches, a row changed since the scan, links) is in sync_writes.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-import anyio
 import msgspec
 
 from . import lookups, mapping, rules
-from .adapter import UNKNOWN_VERSION, Change, Row, Values, WriteOp, WriteResult
+from .adapter import Row, Values, WriteOp
 from .config import TableMap
 from .context import Context
-from .errors import RuleViolation, TransientError
-from .model import Commit, ErrorEntry, Intent, Link, Parked
+from .errors import RuleViolation
+from .model import ErrorEntry, Link, Parked
+from .sync_writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
 SCAN_BATCH = 2000
-WRITE_RETRIES = 5
 
 
-class SyncReport(msgspec.Struct):
-    """What the initial sync of one map did."""
-
-    map: str
-    rows: list[int]
-    linked: int = 0
-    created: list[int] = msgspec.field(default_factory=lambda: [0, 0])
-    updated: list[int] = msgspec.field(default_factory=lambda: [0, 0])
-    unchanged: int = 0
-    errors: int = 0
-    parked: int = 0
-    seconds: float = 0.0
-
-
-class Progress(Protocol):
-    """Shows the progress of an initial sync (a bar on a terminal, log lines elsewhere)."""
-
-    def start(self, map_name: str, total: int) -> None: ...
-    def advance(self, done: int) -> None: ...
-    def finish(self, report: SyncReport) -> None: ...
-
-
-class Scanned(msgspec.Struct):
-    """A scanned row with its canonical values."""
-
-    row: Row
-    values: Values
-
-
-class Job(msgspec.Struct):
-    """What the sync does for one integration key: writes per side, then a link or an error."""
-
-    key: tuple[Any, ...]
-    rows: list[Scanned | None]
-    link: Link | None
-    merged: Values = {}
-    ops: list[WriteOp | None] = msgspec.field(default_factory=lambda: [None, None])
-    results: list[WriteResult | None] = msgspec.field(default_factory=lambda: [None, None])
-    error: str = ""
-    deferred: list[str] = msgspec.field(default_factory=list)
-    link_id: int = 0
-    intended: bool = False
-
-    def held(self, side: int) -> Values:
-        """What ``side`` holds once its writes so far are done: the merged values if it
-        needs no write or its write applied, else what was scanned."""
-        op, result = self.ops[side], self.results[side]
-        if op is None or (result is not None and result.status == "applied"):
-            return self.merged
-        scanned = self.rows[side]
-        return scanned.values if scanned is not None else {}
-
-
-class MapSync:
-    """The initial sync of one map."""
+class MapSync(SyncWrites):
+    """The initial sync of one map: scanning and planning here, writing in SyncWrites."""
 
     def __init__(
         self, ctx: Context, m: TableMap, progress: Progress | None, companies: Sequence[str] = ()
@@ -161,23 +108,6 @@ class MapSync:
                 f"{out[key].row.native_id}",
             )
         out[key] = Scanned(row, values)
-
-    def error(self, side: int, row: Row, kind: str, reason: str, key: str = "") -> None:
-        now = time.time()
-        change = Change(self.map.entities[side], row.native_id, "upsert", values=row.values)
-        self.errors.append(
-            ErrorEntry(
-                0, self.map.name, side, row.native_id, key, kind, reason, 1, now, now, change
-            )
-        )
-
-    async def flush_errors(self, report: SyncReport) -> None:
-        """Commit the errors and parked rows collected so far."""
-        commits = [Commit(error=e) for e in self.errors] + [Commit(park=p) for p in self.parks]
-        report.errors += len(self.errors)
-        self.errors, self.parks = [], []
-        if commits:
-            await self.ctx.committer.handle(commits)
 
     async def plan(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
@@ -269,20 +199,6 @@ class MapSync:
             job.merged[ref.field] = None
         return True
 
-    def plan_update(self, job: Job, side: int) -> None:
-        scanned = job.rows[side]
-        assert scanned is not None
-        changed = [f for f in rules.diff(job.merged, scanned.values) if f not in job.deferred]
-        if changed:
-            job.ops[side] = WriteOp(
-                self.map.entities[side],
-                "update",
-                self.ctx.token(job.link_id),
-                native_id=scanned.row.native_id,
-                values=mapping.side_values(self.map, side, job.merged, changed),
-                expected_version=scanned.row.version,
-            )
-
     async def load_links(self, *rows: list[Scanned | None]) -> None:
         """Fetch the links of a batch's rows, one store query per side."""
         for side, scanned in enumerate(rows):
@@ -294,130 +210,3 @@ class MapSync:
             if scanned is not None and (link := self.links[side].get(scanned.row.native_id)):
                 return link
         return None
-
-    async def execute(self, jobs: list[Job], report: SyncReport) -> None:
-        """Write a batch of jobs on both sides, then commit their links and errors.
-
-        Before each side's writes their intents are committed (see recovery.py), and the
-        commit of the outcomes forgets them.
-        """
-        for side in (0, 1):
-            writing = [j for j in jobs if j.ops[side] is not None]
-            if writing:
-                await self.intend(side, writing)
-            await self.write(side, writing)
-        commits = []
-        for job in jobs:
-            commit = self.outcome(job, report)
-            if job.intended:
-                commit = commit or Commit()
-                commit.clear_intents = job.link_id
-            if commit is not None:
-                commits.append(commit)
-        await self.flush_errors(report)
-        await self.ctx.committer.handle(commits)
-
-    async def intend(self, side: int, jobs: list[Job]) -> None:
-        intents = []
-        now = time.time()
-        for job in jobs:
-            op = job.ops[side]
-            assert op is not None
-            intents.append(Intent(op.token, side, self.after(job, side, op), now))
-            job.intended = True
-        await self.ctx.committer.handle([Commit(intents=intents)])
-
-    def after(self, job: Job, side: int, op: WriteOp) -> Link:
-        """The job's link if its write on ``side`` applies (the version there unknown).
-
-        Its shadow holds only what both sides then hold: a field the other side is still
-        to receive keeps its old shadow value (or none), so that a crash before that write
-        leaves a link the live sync can trust, and a rerun decides that field again.
-        """
-        other = 1 - side
-        ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
-        versions: list[str | None] = [r.row.version if r else None for r in job.rows]
-        tokens: list[str | None] = list(job.link.tokens) if job.link else [None, None]
-        result, done = job.results[other], job.ops[other]
-        if result is not None and done is not None and result.status == "applied":
-            ids[other] = result.native_id or ids[other]
-            versions[other], tokens[other] = result.version, done.token
-        if op.op == "insert":
-            ids[side] = None
-        versions[side], tokens[side] = UNKNOWN_VERSION, op.token
-        base = job.link.shadow if job.link else {}
-        shadow = rules.shadow_after_write(base, job.merged, job.held(other))
-        key = mapping.encode_key(job.key)
-        return Link(job.link_id, self.map.name, key, ids, versions, shadow, tokens)
-
-    async def write(self, side: int, jobs: list[Job]) -> None:
-        pending = jobs
-        for attempt in range(WRITE_RETRIES + 1):
-            if not pending:
-                return
-            ops = [j.ops[side] for j in pending]
-            results = await self.ctx.writers[side].handle([op for op in ops if op is not None])
-            for job, result in zip(pending, results, strict=True):
-                job.results[side] = result
-            pending = [j for j in pending if (r := j.results[side]) and r.status == "transient"]
-            if pending and attempt < WRITE_RETRIES:
-                await anyio.sleep(0.1 * 2**attempt)
-        if pending:
-            raise TransientError(
-                f"side {self.ctx.side_names[side]!r} kept failing: {pending[0].results[side]}"
-            )
-
-    def outcome(self, job: Job, report: SyncReport) -> Commit | None:
-        """The link (or error) a written job leaves."""
-        ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
-        versions: list[str | None] = [r.row.version if r else None for r in job.rows]
-        tokens: list[str | None] = [None, None]
-        for side in (0, 1):
-            result, op = job.results[side], job.ops[side]
-            if result is None or op is None:
-                continue
-            if result.status == "permanent":
-                self.job_error(job, side, result.reason)
-                return None
-            if result.status == "conflict" and result.current is not None:
-                # the row changed since the scan: what it holds is not the merge, so its
-                # version is not the link's (the live sync reconciles it against the shadow)
-                ids[side], versions[side] = result.current.native_id, UNKNOWN_VERSION
-                continue
-            ids[side] = result.native_id or ids[side]
-            versions[side], tokens[side] = result.version, op.token
-            counter = report.created if op.op == "insert" else report.updated
-            counter[side] += 1
-        return self.link_commit(job, ids, versions, tokens, report)
-
-    def job_error(self, job: Job, side: int, reason: str) -> None:
-        source = next(i for i, r in enumerate(job.rows) if r is not None)
-        scanned = job.rows[source]
-        assert scanned is not None
-        self.error(
-            source,
-            scanned.row,
-            "permanent",
-            f"writing to {self.ctx.side_names[side]!r}: {reason}",
-            mapping.encode_key(job.key),
-        )
-
-    def link_commit(
-        self,
-        job: Job,
-        ids: list[str | None],
-        versions: list[str | None],
-        tokens: list[str | None],
-        report: SyncReport,
-    ) -> Commit:
-        link = Link(
-            job.link_id,
-            self.map.name,
-            mapping.encode_key(job.key),
-            ids,
-            versions,
-            job.merged,
-            tokens,
-        )
-        report.linked += 1
-        return Commit(link=link, resolve=None)

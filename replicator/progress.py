@@ -8,7 +8,7 @@ from typing import TextIO
 
 import structlog
 
-from .map_sync import SyncReport
+from .sync_writes import SyncReport
 
 
 class TerminalProgress:

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from .config import TableMap
 from .context import Context
-from .map_sync import MapSync, Progress, SyncReport
+from .map_sync import MapSync
 from .ordering import topological_order
+from .sync_writes import Progress, SyncReport
 
 __all__ = ["InitialSync", "Progress", "SyncReport", "fields_fingerprint", "sync_order"]
 

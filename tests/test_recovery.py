@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from adapters.memory import MemorySide
-from conftest import write_config
+from conftest import NAME_PHONE_MAP, write_config
 from replicator import rules
 from replicator.adapter import Change, ChangeBatch, WriteOp, WriteResult
 from replicator.config import load_config
@@ -27,15 +27,6 @@ from replicator.errors import TransientError
 from replicator.model import Commit, Intent, Link
 from replicator.recovery import recover
 from replicator.store import MIGRATIONS, Store
-
-CUSTOMERS_MAP = """
-[[maps]]
-name = "customers"
-fno = "CustomersV3"
-crm = "accounts"
-key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
-fields = [ { fno = "Name", crm = "name" }, { fno = "Phone", crm = "telephone1" } ]
-"""
 
 
 class DyingSide(MemorySide):
@@ -71,7 +62,7 @@ class DyingSide(MemorySide):
 
 
 def config_of(tmp_path: Path, engine: str = "") -> Path:
-    return write_config(tmp_path, engine + CUSTOMERS_MAP)
+    return write_config(tmp_path, engine + NAME_PHONE_MAP)
 
 
 async def crash_when_written(config: Path, sides: dict[str, MemorySide], dying: DyingSide) -> None:
@@ -200,7 +191,7 @@ async def test_the_second_write_of_a_step_and_an_edit_after_it_are_recovered(
 ) -> None:
     """A step merged changes of both sides and wrote both; killed after the second write,
     a user edit made after it stands: the newest intent found settles the link."""
-    config = write_config(tmp_path, CUSTOMERS_MAP + 'conflict = "crm"\n')  # crm would win
+    config = write_config(tmp_path, NAME_PHONE_MAP + 'conflict = "crm"\n')  # crm would win
     fno, crm = DyingSide("fno"), DyingSide("crm")  # a conflict on Phone: it must be none
     fid = fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": "1"})
     await settle(config, fno, crm)
