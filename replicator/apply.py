@@ -283,8 +283,14 @@ class Applier:
 
         A side whose row we did not read is assumed to hold the shadow at the link's
         version; if that is wrong the conditional write answers ``conflict`` with the
-        current row and the merge runs again with it.
+        current row and the merge runs again with it. A shadow that lacks a field (both
+        sides never agreed on it: an initial sync cut short or met by a user's edit) says
+        nothing of what a side holds, so both rows are read first.
         """
+        if any(f.id not in pair.link.shadow for f in self.map.all_fields):
+            for side in (0, 1):
+                if side not in pair.read:
+                    await self.read_side(pair, side)
         outcome: Outcome = "noop"
         for _ in range(MAX_CONFLICT_ROUNDS):
             winner = rules.conflict_winner(self.map, pair.changed_at, pair.source)
@@ -337,6 +343,18 @@ class Applier:
         pair.wrote(side, result.version, merged)
         return True
 
+    async def read_side(self, pair: Pair, side: int) -> None:
+        native_id = str(pair.link.ids[side])
+        rows = await self.ctx.sides[side].get(self.map.entities[side], [native_id])
+        row = rows.get(native_id)
+        if row is None:
+            raise Step(
+                "conflict",
+                f"row {native_id} was deleted on {self.side_name(side)!r} meanwhile; "
+                "the delete wins",
+            )
+        pair.known(side, row, self.canonical(side, row))
+
     def log_conflicts(self, pair: Pair, merged: rules.Merge) -> None:
         for c in merged.conflicts:
             self.ctx.log.warning(
@@ -364,10 +382,12 @@ class Pair:
         self.vals: list[Values] = [dict(link.shadow), dict(link.shadow)]
         self.versions: list[str | None] = list(link.versions)
         self.changed_at: list[float | None] = [None, None]
+        self.read: set[int] = set()
         for side, (row, values) in rows.items():
             self.known(side, row, values)
 
     def known(self, side: int, row: Row, values: Values) -> None:
+        self.read.add(side)
         self.vals[side] = values
         self.versions[side] = row.version
         self.changed_at[side] = row.changed_at

@@ -114,6 +114,18 @@ class MapSync(SyncWrites):
     ) -> Job | None:
         """What to do for one key; None if nothing is to be written (both sides agree and
         are linked, the record waits for a lookup or is refused, or its partner is gone)."""
+        try:
+            return await self.plan_job(key, a, b, report)
+        except RuleViolation as exc:  # a value a strict value map cannot carry over
+            side = self.map.initial_master if a is not None and b is not None else int(a is None)
+            scanned = [a, b][side]
+            assert scanned is not None
+            self.error(side, scanned.row, "rule", str(exc), mapping.encode_key(key))
+            return None
+
+    async def plan_job(
+        self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
+    ) -> Job | None:
         rows = [a, b]
         link = self.existing_link(rows)
         job = Job(key, rows, link, link_id=link.id if link else self.new_link_id())

@@ -26,6 +26,7 @@ from .errors import RuleViolation, TransientError
 from .model import Commit, ErrorEntry, Intent, Link, Parked
 
 WRITE_RETRIES = 5
+MAX_REBASES = 3  # rounds of merging in rows changed since the scan, then the live sync
 
 
 class SyncReport(msgspec.Struct):
@@ -70,7 +71,7 @@ class Job(msgspec.Struct):
     deferred: list[str] = msgspec.field(default_factory=list)
     link_id: int = 0
     intended: bool = False
-    rebased: bool = False
+    rebases: int = 0
 
     def held(self, side: int) -> Values:
         """What ``side`` holds once its writes so far are done: the merged values if it
@@ -129,7 +130,10 @@ class SyncWrites:
         ``conflict``: its job is merged again with the change and written once more.
         """
         await self.write_both(jobs)
-        if rebased := [j for j in jobs if self.rebase(j)]:
+        for _ in range(MAX_REBASES):
+            rebased = [j for j in jobs if self.rebase(j)]
+            if not rebased:
+                break
             await self.write_both(rebased)
         commits = []
         for job in jobs:
@@ -154,11 +158,16 @@ class SyncWrites:
         has writes to make.
 
         What a user changed on that row since the scan is newer than the sync and is
-        kept (unless the other side owns the field); the rest stays as merged. Each side
-        is then written what it lacks, expecting the version it is known at.
+        kept (unless the other side owns the field; if both rows changed a field, the
+        map's conflict policy decides); the rest stays as merged. Deferred lookups stay
+        deferred. Each side is then written what it lacks, expecting the version it is
+        known at. After ``MAX_REBASES`` rounds a row still changing is linked with only
+        what both sides hold (``outcome``) and left to the live sync.
         """
         results = job.results
-        if job.rebased or any(r is not None and r.status == "permanent" for r in results):
+        if job.rebases >= MAX_REBASES or any(
+            r is not None and r.status == "permanent" for r in results
+        ):
             return False
         conflicted = {
             side: r.current
@@ -167,8 +176,9 @@ class SyncWrites:
         }
         if not conflicted:
             return False
-        job.rebased = True
+        job.rebases += 1
         old, merged = job.merged, dict(job.merged)
+        edits: dict[str, dict[int, Any]] = {}
         for side, current in conflicted.items():
             scanned = job.rows[side]
             assert scanned is not None
@@ -177,9 +187,16 @@ class SyncWrites:
             except RuleViolation:
                 return False
             for f in self.map.all_fields:
-                if rules.owner(f) in (None, side) and now.get(f.id) != scanned.values.get(f.id):
-                    merged[f.id] = now.get(f.id)
+                changed = now.get(f.id) != scanned.values.get(f.id)
+                if changed and rules.owner(f) in (None, side) and f.id not in job.deferred:
+                    edits.setdefault(f.id, {})[side] = now.get(f.id)
             job.rows[side] = Scanned(current, now)
+        changed_at = tuple(
+            c.changed_at if c else None for c in (conflicted.get(0), conflicted.get(1))
+        )
+        winner = rules.conflict_winner(self.map, changed_at, self.map.initial_master)
+        for field, by_side in edits.items():
+            merged[field] = by_side.get(winner, next(iter(by_side.values())))
         job.merged = merged
         for side in (0, 1):
             op, result, scanned = job.ops[side], results[side], job.rows[side]
@@ -196,7 +213,10 @@ class SyncWrites:
             elif job.rows[side] is None:
                 continue
             job.ops[side] = results[side] = None
-            self.plan_update(job, side)
+            try:
+                self.plan_update(job, side)
+            except RuleViolation:  # a strict value map refuses a user's value: no write
+                job.ops[side] = None
         return any(op is not None for op in job.ops)
 
     async def intend(self, side: int, jobs: list[Job]) -> None:
@@ -254,6 +274,7 @@ class SyncWrites:
         ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
         versions: list[str | None] = [r.row.version if r else None for r in job.rows]
         tokens: list[str | None] = [None, None]
+        held = [job.held(0), job.held(1)]
         for side in (0, 1):
             result, op = job.results[side], job.ops[side]
             if result is None or op is None:
@@ -262,15 +283,27 @@ class SyncWrites:
                 self.job_error(job, side, result.reason)
                 return None
             if result.status == "conflict" and result.current is not None:
-                # the row changed since the scan: what it holds is not the merge, so its
-                # version is not the link's (the live sync reconciles it against the shadow)
+                # the row changed (again): it does not hold the merge; the link keeps only
+                # what both sides hold, and the live sync reconciles the rest
                 ids[side], versions[side] = result.current.native_id, UNKNOWN_VERSION
+                held[side] = self.canonical_or_none(side, result.current.values)
                 continue
             ids[side] = result.native_id or ids[side]
             versions[side], tokens[side] = result.version, op.token
             counter = report.created if op.op == "insert" else report.updated
             counter[side] += 1
-        return self.link_commit(job, ids, versions, tokens, report)
+        base = job.link.shadow if job.link else {}
+        shadow = {k: base[k] for k in job.merged if k in base}
+        shadow.update(
+            (k, v) for k, v in job.merged.items() if held[0].get(k) == v and held[1].get(k) == v
+        )
+        return self.link_commit(job, ids, versions, tokens, shadow, report)
+
+    def canonical_or_none(self, side: int, values: Values) -> Values:
+        try:
+            return mapping.canonical(self.map, side, values)
+        except RuleViolation:
+            return {}
 
     def job_error(self, job: Job, side: int, reason: str) -> None:
         source = next(i for i, r in enumerate(job.rows) if r is not None)
@@ -290,16 +323,11 @@ class SyncWrites:
         ids: list[str | None],
         versions: list[str | None],
         tokens: list[str | None],
+        shadow: Values,
         report: SyncReport,
     ) -> Commit:
         link = Link(
-            job.link_id,
-            self.map.name,
-            mapping.encode_key(job.key),
-            ids,
-            versions,
-            job.merged,
-            tokens,
+            job.link_id, self.map.name, mapping.encode_key(job.key), ids, versions, shadow, tokens
         )
         report.linked += 1
         return Commit(link=link, resolve=None)

@@ -14,17 +14,40 @@ from replicator.adapter import WriteOp, WriteResult
 from replicator.engine import Replicator
 
 
-class EditedBeforeWrite(MemorySide):
-    """A side where a user changes C1 just before the sync's first write reaches it."""
+class EditsBeforeWrites(MemorySide):
+    """A side where a user changes row C1 just before the N-th write call reaches it."""
 
-    edit: dict[str, object] = {}
+    def __init__(self, name: str, entity: str, key_field: str) -> None:
+        super().__init__(name)
+        self.entity, self.key_field = entity, key_field
+        self.edits: dict[int, dict[str, object]] = {}
+        self.calls = 0
 
     async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
-        if self.edit:
-            nid = next(k for k, v in self.rows("accounts").items() if v["accountnumber"] == "C1")
-            self.update("accounts", nid, dict(self.edit))
-            self.edit = {}
+        self.calls += 1
+        if edit := self.edits.pop(self.calls, None):
+            nid = next(k for k, v in self.rows(self.entity).items() if v[self.key_field] == "C1")
+            self.update(self.entity, nid, edit)
         return await super().write(ops)
+
+
+def edited_sides() -> tuple[EditsBeforeWrites, EditsBeforeWrites]:
+    fno = EditsBeforeWrites("fno", "CustomersV3", "CustomerAccount")
+    crm = EditsBeforeWrites("crm", "accounts", "accountnumber")
+    return fno, crm
+
+
+async def run_until_idle(config: Path, fno: MemorySide, crm: MemorySide) -> None:
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+
+
+def name_phone(fno: MemorySide, crm: MemorySide) -> list[list[tuple[object, object]]]:
+    return [
+        [(v["Name"], v["Phone"]) for v in fno.rows("CustomersV3").values()],
+        [(v["name"], v["telephone1"]) for v in crm.rows("accounts").values()],
+    ]
 
 
 @pytest.mark.anyio
@@ -38,16 +61,124 @@ async def test_an_edit_made_after_the_scan_is_kept_and_the_rest_synced(
     """fno (the master) lacks C1's phone; crm's name differs. A user edits crm's row after
     the scan: the sync's write meets it, merges it in (it is newer than the sync), and
     both sides end with the master's values plus the edit."""
-    config = write_config(tmp_path, NAME_PHONE_MAP)
-    fno, crm = MemorySide("fno"), EditedBeforeWrite("crm")
+    fno, crm = edited_sides()
     fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": None})
     crm.insert("accounts", {"accountnumber": "C1", "name": "z", "telephone1": "5"})
-    crm.edit = edit
+    crm.edits[1] = edit
+    await run_until_idle(write_config(tmp_path, NAME_PHONE_MAP), fno, crm)
+    assert name_phone(fno, crm) == [[expected], [expected]]
+
+
+@pytest.mark.anyio
+async def test_edits_met_in_two_rounds_of_writes_are_both_kept(tmp_path: Path) -> None:
+    """crm's phone changes before the sync's first write, fno's name before its second:
+    the job is merged again each time, and both edits stand."""
+    fno, crm = edited_sides()
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": None})
+    crm.insert("accounts", {"accountnumber": "C1", "name": "z", "telephone1": "5"})
+    crm.edits[1] = {"telephone1": "6"}
+    fno.edits[2] = {"Name": "b"}
+    await run_until_idle(write_config(tmp_path, NAME_PHONE_MAP), fno, crm)
+    assert name_phone(fno, crm) == [[("b", "6")], [("b", "6")]]
+
+
+@pytest.mark.anyio
+async def test_the_same_field_edited_on_both_sides_after_the_scan_follows_the_policy(
+    tmp_path: Path,
+) -> None:
+    """Both users change C1's phone after the scan: the map's conflict policy (fno) wins."""
+    fno, crm = edited_sides()
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": None, "Phone": "4"})
+    crm.insert("accounts", {"accountnumber": "C1", "name": "z", "telephone1": "5"})
+    fno.edits[1] = {"Phone": "7"}
+    crm.edits[1] = {"telephone1": "6"}
+    await run_until_idle(write_config(tmp_path, NAME_PHONE_MAP), fno, crm)
+    assert name_phone(fno, crm) == [[("z", "7")], [("z", "7")]]
+
+
+@pytest.mark.anyio
+async def test_a_row_created_after_the_scan_meets_the_sync_insert_and_both_converge(
+    tmp_path: Path,
+) -> None:
+    """crm's user creates C1 just before the sync inserts it: the pair is linked with only
+    what both hold, and the live sync merges the rest (the conflict policy: fno)."""
+
+    class CreatesC1(MemorySide):
+        async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+            if not self.rows("accounts"):
+                self.insert("accounts", {"accountnumber": "C1", "name": "z", "telephone1": None})
+            return await super().write(ops)
+
+    fno, crm = MemorySide("fno"), CreatesC1("crm")
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": "5"})
+    await run_until_idle(write_config(tmp_path, NAME_PHONE_MAP), fno, crm)
+    assert name_phone(fno, crm) == [[("a", "5")], [("a", "5")]]
+
+
+SELF_REFERENCE = """
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [ { fno = "Name", crm = "name" },
+           { fno = "InvoiceAccount", crm = "billing", lookup = "customers" } ]
+"""
+
+
+@pytest.mark.anyio
+async def test_a_deferred_self_reference_changed_after_the_scan_reaches_both_sides(
+    tmp_path: Path,
+) -> None:
+    """C1's invoice account is deferred (C2 is created in the same batch); fno's user points
+    it to C3 after the scan: once the patch runs, both sides hold C3."""
+    fno, crm = edited_sides()
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": None, "InvoiceAccount": "C2"})
+    for account in ("C2", "C3"):
+        fno.insert(
+            "CustomersV3", {"CustomerAccount": account, "Name": account, "InvoiceAccount": None}
+        )
+    crm.insert("accounts", {"accountnumber": "C1", "name": "z", "billing": None})
+    fno.edits[1] = {"InvoiceAccount": "C3"}
+    await run_until_idle(write_config(tmp_path, SELF_REFERENCE), fno, crm)
+    refs = [
+        {v["CustomerAccount"]: v["InvoiceAccount"] for v in fno.rows("CustomersV3").values()},
+        {v["accountnumber"]: v["billing"] for v in crm.rows("accounts").values()},
+    ]
+    assert refs == [{"C1": "C3", "C2": None, "C3": None}] * 2
+
+
+STRICT_STATES = """
+[value_maps.state]
+strict = true
+"Idaho" = "ID"
+
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [ { fno = "State", crm = "stateorprovince", value_map = "state" } ]
+"""
+
+
+@pytest.mark.anyio
+async def test_a_value_a_strict_value_map_lacks_queues_the_record_not_the_sync(
+    tmp_path: Path,
+) -> None:
+    """fno's C1 lies in a state the strict map does not name: C1 goes to the error queue
+    (it cannot be written to crm), C2 is synced."""
+    config = write_config(tmp_path, STRICT_STATES)
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "State": "Oregon"})
+    fno.insert("CustomersV3", {"CustomerAccount": "C2", "State": "Idaho"})
+    crm.insert("accounts", {"accountnumber": "C3", "stateorprovince": "ID"})
+    crm.insert("accounts", {"accountnumber": "C1", "stateorprovince": "ID"})
     async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
         with anyio.fail_after(10):
             await rep.wait_idle()
-    rows = [
-        [(v["Name"], v["Phone"]) for v in fno.rows("CustomersV3").values()],
-        [(v["name"], v["telephone1"]) for v in crm.rows("accounts").values()],
-    ]
-    assert rows == [[expected], [expected]]
+        errors = await rep.ctx.store.errors()
+    assert [(e.map, e.key, e.kind) for e in errors] == [("customers", '["C1"]', "rule")]
+    assert "'Oregon'" in errors[0].reason and "strict" in errors[0].reason
+    states = {v["accountnumber"]: v["stateorprovince"] for v in crm.rows("accounts").values()}
+    assert states == {"C1": "ID", "C2": "ID", "C3": "ID"}
