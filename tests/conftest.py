@@ -27,6 +27,18 @@ fields = [ { fno = "Name", crm = "name" }, { fno = "Phone", crm = "telephone1" }
 """A customers map keyed by account, with a name and a phone, for memory sides."""
 
 
+SELF_REFERENCE_MAP = """
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [ { fno = "Name", crm = "name" },
+           { fno = "InvoiceAccount", crm = "billingaccount", lookup = "customers" } ]
+"""
+"""Customers whose invoice account is another customer: a lookup into its own map."""
+
+
 def write_config(tmp_path: Path, body: str) -> Path:
     """A config file with two memory sides ``fno`` and ``crm`` and ``body`` appended."""
     path = tmp_path / "replicator.toml"

@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from adapters.memory import MemorySide
-from conftest import NAME_PHONE_MAP, write_config
+from conftest import NAME_PHONE_MAP, SELF_REFERENCE_MAP, write_config
 from replicator import rules
 from replicator.adapter import Change, ChangeBatch, WriteOp, WriteResult
 from replicator.config import load_config
@@ -357,22 +357,11 @@ async def test_a_re_sync_killed_between_its_two_writes_leaves_a_link_the_daemon_
     assert fields(crm, "accounts", "accountnumber", "name", "telephone1") == both
 
 
-SELF_REFERENCE = """
-[[maps]]
-name = "customers"
-fno = "CustomersV3"
-crm = "accounts"
-key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
-fields = [ { fno = "Name", crm = "name" },
-           { fno = "InvoiceAccount", crm = "billingaccount", lookup = "customers" } ]
-"""
-
-
 @pytest.mark.anyio
 async def test_a_second_sync_keeps_a_self_reference_the_first_deferred(tmp_path: Path) -> None:
     """C1 is invoiced to C2, not linked yet when C1 was planned (the field was deferred, the
     shadow holds none): syncing again before the live patch keeps the reference."""
-    config = write_config(tmp_path, SELF_REFERENCE)
+    config = write_config(tmp_path, SELF_REFERENCE_MAP)
     fno, crm = MemorySide("fno"), MemorySide("crm")
     for side, entity, key, name, ref in (
         (fno, "CustomersV3", "CustomerAccount", "Name", "InvoiceAccount"),

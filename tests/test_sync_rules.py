@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from adapters.memory import MemorySide
-from conftest import NAME_PHONE_MAP, write_config
+from conftest import NAME_PHONE_MAP, SELF_REFERENCE_MAP, write_config
 from replicator.adapter import WriteOp, WriteResult
 from replicator.engine import Replicator
 
@@ -115,17 +115,6 @@ async def test_a_row_created_after_the_scan_meets_the_sync_insert_and_both_conve
     assert name_phone(fno, crm) == [[("a", "5")], [("a", "5")]]
 
 
-SELF_REFERENCE = """
-[[maps]]
-name = "customers"
-fno = "CustomersV3"
-crm = "accounts"
-key = [ { fno = "CustomerAccount", crm = "accountnumber" } ]
-fields = [ { fno = "Name", crm = "name" },
-           { fno = "InvoiceAccount", crm = "billing", lookup = "customers" } ]
-"""
-
-
 @pytest.mark.anyio
 async def test_a_deferred_self_reference_changed_after_the_scan_reaches_both_sides(
     tmp_path: Path,
@@ -138,12 +127,12 @@ async def test_a_deferred_self_reference_changed_after_the_scan_reaches_both_sid
         fno.insert(
             "CustomersV3", {"CustomerAccount": account, "Name": account, "InvoiceAccount": None}
         )
-    crm.insert("accounts", {"accountnumber": "C1", "name": "z", "billing": None})
+    crm.insert("accounts", {"accountnumber": "C1", "name": "z", "billingaccount": None})
     fno.edits[1] = {"InvoiceAccount": "C3"}
-    await run_until_idle(write_config(tmp_path, SELF_REFERENCE), fno, crm)
+    await run_until_idle(write_config(tmp_path, SELF_REFERENCE_MAP), fno, crm)
     refs = [
         {v["CustomerAccount"]: v["InvoiceAccount"] for v in fno.rows("CustomersV3").values()},
-        {v["accountnumber"]: v["billing"] for v in crm.rows("accounts").values()},
+        {v["accountnumber"]: v["billingaccount"] for v in crm.rows("accounts").values()},
     ]
     assert refs == [{"C1": "C3", "C2": None, "C3": None}] * 2
 
