@@ -59,7 +59,7 @@ async def recover(ctx: Context) -> None:
     settled: dict[int, Link] = {}
     written = 0
     for intent in intents:  # oldest first: a link's newest intent found wins
-        native_id = echo_of(ctx, intent, echoes[intent.side].get(intent.token, []))
+        native_id = await echo_of(ctx, intent, echoes[intent.side].get(intent.token, []))
         if native_id is not None:
             written += 1
             settled[intent.link.id] = settled_link(intent, native_id)
@@ -78,13 +78,13 @@ async def recover(ctx: Context) -> None:
     )
 
 
-def echo_of(ctx: Context, intent: Intent, changes: list[tuple[str, Change]]) -> str | None:
+async def echo_of(ctx: Context, intent: Intent, changes: list[tuple[str, Change]]) -> str | None:
     """The native id of the row the intent's write made, if its echo is among ``changes``.
 
     An update's echo is a change of the row it wrote. An insert's is the upsert of a new
-    row of the map's entity with the link's key (other rows the write's transaction
-    touched, e.g. by a trigger, carry the token too); a row gone since has no values and
-    is taken when no row with the key is there.
+    row of the map's entity: the one with the link's key, else the only one not linked
+    to another record (other rows the write's transaction touched, e.g. by a trigger,
+    carry the token too; the new row may have been renamed or deleted since).
     """
     link, side = intent.link, intent.side
     m = ctx.maps.get(link.map)
@@ -94,9 +94,14 @@ def echo_of(ctx: Context, intent: Intent, changes: list[tuple[str, Change]]) -> 
     if link.ids[side] is not None:
         return link.ids[side] if any(c.native_id == link.ids[side] for c in ours) else None
     keyed = [c for c in ours if c.values is not None and key_of(m, side, c.values) == link.key]
-    gone = [c for c in ours if c.values is None]
-    found = keyed or gone
-    return found[0].native_id if found else None
+    if keyed:
+        return keyed[0].native_id
+    new = {
+        c.native_id
+        for c in ours
+        if await ctx.store.link_by_native(link.map, side, c.native_id) is None
+    }
+    return next(iter(new)) if len(new) == 1 else None
 
 
 def key_of(m: TableMap, side: int, values: Values) -> str | None:

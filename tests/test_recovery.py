@@ -208,6 +208,21 @@ async def test_the_second_write_of_a_step_and_an_edit_after_it_are_recovered(
 
 
 @pytest.mark.anyio
+async def test_a_row_renamed_between_a_create_and_a_lost_commit_is_linked_not_duplicated(
+    tmp_path: Path,
+) -> None:
+    """crm renames the key of a record created on it just before a crash: recovery still
+    finds the created row (the only new one carrying the token), and the rename follows."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm")
+    await crash_after_change(config, fno, crm, insert_c1(fno))
+    crm.update("accounts", crm_id(crm), {"accountnumber": "C9"})
+    await settle(config, fno, crm)
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name") == {"C9": "a"}
+    assert fields(crm, "accounts", "accountnumber", "name") == {"C9": "a"}
+
+
+@pytest.mark.anyio
 async def test_recovery_waits_for_a_feed_that_is_away(tmp_path: Path) -> None:
     """The side written is unreadable at restart: recovery retries, then settles."""
     config = config_of(tmp_path)
