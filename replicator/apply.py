@@ -73,7 +73,12 @@ class Applier:
     async def process(self, entry: JournalEntry) -> Outcome:
         s, change = entry.side, entry.change
         link = self.link
-        if link is not None and change.token is not None and change.token == link.tokens[s]:
+        if (
+            link is not None
+            and change.token is not None
+            and change.token == link.tokens[s]
+            and change.native_id == link.ids[s]
+        ):
             return "echo"
         if change.op == "delete":
             return await self.on_delete(s, change.native_id)
@@ -261,7 +266,7 @@ class Applier:
         """Commit the intent of a write before making it (see recovery.py)."""
         self.intended = True
         self.tokens.append(token)
-        self.ctx.writing[token] = self.link_id
+        self.ctx.writing[token] = (self.link_id, self.map.name, after.key)
         await self.ctx.committer.submit(Commit(intents=[Intent(token, side, after, time.time())]))
 
     async def write(self, side: int, op: WriteOp) -> WriteResult:

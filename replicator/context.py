@@ -42,8 +42,8 @@ class Context:
         self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
         self.log = structlog.get_logger("replicator")
         self._tokens = itertools.count(time.time_ns() // 1000)
-        self.writing: dict[str, int] = {}
-        """Tokens of the writes of running actors, with their link ids (see the router)."""
+        self.writing: dict[str, tuple[int, str, str]] = {}
+        """Tokens of the writes of running actors: (link id, map, key) (see the router)."""
 
     def outages(self) -> dict[int, float]:
         """Sides unreachable for reading or writing, with when it started (epoch s)."""

@@ -182,12 +182,26 @@ class Replicator:
         await self._bring_up()
 
     async def _bring_up(self) -> None:
-        """Settle what a crash left, initial sync of what needs it, then the live pipeline."""
-        await recover(self.ctx)
-        if self._initial_sync:
-            await self.sync(only_new=True, progress=self._progress)
-            await InitialSync(self.ctx, self._progress).new_companies()
-            await InitialSync(self.ctx, self._progress).changed_maps()
+        """Settle what a crash left, initial sync of what needs it, then the live pipeline.
+
+        A daemon rides out a side that goes away during the initial sync: it settles the
+        interrupted batch's intents and syncs again (resumable) once the side is back.
+        """
+        delay = 0.5
+        while True:
+            await recover(self.ctx)
+            try:
+                if self._initial_sync:
+                    await self.sync(only_new=True, progress=self._progress)
+                    await InitialSync(self.ctx, self._progress).new_companies()
+                    await InitialSync(self.ctx, self._progress).changed_maps()
+                break
+            except TransientError as exc:
+                if not self._live:
+                    raise
+                self.ctx.log.error("initial_sync_interrupted", reason=str(exc), retry_s=delay)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, MAX_RECONNECT_S)
         if self._live:
             await self._go_live()
 

@@ -135,13 +135,27 @@ class Router:
         mailbox, in order, not be judged without the link.
         """
         token = entry.change.token
-        writer = None if token is None else self.ctx.writing.get(token)
-        if writer is None or writer not in self.actors:
+        found = None if token is None else self.ctx.writing.get(token)
+        if found is None:
             return None
+        writer, map_name, key = found
+        if writer not in self.actors or map_name != entry.map:
+            return None  # e.g. a row of another map a trigger made in our write
+        if entry.change.values is not None and self.known_key(entry) not in (None, key):
+            return None  # another row of the map the write touched: routed by its own key
         native = (entry.map, entry.side, entry.change.native_id)
         self.provisional_native[native] = writer
         self.adopted.setdefault(writer, []).append(native)
         return writer
+
+    def known_key(self, entry: JournalEntry) -> str | None:
+        """The encoded key of a change that carries its values (None if unreadable)."""
+        m, values = self.ctx.map(entry.map), entry.change.values
+        try:
+            canonical = mapping.canonical(m, entry.side, values or {})
+            return mapping.encode_key(mapping.key_of(m, canonical))
+        except RuleViolation:
+            return None
 
     async def finish(
         self, entries: Sequence[tuple[JournalEntry, str | None]], outcome: str

@@ -72,6 +72,7 @@ class Job(msgspec.Struct):
     link_id: int = 0
     intended: bool = False
     rebases: int = 0
+    refused: tuple[int, str] | None = None
 
     def held(self, side: int) -> Values:
         """What ``side`` holds once its writes so far are done: the merged values if it
@@ -215,8 +216,9 @@ class SyncWrites:
             job.ops[side] = results[side] = None
             try:
                 self.plan_update(job, side)
-            except RuleViolation:  # a strict value map refuses a user's value: no write
-                job.ops[side] = None
+            except RuleViolation as exc:  # a strict value map refuses a user's value:
+                job.refused = (side, str(exc))  # the record goes to the error queue
+                return False
         return any(op is not None for op in job.ops)
 
     async def intend(self, side: int, jobs: list[Job]) -> None:
@@ -274,6 +276,9 @@ class SyncWrites:
         ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
         versions: list[str | None] = [r.row.version if r else None for r in job.rows]
         tokens: list[str | None] = [None, None]
+        if job.refused is not None:
+            self.job_error(job, *job.refused)
+            return None
         held = [job.held(0), job.held(1)]
         for side in (0, 1):
             result, op = job.results[side], job.ops[side]

@@ -483,3 +483,54 @@ def test_a_linked_pair_merges_against_its_shadow_and_new_fields_by_the_master(
     merged = rules.relink_merge(m, {key: "C1", name: "a"}, (fno, crm), winner=0)
     assert merged == {key: "C1", name: "edited", phone: "f"}  # crm changed the name since
     # the shadow; the phone was never agreed: fno, the initial master, decides
+
+
+# -- rows a side's own logic creates inside our write ----------------------------------------
+
+TWO_MAPS = (
+    NAME_PHONE_MAP
+    + """
+[[maps]]
+name = "contacts"
+fno = "ContactPersons"
+crm = "contacts"
+key = [ { fno = "ContactId", crm = "contactnumber" } ]
+fields = [ { fno = "Name", crm = "fullname" } ]
+"""
+)
+
+
+class PluginSide(MemorySide):
+    """crm with a "plugin": creating an account also creates, in the same write (so with
+    the replicator's token), a primary contact and a second account."""
+
+    def _insert(self, op: WriteOp, table: dict[str, Any]) -> WriteResult:
+        result = super()._insert(op, table)
+        account = op.values.get("accountnumber")
+        if op.entity == "accounts" and not str(account).endswith("-auto"):
+            self._put(
+                "contacts", "p1", {"contactnumber": f"{account}-P", "fullname": "p"}, op.token
+            )
+            values = {"accountnumber": f"{account}-auto", "name": "auto"}
+            self._put("accounts", "a1", values, op.token)
+        return result
+
+
+@pytest.mark.anyio
+async def test_rows_a_plugin_creates_in_our_write_are_replicated_not_taken_for_echoes(
+    tmp_path: Path,
+) -> None:
+    """The contact and the extra account carry our token, but they are not the row we
+    wrote: they are new records, replicated to fno like any other."""
+    fno, crm = MemorySide("fno"), PluginSide("crm")
+    config = write_config(tmp_path, TWO_MAPS)
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+            insert_c1(fno)()
+            await rep.wait_idle()
+    assert sorted(fields(fno, "CustomersV3", "CustomerAccount", "Name").items()) == [
+        ("C1", "a"),
+        ("C1-auto", "auto"),
+    ]
+    assert fields(fno, "ContactPersons", "ContactId", "Name") == {"C1-P": "p"}

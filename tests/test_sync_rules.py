@@ -7,6 +7,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 from adapters.memory import MemorySide
 from conftest import NAME_PHONE_MAP, SELF_REFERENCE_MAP, write_config
@@ -171,3 +172,46 @@ async def test_a_value_a_strict_value_map_lacks_queues_the_record_not_the_sync(
     assert "'Oregon'" in errors[0].reason and "strict" in errors[0].reason
     states = {v["accountnumber"]: v["stateorprovince"] for v in crm.rows("accounts").values()}
     assert states == {"C1": "ID", "C2": "ID", "C3": "ID"}
+
+
+@pytest.mark.anyio
+async def test_a_value_a_strict_map_lacks_met_while_merging_again_queues_the_record(
+    tmp_path: Path,
+) -> None:
+    """fno's user sets a state the strict map does not name after the scan: the sync
+    cannot carry it over, so the record goes to the error queue and the value stays."""
+    body = STRICT_STATES.replace(
+        '{ fno = "State", crm = "stateorprovince", value_map = "state" } ]',
+        '{ fno = "State", crm = "stateorprovince", value_map = "state" },\n'
+        '           { fno = "Name", crm = "name" } ]',
+    )
+    fno, crm = edited_sides()
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "State": "Idaho", "Name": None})
+    crm.insert("accounts", {"accountnumber": "C1", "stateorprovince": "ID", "name": "z"})
+    fno.edits[1] = {"State": "Oregon"}
+    async with Replicator(write_config(tmp_path, body), sides={"fno": fno, "crm": crm}) as rep:
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+        errors = await rep.ctx.store.errors()
+    assert [e.key for e in errors] == ['["C1"]']
+    assert "'Oregon'" in errors[0].reason
+    assert [v["State"] for v in fno.rows("CustomersV3").values()] == ["Oregon"]
+
+
+@pytest.mark.anyio
+async def test_a_side_away_during_the_initial_sync_delays_it_and_the_daemon_goes_on(
+    tmp_path: Path,
+) -> None:
+    """crm refuses writes for a while in the middle of the initial sync: the engine logs
+    the interruption, waits, syncs again and goes live; nothing is lost or duplicated."""
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "C1", "Phone": "1"})
+    crm.fail_writes(8)  # more than the sync's own six attempts at a batch
+    with capture_logs() as logs:
+        async with Replicator(
+            write_config(tmp_path, NAME_PHONE_MAP), sides={"fno": fno, "crm": crm}
+        ) as rep:
+            with anyio.fail_after(20):
+                await rep.wait_idle()
+    assert any(e["event"] == "initial_sync_interrupted" for e in logs)
+    assert [v["name"] for v in crm.rows("accounts").values()] == ["C1"]
