@@ -300,6 +300,7 @@ class Applier:
         for _ in range(MAX_CONFLICT_ROUNDS):
             winner = rules.conflict_winner(self.map, pair.changed_at, pair.source)
             merged = rules.merge(self.map, pair.link.shadow, (pair.vals[0], pair.vals[1]), winner)
+            await self.park_on_learned_references(pair, merged.values)
             self.log_conflicts(pair, merged)
             if merged.conflicts:
                 outcome = "conflict"
@@ -347,6 +348,18 @@ class Applier:
         link.tokens[side] = token
         pair.wrote(side, result.version, merged)
         return True
+
+    async def park_on_learned_references(self, pair: Pair, merged: Values) -> None:
+        """A lookup value that came from the other side's row (read after a conflict, not
+        checked with the changed row) parks the record like one of its own would: its
+        target may not be linked yet, and the side written could refuse it."""
+        source = pair.vals[pair.source]
+        for ref in lookups.references(self.map, self.ctx.maps, merged):
+            if ref.map == self.map.name or merged.get(ref.field) == source.get(ref.field):
+                continue
+            if await self.ctx.parking.missing(ref):
+                self.waiting_for.append(ref)
+                raise Step("parked", f"waiting for {ref.describe()}")
 
     async def read_side(self, pair: Pair, side: int) -> None:
         native_id = str(pair.link.ids[side])

@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from adapters.memory import MemorySide
+from replicator.adapter import ChangeBatch
 from replicator.config import load_config
 from replicator.engine import Replicator
 from replicator.sync import sync_order
@@ -299,3 +300,49 @@ async def test_demo_initial_sync_runs_in_topological_order_with_foreign_keys(
     for db in ("fno.db", "crm.db"):
         with sqlite3.connect(tmp_path / "demo" / db) as conn:
             assert list(conn.execute("PRAGMA foreign_key_check")) == []
+
+
+class HeldFeed(MemorySide):
+    """A memory side whose change feed shows nothing while ``held``."""
+
+    held = False
+
+    async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
+        if self.held:
+            return ChangeBatch([], cursor)
+        return await super().read_changes(cursor, limit)
+
+    async def wait_for_changes(self, max_wait: float) -> None:
+        if self.held:  # what is there stays unread: wait the whole time
+            await anyio.sleep(max_wait)
+        else:
+            await super().wait_for_changes(max_wait)
+
+
+async def test_a_lookup_learned_from_the_other_row_parks_until_its_target_is_linked(
+    tmp_path: Path,
+) -> None:
+    """crm's edit of C1 meets fno's row, whose group changed to one not replicated yet:
+    the merge must not write that group to crm (its foreign key would refuse it); the
+    record waits for the group and then takes it."""
+    cfg, fno = setup(tmp_path), HeldFeed("fno")
+    async with running(cfg, fno) as rep:
+        fno.insert("CustCustomerGroup", group("10"))
+        c1 = fno.insert("CustomersV3", customer("C1", "10"))
+        await idle(rep)
+    fno.insert("CustCustomerGroup", group("20"))
+    fno.update("CustomersV3", c1, {"CustomerGroupId": "20"})
+    with sqlite3.connect(tmp_path / "crm.db") as conn:
+        conn.execute("UPDATE accounts SET name = 'edited on crm'")
+    fno.held = True  # crm's change is applied before fno's changes are even read
+    async with running(cfg, fno) as rep:
+        await idle(rep)
+        assert await rep.ctx.store.errors() == []
+        assert (await counts(rep, "customers"))["parked"] == 1
+        fno.held = False
+        await idle(rep)
+        assert await rep.ctx.store.errors() == []
+    accounts = crm_rows(tmp_path, "accounts")
+    assert [(a["name"], a["groupid"]) for a in accounts] == [("edited on crm", "20")]
+    assert [v["Name"] for v in fno.rows("CustomersV3").values()] == ["edited on crm"]
+    assert foreign_key_violations(tmp_path) == []
