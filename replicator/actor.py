@@ -68,6 +68,10 @@ class RecordActor(Applier):
                 reason = ""
                 break
             except Step as step:
+                if step.outcome == "requeued":  # not this record's row: routed again
+                    self.ctx.requeue(entry, self.link_id)
+                    self.report(entry, step.outcome, step.reason)
+                    return
                 outcome, reason = step.outcome, step.reason
                 commit = (
                     self.failure(entry, step)

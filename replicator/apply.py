@@ -80,6 +80,8 @@ class Applier:
             and change.native_id == link.ids[s]
         ):
             return "echo"
+        if link is not None and change.token in self.tokens and change.native_id != link.ids[s]:
+            raise Step("requeued", "another row this record's write touched (e.g. a trigger)")
         if change.op == "delete":
             return await self.on_delete(s, change.native_id)
         row = self.read = await self.current(s, entry)
@@ -92,6 +94,8 @@ class Applier:
         if link is None:
             return await self.on_new(s, row, values)
         if link.ids[s] != row.native_id:
+            if mapping.encode_key(mapping.key_of(self.map, values)) != link.key:
+                raise Step("requeued", "another record's row, routed here with this one's")
             raise Step(
                 "rejected",
                 f"duplicate key {link.key} on side {self.side_name(s)!r}: "
@@ -266,7 +270,7 @@ class Applier:
         """Commit the intent of a write before making it (see recovery.py)."""
         self.intended = True
         self.tokens.append(token)
-        self.ctx.writing[token] = (self.link_id, self.map.name, after.key)
+        self.ctx.writing[token] = (self.link_id, self.map.name)
         await self.ctx.committer.submit(Commit(intents=[Intent(token, side, after, time.time())]))
 
     async def write(self, side: int, op: WriteOp) -> WriteResult:

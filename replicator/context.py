@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -12,6 +12,7 @@ from .activity import Activity
 from .adapter import Side
 from .committer import Committer
 from .config import Config, TableMap
+from .model import JournalEntry
 from .parking import Parking
 from .store import Store
 from .writer import Writer
@@ -42,8 +43,10 @@ class Context:
         self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
         self.log = structlog.get_logger("replicator")
         self._tokens = itertools.count(time.time_ns() // 1000)
-        self.writing: dict[str, tuple[int, str, str]] = {}
-        """Tokens of the writes of running actors: (link id, map, key) (see the router)."""
+        self.writing: dict[str, tuple[int, str]] = {}
+        """Tokens of the writes of running actors: (link id, map) (see the router)."""
+        self.requeue: Callable[[JournalEntry, int], None] = lambda entry, link_id: None
+        """Hands a change back to the router (set by the router)."""
 
     def outages(self) -> dict[int, float]:
         """Sides unreachable for reading or writing, with when it started (epoch s)."""

@@ -8,7 +8,9 @@ import msgspec
 
 from .adapter import Change, Values
 
-Outcome = Literal["applied", "echo", "noop", "parked", "conflict", "rejected", "error", "filtered"]
+Outcome = Literal[
+    "applied", "echo", "noop", "parked", "conflict", "rejected", "error", "filtered", "requeued"
+]
 
 
 class JournalEntry(msgspec.Struct):

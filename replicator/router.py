@@ -61,6 +61,7 @@ class Router:
         self.paused: set[str] = set()
         self.held: dict[str, str] = {}
         self.limiter = anyio.CapacityLimiter(ctx.config.engine.max_actors)
+        ctx.requeue = self.requeue
         self.next_id = 0
 
     async def start(self, paused: frozenset[str]) -> None:
@@ -138,24 +139,13 @@ class Router:
         found = None if token is None else self.ctx.writing.get(token)
         if found is None:
             return None
-        writer, map_name, key = found
+        writer, map_name = found
         if writer not in self.actors or map_name != entry.map:
             return None  # e.g. a row of another map a trigger made in our write
-        if entry.change.values is not None and self.known_key(entry) not in (None, key):
-            return None  # another row of the map the write touched: routed by its own key
         native = (entry.map, entry.side, entry.change.native_id)
         self.provisional_native[native] = writer
         self.adopted.setdefault(writer, []).append(native)
         return writer
-
-    def known_key(self, entry: JournalEntry) -> str | None:
-        """The encoded key of a change that carries its values (None if unreadable)."""
-        m, values = self.ctx.map(entry.map), entry.change.values
-        try:
-            canonical = mapping.canonical(m, entry.side, values or {})
-            return mapping.encode_key(mapping.key_of(m, canonical))
-        except RuleViolation:
-            return None
 
     async def finish(
         self, entries: Sequence[tuple[JournalEntry, str | None]], outcome: str
@@ -273,6 +263,12 @@ class Router:
         except anyio.WouldBlock:  # full: the record is stuck (retrying); do not wait for it
             self.overflowed.add(link_id)
             self.hold_back(m, entry)
+
+    def requeue(self, entry: JournalEntry, link_id: int) -> None:
+        """An actor hands back a change that is not its record's (another row its write
+        touched): it is routed again, by its own link or key, once that actor is done."""
+        self.hold_back(self.ctx.map(entry.map), entry)
+        self.overflowed.add(link_id)
 
     def hold_back(self, m: TableMap, entry: JournalEntry) -> None:
         """Leave an entry in the journal until its record's actor is done (no head-of-line
