@@ -78,7 +78,6 @@ class Applier:
             and change.token is not None
             and change.token == link.tokens[s]
             and change.native_id == link.ids[s]
-            and mapping.holds(self.map, s, change.values, link.shadow)
         ):
             return "echo"
         if link is not None and change.token in self.tokens and change.native_id != link.ids[s]:

@@ -53,18 +53,6 @@ def canonical(m: TableMap, side: int, row: Values) -> Values:
     return {f.id: to_canonical(f, side, row.get(f.names[side])) for f in m.all_fields}
 
 
-def holds(m: TableMap, side: int, values: Values | None, shadow: Values) -> bool:
-    """Whether a row of ``side`` (``None``: not known) holds the shadow's values: the echo
-    of our write stored as written, not changed on the way by the side's own logic."""
-    if values is None:
-        return True
-    try:
-        now = canonical(m, side, values)
-    except RuleViolation:
-        return False
-    return all(now[k] == v for k, v in shadow.items() if k in now)
-
-
 def side_values(m: TableMap, side: int, values: Values, ids: Iterable[str] | None = None) -> Values:
     """Canonical ``values`` (only ``ids`` if given) as a row of ``side``."""
     wanted = set(values) if ids is None else set(ids)

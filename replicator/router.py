@@ -125,13 +125,8 @@ class Router:
 
     def is_echo(self, entry: JournalEntry, link: Link) -> bool:
         """The echo of our own write to an idle record: dropped without starting an actor."""
-        token, m = entry.change.token, self.ctx.map(entry.map)
-        return (
-            token is not None
-            and token == link.tokens[entry.side]
-            and link.id not in self.actors
-            and mapping.holds(m, entry.side, entry.change.values, link.shadow)
-        )
+        token = entry.change.token
+        return token is not None and token == link.tokens[entry.side] and link.id not in self.actors
 
     def writing_actor(self, entry: JournalEntry) -> int | None:
         """The busy actor whose write this unlinked row's change echoes, if any.
