@@ -80,7 +80,9 @@ class Applier:
             and change.native_id == link.ids[s]
         ):
             return "echo"
-        if link is not None and change.token in self.tokens and change.native_id != link.ids[s]:
+        if change.token in self.tokens and (link is None or change.native_id != link.ids[s]):
+            # another row a write of ours touched (e.g. a trigger): routed again, by its own
+            # link or key, once this actor is done (our tokens then route nothing here)
             raise Step("requeued", "another row this record's write touched (e.g. a trigger)")
         if change.op == "delete":
             return await self.on_delete(s, change.native_id)
@@ -94,8 +96,6 @@ class Applier:
         if link is None:
             return await self.on_new(s, row, values)
         if link.ids[s] != row.native_id:
-            if mapping.encode_key(mapping.key_of(self.map, values)) != link.key:
-                raise Step("requeued", "another record's row, routed here with this one's")
             raise Step(
                 "rejected",
                 f"duplicate key {link.key} on side {self.side_name(s)!r}: "

@@ -586,3 +586,38 @@ async def test_an_outage_loses_nothing(tmp_path: Path, fno: MemorySide) -> None:
         assert fno_row(fno, "C2")["Name"] == "from crm"
         assert await links(rep) == 2
         assert await errors(rep) == []
+
+
+class GatedWrites(MemorySide):
+    """A side whose writes wait, while ``gate`` is set, until it opens."""
+
+    gate: anyio.Event | None = None
+    waiting = False
+
+    async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        if self.gate is not None:
+            self.waiting = True
+            await self.gate.wait()
+        return await super().write(ops)
+
+
+async def test_a_duplicate_queued_behind_its_key_and_renamed_meanwhile_settles(
+    tmp_path: Path, crm: MemorySide
+) -> None:
+    """A second crm row with C1's key waits behind C1's busy actor; its key is then
+    cleared. The queued change is refused as a duplicate once, not handed around."""
+    fno = GatedWrites("fno")
+    async with running(customers_config(tmp_path), fno, crm) as rep:
+        fno.insert(FNO, fno_customer("C1", Name="a"))
+        await idle(rep)
+        c1, _ = one_row(crm, CRM, "accountnumber", "C1")
+        fno.gate = anyio.Event()
+        crm.update(CRM, c1, {"name": "b"})
+        await until(lambda: fno.waiting)  # C1's actor is in its write to fno
+        twin = crm.insert(CRM, crm_account("C1", name="dup"))
+        await until(lambda: rep.ctx.activity.inflight >= 2)  # queued behind it
+        crm.update(CRM, twin, {"accountnumber": None})
+        fno.gate.set()
+        fno.gate = None
+        await idle(rep)
+        assert one_row(fno, FNO, "CustomerAccount", "C1")[1]["Name"] == "b"
