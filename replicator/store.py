@@ -122,7 +122,10 @@ class Store:
     async def transaction(self) -> AsyncIterator[None]:
         """One write transaction; tasks sharing the connection take turns."""
         async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
+            # shielded: a cancelled BEGIN still runs in aiosqlite's thread, and the open
+            # transaction it leaves would refuse every later one
+            with anyio.CancelScope(shield=True):
+                await self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
