@@ -38,7 +38,6 @@ class Batcher(Generic[T, R]):
     ) -> None:
         self.handle = handle
         self.max_batch = max_batch
-        self.batches = 0
         self._send: MemoryObjectSendStream[_Request[T, R]]
         self._receive: MemoryObjectReceiveStream[_Request[T, R]]
         self._send, self._receive = anyio.create_memory_object_stream(capacity)
@@ -68,7 +67,6 @@ class Batcher(Generic[T, R]):
                 await self._handle(batch)
 
     async def _handle(self, batch: list[_Request[T, R]]) -> None:
-        self.batches += 1
         try:
             answers = await self.handle([r.item for r in batch])
             for request, answer in zip(batch, answers, strict=True):

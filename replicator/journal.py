@@ -38,7 +38,9 @@ async def journal_batch(
 class Intake:
     """Reads side ``side``'s changes into the journal and on to the router."""
 
-    def __init__(self, ctx: Context, side: int, out: MemoryObjectSendStream[JournalEntry]) -> None:
+    def __init__(
+        self, ctx: Context, side: int, out: MemoryObjectSendStream[JournalEntry] | None = None
+    ) -> None:
         self.ctx = ctx
         self.side = side
         self.out = out
@@ -47,19 +49,41 @@ class Intake:
 
     async def run(self) -> None:
         """Read, journal and dispatch until cancelled; ride out outages of the side."""
+        out = self.out
+        assert out is not None, "an intake that dispatches needs a stream"
         cursor = await self.ctx.store.cursor(self.side)
         failures = 0
-        async with self.out:
+        async with out:
             while True:
                 try:
-                    cursor = await self.step(cursor)
+                    cursor = await self.step(cursor, out)
                     failures = 0
                     self.up()
                 except (TransientError, PermanentError, SchemaError) as exc:
                     failures += 1  # unreachable, or unreadable (a mapped table changed)
                     await self.outage(exc, failures)
 
-    async def step(self, cursor: str | None) -> str | None:
+    async def journal_all(self) -> None:
+        """Journal everything the side has reported so far, dispatching nothing (recovery
+        looks for the echoes of lost writes there); ride out outages of the side."""
+        cursor = await self.ctx.store.cursor(self.side)
+        failures = 0
+        while True:
+            try:
+                read = await journal_batch(self.ctx, self.side, cursor)
+            except (TransientError, PermanentError, SchemaError) as exc:
+                failures += 1
+                await self.outage(exc, failures)
+                continue
+            failures = 0
+            self.up()
+            if read is None:
+                return
+            cursor = read[1]
+
+    async def step(
+        self, cursor: str | None, out: MemoryObjectSendStream[JournalEntry]
+    ) -> str | None:
         """One read: journal what came, or wait for more. Returns the new cursor."""
         started = self.ctx.activity.tick()
         read = await journal_batch(self.ctx, self.side, cursor)
@@ -72,7 +96,7 @@ class Intake:
         sent = 0
         try:
             for entry in entries:
-                await self.out.send(entry)
+                await out.send(entry)
                 sent += 1
         finally:  # stopped mid-batch: the rest stays journaled for the next start
             if sent < len(entries):

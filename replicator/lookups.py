@@ -59,8 +59,3 @@ def references(m: TableMap, maps: Mapping[str, TableMap], values: Values) -> lis
         key = referenced_key(m, maps[f.lookup], f, values)
         out.append(Reference(f.id, f.lookup, key))
     return out
-
-
-def self_reference_fields(m: TableMap) -> list[str]:
-    """Field ids of lookups into the map's own records."""
-    return [f.id for f in m.all_fields if f.lookup == m.name]

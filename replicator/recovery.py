@@ -29,19 +29,13 @@ away, since the links it settles are the state both depend on.
 
 from __future__ import annotations
 
-import time
-
-import anyio
-
 from . import mapping
 from .adapter import UNKNOWN_VERSION, Change, Values
 from .config import TableMap
 from .context import Context
-from .errors import PermanentError, RuleViolation, SchemaError, TransientError
-from .journal import journal_batch
+from .errors import RuleViolation
+from .journal import Intake
 from .model import Commit, Intent, Link
-
-MAX_BACKOFF_S = 10.0
 
 
 async def recover(ctx: Context) -> None:
@@ -51,7 +45,7 @@ async def recover(ctx: Context) -> None:
         return
     sides = sorted({i.side for i in intents})
     for side in sides:
-        await read_feed(ctx, side)
+        await Intake(ctx, side).journal_all()
     echoes = {
         side: await ctx.store.journal_tokens(side, [i.token for i in intents if i.side == side])
         for side in sides
@@ -137,26 +131,3 @@ async def unique(ctx: Context, link: Link) -> bool:
             )
             return False
     return True
-
-
-async def read_feed(ctx: Context, side: int) -> None:
-    """Journal everything ``side`` has reported so far; wait while it is unreachable."""
-    cursor = await ctx.store.cursor(side)
-    failures = 0
-    while True:
-        try:
-            read = await journal_batch(ctx, side, cursor)
-        except (TransientError, PermanentError, SchemaError) as exc:
-            failures += 1
-            if failures == 1:
-                ctx.read_down[side] = ctx.read_down.get(side) or time.time()
-                ctx.log.error("side_down", side=ctx.side_names[side], reason=str(exc))
-            await anyio.sleep(min(MAX_BACKOFF_S, 0.1 * 2 ** min(failures, 10)))
-            continue
-        if failures:
-            ctx.read_down.pop(side, None)
-            ctx.log.warning("side_up", side=ctx.side_names[side])
-            failures = 0
-        if read is None:
-            return
-        cursor = read[1]

@@ -16,6 +16,21 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+COMPANY_CUSTOMERS_MAP = """
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "dataAreaId", crm = "company" },
+        { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [
+  { fno = "Name", crm = "name" },
+  { fno = "CreditLimit", crm = "creditlimit" },
+]
+"""
+"""Customers keyed by company and account, with a name and a credit limit."""
+
+
 NAME_PHONE_MAP = """
 [[maps]]
 name = "customers"

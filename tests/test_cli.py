@@ -18,7 +18,7 @@ import pytest
 import structlog
 
 from adapters.memory import MemorySide
-from conftest import until, write_config
+from conftest import COMPANY_CUSTOMERS_MAP, until, write_config
 from replicator import cli, engine
 from replicator.adapter import Values
 from replicator.engine import Replicator
@@ -28,16 +28,7 @@ pytestmark = pytest.mark.anyio
 TIMEOUT_S = 10.0
 FNO, CRM = "CustomersV3", "accounts"
 
-CUSTOMERS = """
-[[maps]]
-name = "customers"
-fno = "CustomersV3"
-crm = "accounts"
-key = [ { fno = "dataAreaId", crm = "company" },
-        { fno = "CustomerAccount", crm = "accountnumber" } ]
-fields = [ { fno = "Name", crm = "name" }, { fno = "CreditLimit", crm = "creditlimit" } ]
-create = ["fno"]
-"""
+CUSTOMERS = COMPANY_CUSTOMERS_MAP + 'create = ["fno"]\n'
 ALERT = 'alerts = [{ errors = 1, minutes = 10, action = "pause" }]\n'
 
 

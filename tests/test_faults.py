@@ -17,7 +17,7 @@ import pytest
 import structlog
 
 from adapters.memory import MemorySide
-from conftest import until, write_config
+from conftest import COMPANY_CUSTOMERS_MAP, until, write_config
 from daemon import connect, create_db, query
 from daemon import write_config as write_sqlite_config
 from replicator import cli, engine
@@ -30,19 +30,6 @@ pytestmark = pytest.mark.anyio
 
 TIMEOUT_S = 10.0
 FNO, CRM = "CustomersV3", "accounts"
-
-CUSTOMERS = """
-[[maps]]
-name = "customers"
-fno = "CustomersV3"
-crm = "accounts"
-key = [ { fno = "dataAreaId", crm = "company" },
-        { fno = "CustomerAccount", crm = "accountnumber" } ]
-fields = [
-  { fno = "Name", crm = "name" },
-  { fno = "CreditLimit", crm = "creditlimit" },
-]
-"""
 
 GROUPS = """
 [[maps]]
@@ -184,7 +171,7 @@ async def test_transient_failures_are_retried_with_exponential_backoff_and_jitte
 ) -> None:
     """Each retry waits about twice as long as the one before, randomised; then it applies once."""
     fno, crm = MemorySide("fno"), FaultySide("crm")
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         crm.fail_writes(4, "transient")
         fno.insert(FNO, fno_customer("C1", Name="Contoso"))
         await idle(rep)
@@ -215,7 +202,7 @@ async def test_retry_after_of_a_throttled_item_is_honoured(
         return None
 
     crm.refuse = throttle
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         fno.insert(FNO, fno_customer("C1", Name="Contoso"))
         await idle(rep)
         assert crm_rows(crm)["C1"]["name"] == "Contoso"
@@ -230,7 +217,7 @@ async def test_retry_after_of_a_throttled_batch_is_honoured(
     """A whole batch refused with ``TransientError(retry_after=0.5)`` waits 0.5 s, then applies."""
     fno, crm = MemorySide("fno"), FaultySide("crm")
     crm.raise_next.append(TransientError("429 Too Many Requests", retry_after=0.5))
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         fno.insert(FNO, fno_customer("C1", Name="Contoso"))
         await idle(rep)
         assert crm_rows(crm)["C1"]["name"] == "Contoso"
@@ -242,7 +229,7 @@ async def test_retry_after_of_a_throttled_batch_is_honoured(
 async def test_permanent_failure_is_queued_with_its_full_context(tmp_path: Path) -> None:
     """A refused record is queued with map, key, side, change, reason, attempts, first/last seen."""
     fno, crm = MemorySide("fno"), MemorySide("crm")
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         crm.fail_writes(1, "permanent", reason="credit limit too high")
         before = time.time()
         nid = fno.insert(FNO, fno_customer("C1", Name="Contoso", CreditLimit=9e9))
@@ -283,7 +270,7 @@ async def test_a_record_retrying_transiently_does_not_hold_up_the_others(tmp_pat
         if stuck[0] and op.values.get("accountnumber") == "C1"
         else None
     )
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         fno.insert(FNO, fno_customer("C1", Name="stuck"))
         await until(lambda: len(crm.calls) >= 2)  # C1 failed and was retried
         for i in range(2, 6):
@@ -305,7 +292,7 @@ async def test_a_stuck_record_with_a_full_mailbox_does_not_hold_up_the_others(
         if stuck[0] and op.values.get("accountnumber") == "C1"
         else None
     )
-    cfg = write_config(tmp_path, "[engine]\nmailbox_size = 4\n\n" + CUSTOMERS)
+    cfg = write_config(tmp_path, "[engine]\nmailbox_size = 4\n\n" + COMPANY_CUSTOMERS_MAP)
     async with running(cfg, fno, crm) as rep:
         nid = fno.insert(FNO, fno_customer("C1", Name="stuck"))
         await until(lambda: len(crm.calls) >= 2)
@@ -327,7 +314,7 @@ async def test_a_paused_map_keeps_capturing_and_catches_up_in_order_on_resume(
 ) -> None:
     """Changes made while a map is paused wait in the journal; resume applies them in order."""
     fno, crm = MemorySide("fno"), FaultySide("crm")
-    async with running(write_config(tmp_path, GROUPS + CUSTOMERS), fno, crm) as rep:
+    async with running(write_config(tmp_path, GROUPS + COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         await rep.pause("customers")
         assert (await map_status(rep))["state"] == "paused"
         nid = fno.insert(FNO, fno_customer("C1", Name="v0"))
@@ -354,7 +341,7 @@ async def test_a_paused_map_keeps_capturing_and_catches_up_in_order_on_resume(
 async def test_a_delete_racing_an_edit_while_paused_wins_on_resume(tmp_path: Path) -> None:
     """crm deletes a record, then fno edits it, while paused: on resume it is gone on both."""
     fno, crm = MemorySide("fno"), MemorySide("crm")
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         nid = fno.insert(FNO, fno_customer("C1", Name="v0"))
         await idle(rep)
         await rep.pause("customers")
@@ -376,7 +363,7 @@ async def test_an_alert_pauses_its_map_logs_it_and_shows_in_status(
     """Three errors within the alert's window pause the map, with an event and the reason."""
     alert = 'alerts = [{ errors = 3, minutes = 15, action = "pause" }]\n'
     fno, crm = MemorySide("fno"), MemorySide("crm")
-    async with running(write_config(tmp_path, CUSTOMERS + alert), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP + alert), fno, crm) as rep:
         crm.fail_writes(2, "permanent")
         for i in range(2):
             fno.insert(FNO, fno_customer(f"C{i}", Name="refused"))
@@ -410,7 +397,7 @@ async def test_an_alert_with_the_log_action_only_logs(
     """``action = "log"`` logs the alert and leaves the map running."""
     alert = 'alerts = [{ errors = 1, minutes = 5, action = "log" }]\n'
     fno, crm = MemorySide("fno"), MemorySide("crm")
-    async with running(write_config(tmp_path, CUSTOMERS + alert), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP + alert), fno, crm) as rep:
         crm.fail_writes(1, "permanent")
         fno.insert(FNO, fno_customer("C1", Name="refused"))
         await until(lambda: bool(events(logs, "alert")))
@@ -429,7 +416,7 @@ async def test_an_outage_shows_in_status_with_its_length_and_everything_catches_
 ) -> None:
     """While crm is down fno keeps capturing; status shows the outage growing; then all arrives."""
     fno, crm = MemorySide("fno"), MemorySide("crm")
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm) as rep:
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         crm.down = True
         fno.insert(FNO, fno_customer("C1", Name="from fno"))
         crm.insert(CRM, crm_account("C2", name="from crm"))  # crm's own apps keep working
@@ -468,7 +455,7 @@ FNO_SQL = "SELECT CustomerAccount, Name, CreditLimit FROM CustomersV3 ORDER BY 1
 CRM_SQL = "SELECT accountnumber, name, creditlimit FROM accounts ORDER BY 1"
 
 
-def sqlite_sides(tmp_path: Path, maps: str = CUSTOMERS, crm_options: str = "") -> Path:
+def sqlite_sides(tmp_path: Path, maps: str = COMPANY_CUSTOMERS_MAP, crm_options: str = "") -> Path:
     """SQLite files fno.db and crm.db with customers tables, and a config mapping them."""
     create_db(tmp_path / "fno.db", SQLITE_FNO)
     create_db(tmp_path / "crm.db", SQLITE_CRM)
@@ -676,7 +663,7 @@ async def test_rows_written_to_a_re_created_table_are_captured(tmp_path: Path) -
         await until(lambda: bool(query(tmp_path / "fno.db", FNO_SQL)), limit_s=3)
 
 
-NAME_ONLY = CUSTOMERS.replace('  { fno = "CreditLimit", crm = "creditlimit" },\n', "")
+NAME_ONLY = COMPANY_CUSTOMERS_MAP.replace('  { fno = "CreditLimit", crm = "creditlimit" },\n', "")
 
 
 async def linked_customer_with_name_only(tmp_path: Path) -> tuple[MemorySide, MemorySide]:
@@ -692,7 +679,7 @@ async def linked_customer_with_name_only(tmp_path: Path) -> tuple[MemorySide, Me
 async def test_a_field_added_between_restarts_flows_from_the_next_change(tmp_path: Path) -> None:
     """A field added to the map is carried by the records' next changes, either way."""
     fno, crm = await linked_customer_with_name_only(tmp_path)
-    cfg = write_config(tmp_path, CUSTOMERS)
+    cfg = write_config(tmp_path, COMPANY_CUSTOMERS_MAP)
     async with running(cfg, fno, crm) as rep:
         fno.update(FNO, fno_id(fno, "C1"), {"Name": "b"})
         crm.insert(CRM, crm_account("C2", name="new", creditlimit=3.0))
@@ -708,7 +695,7 @@ async def test_replicator_sync_brings_a_field_added_between_restarts_in_step(
     """After adding a field, ``sync --map`` brings linked records in step (initial master wins)."""
     fno, crm = await linked_customer_with_name_only(tmp_path)
     async with Replicator(
-        write_config(tmp_path, CUSTOMERS), sides={"fno": fno, "crm": crm}, live=False
+        write_config(tmp_path, COMPANY_CUSTOMERS_MAP), sides={"fno": fno, "crm": crm}, live=False
     ) as rep:
         await rep.sync(["customers"])
     assert crm_rows(crm)["C1"]["creditlimit"] == 5.0
@@ -719,7 +706,7 @@ async def test_a_field_added_between_restarts_is_brought_in_step_for_linked_reco
 ) -> None:
     """Restarted with a field added, the daemon brings the field in step for linked records."""
     fno, crm = await linked_customer_with_name_only(tmp_path)
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm):
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm):
         pass
     assert crm_rows(crm)["C1"]["creditlimit"] == 5.0
 
@@ -730,7 +717,7 @@ async def test_a_field_removed_between_restarts_stops_flowing_and_the_rest_flows
     """A field taken out of the map is no longer replicated; nothing writes its old value back."""
     fno, crm = MemorySide("fno"), MemorySide("crm")
     nid = fno.insert(FNO, fno_customer("C1", Name="a", CreditLimit=5.0))
-    async with running(write_config(tmp_path, CUSTOMERS), fno, crm):
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm):
         pass
     async with running(write_config(tmp_path, NAME_ONLY), fno, crm) as rep:
         fno.update(FNO, nid, {"CreditLimit": 6.0})
@@ -749,7 +736,7 @@ async def test_a_field_added_that_a_side_lacks_fails_the_start_naming_it(tmp_pat
         add_customer(tmp_path, "C1", "kept")
         await idle(rep)
     email = '  { fno = "Email", crm = "emailaddress1" },\n]'
-    write_sqlite_config(tmp_path, CUSTOMERS.replace("\n]", "\n" + email, 1))
+    write_sqlite_config(tmp_path, COMPANY_CUSTOMERS_MAP.replace("\n]", "\n" + email, 1))
     with pytest.raises(ConfigError) as caught:
         async with Replicator(cfg):
             pass

@@ -303,18 +303,28 @@ async def test_demo_initial_sync_runs_in_topological_order_with_foreign_keys(
 
 
 class HeldFeed(MemorySide):
-    """A memory side whose change feed shows nothing while ``held``."""
+    """A memory side whose change feed shows nothing until ``release()``."""
 
-    held = False
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.released = anyio.Event()
+        self.released.set()
+
+    def hold(self) -> None:
+        self.released = anyio.Event()
+
+    def release(self) -> None:
+        self.released.set()
 
     async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
-        if self.held:
+        if not self.released.is_set():
             return ChangeBatch([], cursor)
         return await super().read_changes(cursor, limit)
 
     async def wait_for_changes(self, max_wait: float) -> None:
-        if self.held:  # what is there stays unread: wait the whole time
-            await anyio.sleep(max_wait)
+        if not self.released.is_set():  # what is there stays unread until the release
+            with anyio.move_on_after(max_wait):
+                await self.released.wait()
         else:
             await super().wait_for_changes(max_wait)
 
@@ -334,12 +344,12 @@ async def test_a_lookup_learned_from_the_other_row_parks_until_its_target_is_lin
     fno.update("CustomersV3", c1, {"CustomerGroupId": "20"})
     with sqlite3.connect(tmp_path / "crm.db") as conn:
         conn.execute("UPDATE accounts SET name = 'edited on crm'")
-    fno.held = True  # crm's change is applied before fno's changes are even read
+    fno.hold()  # crm's change is applied before fno's changes are even read
     async with running(cfg, fno) as rep:
         await idle(rep)
         assert await rep.ctx.store.errors() == []
         assert (await counts(rep, "customers"))["parked"] == 1
-        fno.held = False
+        fno.release()
         await idle(rep)
         assert await rep.ctx.store.errors() == []
     accounts = crm_rows(tmp_path, "accounts")
