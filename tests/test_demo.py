@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sqlite3
+import textwrap
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,10 @@ import pytest
 from replicator import demo
 from replicator.config import Config, TableMap, load_config
 from replicator.demo import create_demo, demo_guide
+from replicator.demo.guide import SQLITE, tour
 from replicator.errors import ConfigError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 FNO_COUNTS = {
     "CompanyInfo": (2, 2),
@@ -93,9 +98,16 @@ def distinct(path: Path, table: str, column: str) -> set[object]:
 
 
 def test_create_demo_returns_the_copied_config(folder: Path) -> None:
-    """create_demo returns folder/demo.toml, a copy of config/demo.toml."""
+    """create_demo returns folder/demo.toml, a copy of the demo config it ships."""
     assert create_demo(folder) == folder / "demo.toml"
     assert (folder / "demo.toml").read_text() == demo.CONFIG_SOURCE.read_text()
+
+
+def test_demo_config_is_package_data() -> None:
+    """The demo config is a resource of replicator.demo, so a wheel install carries it."""
+    shipped = resources.files("replicator.demo") / "demo.toml"
+    assert shipped.is_file()
+    assert demo.CONFIG_SOURCE == shipped
 
 
 @pytest.mark.parametrize(("name", "expected"), [("fno.db", FNO_COUNTS), ("crm.db", CRM_COUNTS)])
@@ -173,7 +185,7 @@ def test_leftover_database_without_config_is_refused(tmp_path: Path) -> None:
 def test_missing_demo_config_raises_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without config/demo.toml in the installation, create_demo raises a clear ConfigError."""
+    """Without the demo config in the installation, create_demo raises a clear ConfigError."""
     monkeypatch.setattr(demo, "CONFIG_SOURCE", tmp_path / "nowhere" / "demo.toml")
     with pytest.raises(ConfigError, match="demo config is missing"):
         create_demo(tmp_path / "demo")
@@ -285,20 +297,56 @@ def test_data_shows_what_initial_sync_must_reconcile(folder: Path) -> None:
     assert len(crm_only) == 3
 
 
-def test_guide_commands_run_against_the_demo(tmp_path: Path) -> None:
-    """Every sqlite3 command in the guide runs on the demo and each UPDATE hits one row."""
-    folder = tmp_path / "replicator-demo"
-    create_demo(folder)
-    guide = demo_guide(folder)
-    commands = [
-        shlex.split(line) for line in guide.splitlines() if line.strip().startswith("sqlite3 ")
-    ]
-    assert len(commands) >= 5
-    for _, path, sql in commands:
+def guide_commands(guide: str) -> list[list[str]]:
+    """The ``sqlite3`` command lines of a guide, split as the shell would."""
+    return [shlex.split(line) for line in guide.splitlines() if line.strip().startswith("sqlite3 ")]
+
+
+def follow(guide: str) -> None:
+    """Run the guide's SQL on its databases; each UPDATE and INSERT must hit one row."""
+    for *_, path, sql in guide_commands(guide):
         with connect(Path(path)) as conn, conn:
             conn.execute("PRAGMA foreign_keys = ON")
             cursor = conn.execute(sql)
             if sql.startswith(("UPDATE", "INSERT")):
                 assert cursor.rowcount == 1, sql
+
+
+def test_guide_commands_run_against_the_demo(tmp_path: Path) -> None:
+    """Every sqlite3 command in the guide runs on the demo and each UPDATE hits one row."""
+    folder = tmp_path / "replicator-demo"
+    create_demo(folder)
+    guide = demo_guide(folder)
+    assert len(guide_commands(guide)) >= 5
+    follow(guide)
     assert f"replicator errors --config {folder / 'demo.toml'} list" in guide
     assert f"replicator status --config {folder / 'demo.toml'}" in guide
+
+
+def test_guide_sqlite_commands_wait_for_the_daemons_lock(tmp_path: Path) -> None:
+    """Every sqlite3 command in the guide sets a busy timeout, so it waits instead of failing."""
+    create_demo(tmp_path)
+    commands = guide_commands(demo_guide(tmp_path))
+    assert commands
+    for command in commands:
+        assert command[:3] == ["sqlite3", "-cmd", ".timeout 5000"], command
+
+
+def test_guide_can_be_followed_again_on_the_next_run(tmp_path: Path) -> None:
+    """After a tour, the next run's guide inserts keys of its own, so following it succeeds."""
+    create_demo(tmp_path)
+    first = demo_guide(tmp_path)
+    follow(first)
+    second = demo_guide(tmp_path)
+    assert second != first
+    follow(second)
+
+
+def test_readme_tour_is_the_guide_of_a_new_demo(tmp_path: Path) -> None:
+    """The README's tour is, word for word, the steps a first ``replicator run`` prints."""
+    create_demo(tmp_path)
+    assert demo_guide(tmp_path).endswith(textwrap.indent(tour(tmp_path), "  "))
+    readme = README.read_text()
+    assert tour(Path("replicator-demo")) in readme
+    sqlite_lines = [line for line in readme.splitlines() if line.startswith("sqlite3 ")]
+    assert sqlite_lines and all(line.startswith(SQLITE + " ") for line in sqlite_lines)

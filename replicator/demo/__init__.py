@@ -2,10 +2,11 @@
 
 ``create_demo(folder)`` writes ``fno.db`` (Finance & Operations data entities) and
 ``crm.db`` (Dataverse tables) with a few thousand realistic, deterministic rows, and copies
-``config/demo.toml`` next to them. The data is the usual mess of a Dual-write go-live:
-customers known to both systems with drifted values, accounts only the CRM knows, states
-written out in F&O and abbreviated in the CRM, and three products keyed in the CRM that the
-create rule will refuse. ``demo_guide(folder)`` says what to try.
+the demo config (``demo.toml``, this package's data) next to them. The data is the usual
+mess of a Dual-write go-live: customers known to both systems with drifted values, accounts
+only the CRM knows, states written out in F&O and abbreviated in the CRM, and three products
+keyed in the CRM that the create rule will refuse. ``demo_guide(folder)`` (``guide.py``) says
+what to try.
 
 This is a one-off seeding step, so it uses the plain ``sqlite3`` module, not the async core.
 """
@@ -15,23 +16,23 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import shlex
-import shutil
 import sqlite3
+from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError
 
 __all__ = ["CONFIG_SOURCE", "create_demo", "demo_guide"]
 
+from .guide import demo_guide
 from .schema import CRM_SCHEMA, FNO_SCHEMA
 from .seed import Row, Seeder, Tables
 from .words import STATE_CODES
 
 __all__ = ["CONFIG_SOURCE", "STATE_CODES", "create_demo", "demo_guide"]
 
-CONFIG_SOURCE = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
-"""The demo config shipped with replicator; ``create_demo`` copies it into the demo folder."""
+CONFIG_SOURCE = resources.files(__name__) / "demo.toml"
+"""The demo config, package data shipped in the wheel; ``create_demo`` copies it."""
 
 # -- public API --------------------------------------------------------------------------
 
@@ -58,34 +59,9 @@ def create_demo(folder: Path, *, seed: int = 7) -> Path:
     _write_database(folder / "fno.db", FNO_SCHEMA, seeder.fno)
     _write_database(folder / "crm.db", CRM_SCHEMA, seeder.crm)
     partial = folder / "demo.toml.partial"
-    shutil.copyfile(CONFIG_SOURCE, partial)
+    partial.write_bytes(CONFIG_SOURCE.read_bytes())
     os.replace(partial, config)
     return config
-
-
-def demo_guide(folder: Path) -> str:
-    """A short "try it" text with commands to paste into a second terminal."""
-    fno, crm = shlex.quote(str(folder / "fno.db")), shlex.quote(str(folder / "crm.db"))
-    config = shlex.quote(str(folder / "demo.toml"))
-    return f"""\
-The demo is running: {fno} plays Finance & Operations, {crm} plays Dataverse.
-In another terminal, try:
-
-  # 1. Raise a credit limit in F&O, then see it in Dataverse
-  sqlite3 {fno} "UPDATE CustomersV3 SET CreditLimit = 250000 WHERE dataAreaId = 'usmf' AND CustomerAccount = 'US-0001'"
-  sqlite3 {crm} "SELECT name, creditlimit FROM accounts WHERE company = 'usmf' AND accountnumber = 'US-0001'"
-
-  # 2. Create an account in Dataverse, then find the customer in F&O (state written out)
-  sqlite3 {crm} "INSERT INTO accounts (company, accountnumber, name, msdyn_customergroupid, creditlimit, address1_city, address1_stateorprovince) VALUES ('usmf', 'CRM-09001', 'Fabrikam Outfitters Boise', '30', 50000, 'Boise', 'ID')"
-  sqlite3 {fno} "SELECT CustomerAccount, OrganizationName, DeliveryAddressState FROM CustomersV3 WHERE CustomerAccount = 'CRM-09001'"
-
-  # 3. Key a product in Dataverse: products are born only in F&O, so it is refused
-  sqlite3 {crm} "INSERT INTO msdyn_sharedproductdetails (company, msdyn_itemnumber, msdyn_name, msdyn_salesprice) VALUES ('usmf', 'X-1000', 'Pop-up display stand', 89)"
-  replicator errors --config {config} list
-
-  # 4. Where every map stands
-  replicator status --config {config}
-"""  # noqa: E501
 
 
 # -- writing -----------------------------------------------------------------------------
