@@ -350,3 +350,11 @@ def test_readme_tour_is_the_guide_of_a_new_demo(tmp_path: Path) -> None:
     assert tour(Path("replicator-demo")) in readme
     sqlite_lines = [line for line in readme.splitlines() if line.startswith("sqlite3 ")]
     assert sqlite_lines and all(line.startswith(SQLITE + " ") for line in sqlite_lines)
+
+
+def test_guide_of_a_demo_without_its_crm_database_creates_nothing(tmp_path: Path) -> None:
+    """A demo folder missing crm.db still gets a guide, and the guide does not create the file."""
+    create_demo(tmp_path)
+    (tmp_path / "crm.db").unlink()
+    assert "'CRM-09001'" in demo_guide(tmp_path)
+    assert not (tmp_path / "crm.db").exists()

@@ -62,13 +62,23 @@ def tour_keys(number: int) -> tuple[str, str]:
 
 
 def fresh_number(crm: Path) -> int:
-    """The lowest tour number whose account and item are both new to the Dataverse ``crm``."""
-    with contextlib.closing(sqlite3.connect(crm)) as conn:
-        taken = {
-            row[0]
-            for row in conn.execute(
-                "SELECT accountnumber FROM accounts WHERE company = 'usmf' UNION ALL"
-                " SELECT msdyn_itemnumber FROM msdyn_sharedproductdetails WHERE company = 'usmf'"
-            )
-        }
+    """The lowest tour number whose account and item are both new to the Dataverse ``crm``.
+
+    0 if ``crm`` cannot be read: the guide never creates or changes a file, and the daemon
+    that starts next says what is wrong with it.
+    """
+    if not crm.is_file():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(crm)) as conn:
+            taken = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT accountnumber FROM accounts WHERE company = 'usmf' UNION ALL"
+                    " SELECT msdyn_itemnumber FROM msdyn_sharedproductdetails"
+                    " WHERE company = 'usmf'"
+                )
+            }
+    except sqlite3.Error:
+        return 0
     return next(n for n in itertools.count() if taken.isdisjoint(tour_keys(n)))
