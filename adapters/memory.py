@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -298,9 +298,18 @@ _REGISTRY: dict[str, MemorySide] = {}
 
 def create_side(name: str, options: dict[str, Any], base_dir: Path) -> MemorySide:
     """Build a memory side. ``instance = "x"`` shares one side between configs in a process."""
-    instance = options.pop("instance", None)
-    for key in options:
-        raise ConfigError([f"side {name!r}: unknown option {key!r} for the memory adapter"])
+    if problems := check_options(name, options):
+        raise ConfigError([f"side {name!r}: {p}" for p in problems])
+    instance = options.get("instance")
     if instance is None:
         return MemorySide(name)
     return _REGISTRY.setdefault(str(instance), MemorySide(name))
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> list[str]:
+    """Each problem with a side's options (the adapter protocol's ``check_options``)."""
+    return [
+        f"unknown option {key!r} for the memory adapter (known: instance)"
+        for key in options
+        if key != "instance"
+    ]
