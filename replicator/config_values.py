@@ -53,9 +53,10 @@ class Range(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def storable_problem(value: Any) -> str | None:
-    """Why a side could not store ``value`` (a default, a value map's value), else None.
+    """Why a side could not store ``value`` (a default, a value map's value), else None:
+    ``does not fit in a 64-bit integer (...)``, ``is an array, not a field value: ...``.
 
-    Field values are strings, booleans, finite-or-not floats and 64-bit integers; a TOML
+    Field values are strings, booleans, floats and 64-bit integers; a TOML
     date, time, array or table is none of them.
     """
     if isinstance(value, bool | str | float) or value is None:
@@ -63,9 +64,9 @@ def storable_problem(value: Any) -> str | None:
     if isinstance(value, int):
         if INT64_MIN <= value <= INT64_MAX:
             return None
-        return f"{value} does not fit in a 64-bit integer ({INT64_MIN} to {INT64_MAX})"
+        return f"does not fit in a 64-bit integer ({INT64_MIN} to {INT64_MAX})"
     kind = _TOML_KINDS.get(type(value), f"a {type(value).__name__}")
-    return f"{kind} is not a field value: use a string, a number or true/false"
+    return f"is {kind}, not a field value: use a string, a number or true/false"
 
 
 _TOML_KINDS = {
@@ -87,6 +88,8 @@ def toml(value: Any) -> str:
         return "[" + ", ".join(toml(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     return str(value)

@@ -135,7 +135,7 @@ class MapReader:
         """The field's default, if a side can store it (else reported, and None)."""
         value = item.get("default")
         if (wrong := storable_problem(value)) is not None:
-            self.problem(f"default {toml(value)}: {wrong}", where)
+            self.problem(f"default {toml(value)} {wrong}", where)
             return None
         return value
 

@@ -79,8 +79,8 @@ class ConfigReader:
             default = "" if "retry_max_s" in knobs else ", the default"
             self.problem(
                 "[engine]",
-                f"retry_max_s ({toml(built.retry_max_s)}{default}) must be >= "
-                f"retry_first_s ({toml(built.retry_first_s)})",
+                f"retry_max_s ({toml(knobs.get('retry_max_s', built.retry_max_s))}{default}) "
+                f"must be >= retry_first_s ({toml(knobs['retry_first_s'])})",
             )
         return built
 
@@ -131,7 +131,7 @@ class ConfigReader:
         backward: dict[Any, Any] = {}
         for value, other in table.items():
             if (wrong := storable_problem(other)) is not None:
-                self.problem(where, f"{value!r} = {toml(other)}: {wrong}")
+                self.problem(where, f"{value!r} = {toml(other)} {wrong}")
             elif other in backward:
                 self.problem(
                     where,
