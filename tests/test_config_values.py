@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from test_config import GROUPS, customers, load, only_problem, problems
 
+from conftest import NAME_PHONE_MAP, write_config
+from replicator import cli
 from replicator.config import EngineConfig
 
 MAX_INT64 = 2**63 - 1
@@ -252,3 +254,26 @@ def test_sides_used_by_the_adapter_tests_are_valid(tmp_path: Path) -> None:
     """The base of the adapter tests loads, so each of them tests one mistake."""
     config = load(tmp_path, sides('adapter = "sqlite"\npath = "f.db"'))
     assert [s.adapter for s in config.sides] == ["sqlite", "sqlite"]
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["validate", "sync", "run"])
+def test_commands_refuse_bad_knobs_before_touching_anything(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """``batch_size = -5`` and ``max_actors = 0`` make validate, sync and run exit 2 with
+    both problems, before a state store is created (so no map is recorded as synced)."""
+    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
+    config = write_config(
+        tmp_path, "[engine]\nbatch_size = -5\nmax_actors = 0\n\n" + NAME_PHONE_MAP
+    )
+    assert cli.main([command, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "[engine]: batch_size must be an integer >= 1 and <= 10000, got -5" in err
+    assert "[engine]: max_actors must be an integer >= 1, got 0" in err
+    assert not (tmp_path / "state.db").exists()
