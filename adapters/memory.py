@@ -181,6 +181,14 @@ class MemorySide:
         rows = [self._row(nid, table[nid]) for nid in ids]
         return [r for r in rows if self._passes(entity, r.values)][:limit]
 
+    async def present_values(
+        self, spec: EntitySpec, field: str, values: Sequence[Value]
+    ) -> set[Value]:
+        self._check_up()
+        passes, wanted = parse_filter(spec.filter), set(values)
+        rows = self.rows(spec.entity).values()
+        return {v.get(field) for v in rows if v.get(field) in wanted and passes(v)}
+
     async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         self._check_up()
         self.write_calls += 1

@@ -280,6 +280,21 @@ class SQLiteSide:
     ) -> list[Row]:
         return sql.scan_rows(db, self._table(entity), after, limit)
 
+    async def present_values(
+        self, spec: EntitySpec, field: str, values: Sequence[Value]
+    ) -> set[Value]:
+        """Which of ``values`` some row (filtered) holds in ``field``; needs no ``prepare``."""
+        what = f"look for values of {spec.entity}.{field}"
+        return await self._call(what, self._present_values, spec, field, list(values))
+
+    def _present_values(
+        self, db: sqlite3.Connection, spec: EntitySpec, field: str, values: list[Value]
+    ) -> set[Value]:
+        table = sql.inspect(db, spec)
+        if isinstance(table, list):
+            raise SchemaError("\n".join(f"side {self.name!r}: {p}" for p in table))
+        return sql.present_values(db, table, field, values)
+
     # -- writing --------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:

@@ -54,6 +54,11 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   translated at this boundary.
 * **Idempotence.** Writing the same values twice leaves the row as once; the core
   relies on this after a crash (at-least-once delivery).
+* **Present values** (optional). ``present_values(spec, field, values)`` answers which
+  of ``values`` some row of ``spec.entity`` passing ``spec.filter`` holds in ``field``,
+  without needing ``prepare`` (``validate`` asks it of an unprepared side). The core uses
+  it to report a map's ``companies`` entry that matches no row; a side without it is
+  not asked.
 """
 
 from __future__ import annotations
