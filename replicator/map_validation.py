@@ -190,6 +190,8 @@ class MapReader:
                 out.add(self.sides.index(s))
             else:
                 self.problem(f"{s!r} is not a side: use {either(self.sides)}", what)
+        # ``delete = []`` is a policy (deletes stay on the side they happen on, as when one
+        # side archives); ``create = []`` would let no new record through: a mistake.
         if what == "create" and raw == []:
             self.problem(
                 "an empty list lets no side create records, so no new record would ever be "

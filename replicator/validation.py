@@ -113,7 +113,8 @@ class ConfigReader:
             self.problem(where, f"{name!r} cannot name a side: the config uses it as a keyword")
         options = self.table(where, raw)
         adapter = options.pop("adapter", None)
-        for problem in option_problems(adapter, name, options):
+        problems = option_problems(adapter, name, options) if isinstance(raw, dict) else []
+        for problem in problems:  # the adapter's own checks, with the side named here
             self.problem(where, problem)
         return c.SideConfig(name, adapter if isinstance(adapter, str) else "", options)
 

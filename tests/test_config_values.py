@@ -277,3 +277,9 @@ def test_commands_refuse_bad_knobs_before_touching_anything(
     assert "[engine]: batch_size must be an integer >= 1 and <= 10000, got -5" in err
     assert "[engine]: max_actors must be an integer >= 1, got 0" in err
     assert not (tmp_path / "state.db").exists()
+
+
+def test_side_that_is_not_a_table_is_one_problem(tmp_path: Path) -> None:
+    """``sides.fno = 5`` is reported once, not also as a side without an adapter."""
+    text = 'sides.fno = 5\n[sides.crm]\nadapter = "memory"\n' + GROUPS
+    assert only_problem(tmp_path, text) == "replica.toml: [sides.fno]: must be a table, not int"
