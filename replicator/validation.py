@@ -76,12 +76,11 @@ class ConfigReader:
         knobs = self.numbers("[engine]", engine, c.ENGINE_RANGES)
         built = msgspec.convert(knobs, c.EngineConfig)
         if built.retry_max_s < built.retry_first_s:
-            default = "" if "retry_max_s" in knobs else ", the default"
-            self.problem(
-                "[engine]",
-                f"retry_max_s ({toml(knobs.get('retry_max_s', built.retry_max_s))}{default}) "
-                f"must be >= retry_first_s ({toml(knobs['retry_first_s'])})",
+            first, most = (
+                toml(knobs.get(k, getattr(built, k))) + ("" if k in knobs else ", the default")
+                for k in ("retry_first_s", "retry_max_s")
             )
+            self.problem("[engine]", f"retry_max_s ({most}) must be >= retry_first_s ({first})")
         return built
 
     def numbers(

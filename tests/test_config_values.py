@@ -51,13 +51,22 @@ def test_engine_knob_out_of_range_is_refused(tmp_path: Path, line: str, message:
     assert only_problem(tmp_path, engine(line)) == f"replica.toml: [engine]: {message}"
 
 
-def test_retry_max_below_retry_first_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (("retry_first_s = 60",), "retry_max_s (30.0, the default) must be >= retry_first_s (60)"),
+        (
+            ("retry_max_s = 0.01",),
+            "retry_max_s (0.01) must be >= retry_first_s (0.05, the default)",
+        ),
+        (("retry_first_s = 2", "retry_max_s = 1"), "retry_max_s (1) must be >= retry_first_s (2)"),
+    ],
+)
+def test_retry_max_below_retry_first_is_refused(
+    tmp_path: Path, lines: tuple[str, ...], message: str
+) -> None:
     """The longest wait between retries cannot be shorter than the first wait."""
-    line = only_problem(tmp_path, engine("retry_first_s = 60"))
-    assert (
-        line
-        == "replica.toml: [engine]: retry_max_s (30.0, the default) must be >= retry_first_s (60)"
-    )
+    assert only_problem(tmp_path, engine(*lines)) == f"replica.toml: [engine]: {message}"
 
 
 def test_every_engine_problem_comes_in_one_run(tmp_path: Path) -> None:
