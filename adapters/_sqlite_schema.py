@@ -319,6 +319,20 @@ def scan_rows(db: sqlite3.Connection, table: Table, after: str | None, limit: in
     return [decode_row(table, r) for r in rows]
 
 
+def present_values(
+    db: sqlite3.Connection, table: Table, field: str, values: list[Value]
+) -> set[Value]:
+    """Which of ``values`` some row (filtered) holds in ``field``."""
+    found: set[Value] = set()
+    for chunk in _chunks(values, _CHUNK):
+        where = f"t.{quote(field)} IN ({', '.join('?' * len(chunk))})"
+        if table.filter:
+            where = f"({where}) AND ({table.filter})"
+        statement = f"SELECT DISTINCT t.{quote(field)} FROM {quote(table.name)} AS t WHERE {where}"
+        found |= {r[0] for r in db.execute(statement, chunk)}
+    return found
+
+
 def version_of(db: sqlite3.Connection, table: Table, native_id: str) -> str:
     found = db.execute(_VERSION, (table.entity, native_id)).fetchall()
     return str(next(iter(found))[0]) if found else "0"

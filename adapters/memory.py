@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,14 @@ class MemorySide:
         rows = [self._row(nid, table[nid]) for nid in ids]
         return [r for r in rows if self._passes(entity, r.values)][:limit]
 
+    async def present_values(
+        self, spec: EntitySpec, field: str, values: Sequence[Value]
+    ) -> set[Value]:
+        self._check_up()
+        passes, wanted = parse_filter(spec.filter), set(values)
+        rows = self.rows(spec.entity).values()
+        return {v.get(field) for v in rows if v.get(field) in wanted and passes(v)}
+
     async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         self._check_up()
         self.write_calls += 1
@@ -298,9 +306,18 @@ _REGISTRY: dict[str, MemorySide] = {}
 
 def create_side(name: str, options: dict[str, Any], base_dir: Path) -> MemorySide:
     """Build a memory side. ``instance = "x"`` shares one side between configs in a process."""
-    instance = options.pop("instance", None)
-    for key in options:
-        raise ConfigError([f"side {name!r}: unknown option {key!r} for the memory adapter"])
+    if problems := check_options(name, options):
+        raise ConfigError([f"side {name!r}: {p}" for p in problems])
+    instance = options.get("instance")
     if instance is None:
         return MemorySide(name)
     return _REGISTRY.setdefault(str(instance), MemorySide(name))
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> list[str]:
+    """Each problem with a side's options (the adapter protocol's ``check_options``)."""
+    return [
+        f"unknown option {key!r} for the memory adapter (known: instance)"
+        for key in options
+        if key != "instance"
+    ]

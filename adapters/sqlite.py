@@ -37,7 +37,7 @@ delete trigger unless that connection enabled ``recursive_triggers``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,9 +69,9 @@ _PURGE_EVERY = 1000  # acknowledged changes are deleted in batches of about this
 
 def create_side(name: str, options: dict[str, Any], base_dir: Path) -> SQLiteSide:
     """Build the SQLite side ``name`` from its options (see the module docstring)."""
-    problems = _check_options(name, options)
+    problems = check_options(name, options)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([f"side {name!r}: {p}" for p in problems])
     return SQLiteSide(
         name,
         base_dir / options["path"],
@@ -80,19 +80,19 @@ def create_side(name: str, options: dict[str, Any], base_dir: Path) -> SQLiteSid
     )
 
 
-def _check_options(name: str, options: dict[str, Any]) -> list[str]:
+def check_options(name: str, options: Mapping[str, Any]) -> list[str]:
+    """Each problem with a side's options (the adapter protocol's ``check_options``)."""
     problems = [
-        f"side {name!r}: unknown option {key!r} for the sqlite adapter"
-        f" (known: {', '.join(_OPTIONS)})"
+        f"unknown option {key!r} for the sqlite adapter (known: {', '.join(_OPTIONS)})"
         for key in options
         if key not in _OPTIONS
     ]
     if not isinstance(options.get("path"), str) or not options["path"]:
-        problems.append(f"side {name!r}: option 'path' (the database file) is required")
+        problems.append("option 'path' (the database file, relative to the config) is required")
     for key, least in (("poll_interval_ms", 1), ("busy_timeout_ms", 0)):
         value = options.get(key, least)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            problems.append(f"side {name!r}: option {key!r} must be an integer >= {least}")
+            problems.append(f"option {key!r} must be an integer >= {least}, got {value!r}")
     return problems
 
 
@@ -279,6 +279,21 @@ class SQLiteSide:
         self, db: sqlite3.Connection, entity: str, after: str | None, limit: int
     ) -> list[Row]:
         return sql.scan_rows(db, self._table(entity), after, limit)
+
+    async def present_values(
+        self, spec: EntitySpec, field: str, values: Sequence[Value]
+    ) -> set[Value]:
+        """Which of ``values`` some row (filtered) holds in ``field``; needs no ``prepare``."""
+        what = f"look for values of {spec.entity}.{field}"
+        return await self._call(what, self._present_values, spec, field, list(values))
+
+    def _present_values(
+        self, db: sqlite3.Connection, spec: EntitySpec, field: str, values: list[Value]
+    ) -> set[Value]:
+        table = sql.inspect(db, spec)
+        if isinstance(table, list):
+            raise SchemaError("\n".join(f"side {self.name!r}: {p}" for p in table))
+        return sql.present_values(db, table, field, values)
 
     # -- writing --------------------------------------------------------------------
 

@@ -4,6 +4,16 @@ A side is one business system (an SQLite file, Dataverse, F&O). The core never
 imports an adapter by name: ``load_adapter("sqlite")`` imports ``adapters.sqlite``
 and calls its ``create_side(name, options, base_dir)``.
 
+An adapter module provides:
+
+* ``create_side(name, options, base_dir) -> Side`` (required): the side ``name`` built
+  from its options (the ``[sides.<name>]`` table without ``adapter``).
+* ``check_options(name, options) -> list[str]`` (optional, and expected of every
+  adapter): each problem with the options, one line each, naming the option but not
+  the file or the side (the config reader adds ``<file>: [sides.<name>]: ``). It only
+  looks at the values (it opens nothing), and it must not change ``options``. The
+  config reader calls it for both sides, so every mistake of a config comes in one run.
+
 The contract (every adapter honours it; ``adapters/memory.py`` is the reference):
 
 * **Change feed.** ``read_changes(cursor, limit)`` returns the changes made after
@@ -44,17 +54,26 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   translated at this boundary.
 * **Idempotence.** Writing the same values twice leaves the row as once; the core
   relies on this after a crash (at-least-once delivery).
+* **Present values** (optional). ``present_values(spec, field, values)`` answers which
+  of ``values`` some row of ``spec.entity`` passing ``spec.filter`` holds in ``field``,
+  without needing ``prepare`` (``validate`` asks it of an unprepared side). The core uses
+  it to report a map's ``companies`` entry that matches no row; a side without it is
+  not asked.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import pkgutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from .config_values import toml
 from .errors import ConfigError
 
 Value = Any
@@ -174,14 +193,57 @@ class Side(Protocol):
         """Apply a batch; one answer per op, in order."""
 
 
+ADAPTERS = "adapters"
+"""The package whose modules are the adapters: ``adapter = "sqlite"`` is ``adapters.sqlite``."""
+
+
+def known_adapters() -> list[str]:
+    """The adapters installed (public modules of the ``adapters`` package), not imported."""
+    spec = importlib.util.find_spec(ADAPTERS)
+    if spec is None or spec.submodule_search_locations is None:
+        return []
+    found = pkgutil.iter_modules(spec.submodule_search_locations)
+    return sorted(m.name for m in found if not m.name.startswith("_"))
+
+
+def option_problems(adapter: Any, name: str, options: Mapping[str, Any]) -> list[str]:
+    """What is wrong with side ``name``'s ``adapter`` and options, one line each.
+
+    An adapter that is not a plain module name, or names no installed module, is one
+    problem; else the adapter's own ``check_options`` (if it has one) speaks.
+    """
+    try:
+        module = adapter_module(adapter)
+    except ConfigError as exc:
+        return exc.problems
+    check = getattr(module, "check_options", None)
+    return list(check(name, dict(options))) if check is not None else []
+
+
+def adapter_module(adapter: Any) -> ModuleType:
+    """The module ``adapters.<adapter>``; ``ConfigError`` saying why it cannot be had."""
+    known = "known adapters: " + (", ".join(known_adapters()) or "none installed")
+    if adapter is None:
+        raise ConfigError([f"'adapter' is required: the adapter's module name; {known}"])
+    if not isinstance(adapter, str) or not adapter.isidentifier() or adapter.startswith("_"):
+        shown = repr(adapter) if isinstance(adapter, str) else toml(adapter)
+        raise ConfigError([f"adapter {shown} is not an adapter name; {known}"])
+    try:
+        module = importlib.import_module(f"{ADAPTERS}.{adapter}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (ADAPTERS, f"{ADAPTERS}.{adapter}"):
+            raise ConfigError([f"adapter {adapter!r} cannot be loaded: {exc}"]) from exc
+        raise ConfigError([f"no adapter named {adapter!r}; {known}"]) from exc
+    if not callable(getattr(module, "create_side", None)):
+        raise ConfigError([f"{ADAPTERS}.{adapter} is not an adapter: it has no create_side()"])
+    return module
+
+
 def load_adapter(adapter: str, name: str, options: Mapping[str, Any], base_dir: Path) -> Side:
     """Import ``adapters.<adapter>`` and build the side ``name`` from its options."""
     try:
-        module = importlib.import_module(f"adapters.{adapter}")
-    except ModuleNotFoundError as exc:
-        raise ConfigError([f"side {name!r}: no adapter named {adapter!r} ({exc})"]) from exc
-    factory = getattr(module, "create_side", None)
-    if factory is None:
-        raise ConfigError([f"side {name!r}: adapters.{adapter} has no create_side()"])
-    side: Side = factory(name, dict(options), base_dir)
+        module = adapter_module(adapter)
+    except ConfigError as exc:
+        raise ConfigError([f"side {name!r}: {p}" for p in exc.problems]) from exc
+    side: Side = module.create_side(name, dict(options), base_dir)
     return side

@@ -320,20 +320,27 @@ async def cmd_validate(args: argparse.Namespace) -> int:
 
 
 async def check_sides(config: Config) -> list[str]:
-    """Entities and fields missing on reachable sides (unreachable sides are only noted)."""
+    """Entities and fields missing on reachable sides (unreachable sides are only noted),
+    and, with both sides checked, ``companies`` entries that match no row."""
     from .adapter import load_adapter
+    from .companies import Held, companies_held, unmatched_companies, unmatched_messages
 
     problems = []
+    held: list[Held | None] = []
     for i, sc in enumerate(config.sides):
         side = load_adapter(sc.adapter, sc.name, sc.options, config.base_dir)
+        held.append(None)
         try:
             await side.open()
-            problems += await check_schema(config, side, i)
+            found = await check_schema(config, side, i)
+            problems += found
+            if not found:
+                held[i] = await companies_held(config, side, i)
         except ReplicatorError as exc:
             print(f"note: side {sc.name!r} not checked: {exc}", file=sys.stderr)
         finally:
             await side.close()
-    return problems
+    return problems + unmatched_messages(config, unmatched_companies(config, held))
 
 
 COMMANDS: dict[str, Any] = {

@@ -16,21 +16,23 @@ from typing import Any, Literal
 
 import msgspec
 
+from .config_values import Range
 from .errors import ConfigError
 
 Direction = Literal["both", "0->1", "1->0"]
 
 _TOP_KEYS = {"state", "sides", "value_maps", "maps", "engine"}
 _STATE_KEYS = {"path"}
-_ENGINE_KEYS = {
-    "batch_size",
-    "idle_actor_s",
-    "mailbox_size",
-    "max_actors",
-    "park_timeout_s",
-    "retry_first_s",
-    "retry_max_s",
+ENGINE_RANGES = {
+    "batch_size": Range(integer=True, least=1, most=10_000),
+    "idle_actor_s": Range(least=0),
+    "mailbox_size": Range(integer=True, least=1),
+    "max_actors": Range(integer=True, least=1),
+    "park_timeout_s": Range(above=0),
+    "retry_first_s": Range(above=0),
+    "retry_max_s": Range(above=0),  # and >= retry_first_s
 }
+_ENGINE_KEYS = set(ENGINE_RANGES)
 _MAP_KEYS = {
     "name",
     "key",
@@ -49,6 +51,8 @@ _MAP_KEYS = {
 }
 _FIELD_KEYS = {"direction", "value_map", "default", "lookup"}
 _ALERT_KEYS = {"errors", "minutes", "action"}
+ALERT_RANGES = {"errors": Range(integer=True, least=1), "minutes": Range(above=0)}
+PARK_TIMEOUT_RANGE = Range(above=0)
 
 
 class ValueMap(msgspec.Struct, frozen=True):

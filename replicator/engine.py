@@ -27,6 +27,7 @@ from anyio.abc import TaskGroup
 
 from .adapter import EntitySpec, Side, load_adapter
 from .alerts import Alerts
+from .companies import warn_unmatched
 from .config import Config, TableMap, load_config
 from .context import Context
 from .errors import ConfigError, SchemaError, TransientError
@@ -187,6 +188,7 @@ class Replicator:
         A daemon rides out a side that goes away during the initial sync: it settles the
         interrupted batch's intents and syncs again (resumable) once the side is back.
         """
+        await warn_unmatched(self.config, self.ctx.sides, self.ctx.log)
         delay = 0.5
         while True:
             await recover(self.ctx)

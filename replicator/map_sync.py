@@ -29,7 +29,7 @@ from . import lookups, mapping, rules
 from .adapter import Row, Values, WriteOp
 from .config import TableMap
 from .context import Context
-from .errors import RuleViolation
+from .errors import ReplicatorError, RuleViolation
 from .model import ErrorEntry, Link, Parked
 from .sync_writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
@@ -61,15 +61,22 @@ class MapSync(SyncWrites):
             self.progress.start(self.map.name, len(keys))
         await self.flush_errors(report)
         batch = self.ctx.config.engine.batch_size
-        for start in range(0, len(keys), batch):
+        done = 0
+        for start in range(0, len(keys), batch) if batch >= 1 else ():
             chunk = keys[start : start + batch]
             await self.load_links(
                 [scans[0].get(k) for k in chunk], [scans[1].get(k) for k in chunk]
             )
             jobs = [await self.plan(k, scans[0].get(k), scans[1].get(k), report) for k in chunk]
             await self.execute([j for j in jobs if j is not None], report)
+            done = start + len(chunk)
             if self.progress:
-                self.progress.advance(start + len(chunk))
+                self.progress.advance(done)
+        if done != len(keys):  # the caller then does not record the map as synced
+            raise ReplicatorError(
+                f"map {self.map.name!r}: the initial sync went through {done} of the "
+                f"{len(keys)} keys it scanned (batch size {batch}); the map is not synced"
+            )
         report.seconds = round(time.monotonic() - started, 3)
         if self.progress:
             self.progress.finish(report)  # ends the bar's line before the log line

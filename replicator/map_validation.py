@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-import msgspec
-
 from . import config as c
+from .config_values import storable_problem, toml
 from .messages import either
 
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ class MapReader:
             companies=self.str_list("companies"),
             company=self.company([f for _, f in key]),
             sync_existing_companies=self.flag("sync_existing_companies", True),
-            park_timeout_s=self.seconds("park_timeout_s"),
+            park_timeout_s=self.park_timeout(),
             alerts=self.alerts(),
         )
         return m if entities is not None else None
@@ -108,7 +107,7 @@ class MapReader:
             names,
             direction,
             self.value_map(item, label),
-            item.get("default"),
+            self.default(item, label),
             self.lookup(item, label),
         )
         return label, field
@@ -131,6 +130,14 @@ class MapReader:
                 return "both"
         self.problem(f"direction {raw!r} is not valid: use {either(['both', *arrows])}", where)
         return "both"
+
+    def default(self, item: dict[str, Any], where: str) -> Any:
+        """The field's default, if a side can store it (else reported, and None)."""
+        value = item.get("default")
+        if (wrong := storable_problem(value)) is not None:
+            self.problem(f"default {toml(value)} {wrong}", where)
+            return None
+        return value
 
     def value_map(self, item: dict[str, Any], where: str) -> c.ValueMap | None:
         name = item.get("value_map")
@@ -183,6 +190,15 @@ class MapReader:
                 out.add(self.sides.index(s))
             else:
                 self.problem(f"{s!r} is not a side: use {either(self.sides)}", what)
+        # ``delete = []`` is a policy (deletes stay on the side they happen on, as when one
+        # side archives); ``create = []`` would let no new record through: a mistake.
+        if what == "create" and raw == []:
+            self.problem(
+                "an empty list lets no side create records, so no new record would ever be "
+                f"replicated: name the side(s) records may be born on, e.g. [{self.sides[0]!r}] "
+                "(leave create out for both)",
+                what,
+            )
         return frozenset(out)
 
     def one_side(self, what: str, also: tuple[str, ...] = ()) -> int | None:
@@ -223,14 +239,9 @@ class MapReader:
             return default
         return raw
 
-    def seconds(self, what: str) -> float | None:
-        raw = self.raw.get(what)
-        if raw is None:
-            return None
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
-            self.problem("must be a positive number of seconds", what)
-            return None
-        return float(raw)
+    def park_timeout(self) -> float | None:
+        good = self.cfg.numbers(self.where, self.raw, {"park_timeout_s": c.PARK_TIMEOUT_RANGE})
+        return float(good["park_timeout_s"]) if "park_timeout_s" in good else None
 
     def filters(self) -> tuple[str | None, str | None]:
         raw = self.raw.get("filter", {})
@@ -260,12 +271,23 @@ class MapReader:
         if not isinstance(raw, list):
             self.problem("must be a list of inline tables", "alerts")
             return ()
-        out = []
-        for i, item in enumerate(raw):
-            where = f"{self.where}, alerts[{i}]"
-            self.cfg.unknown(item if isinstance(item, dict) else {}, c._ALERT_KEYS, where)
-            try:
-                out.append(msgspec.convert(item, c.Alert))
-            except msgspec.ValidationError as exc:
-                self.cfg.problem(where, str(exc))
-        return tuple(out)
+        alerts = [self.alert(item, f"{self.where}, alerts[{i}]") for i, item in enumerate(raw)]
+        return tuple(a for a in alerts if a is not None)
+
+    def alert(self, item: Any, where: str) -> c.Alert | None:
+        """One ``{ errors = N, minutes = M, action = "pause" }``; None if it is wrong."""
+        if not isinstance(item, dict):
+            self.cfg.problem(where, "must be an inline table like { errors = 5, minutes = 10 }")
+            return None
+        before = len(self.cfg.problems)
+        self.cfg.unknown(item, c._ALERT_KEYS, where)
+        good = self.cfg.numbers(where, item, c.ALERT_RANGES)
+        for name in c.ALERT_RANGES:
+            if name not in item:
+                self.cfg.problem(where, f"{name} is required ({c.ALERT_RANGES[name].describe()})")
+        action = item.get("action", "pause")
+        if action not in ("pause", "log"):
+            self.cfg.problem(where, f"action must be 'pause' or 'log', got {toml(action)}")
+        if len(self.cfg.problems) > before:
+            return None
+        return c.Alert(errors=good["errors"], minutes=float(good["minutes"]), action=action)

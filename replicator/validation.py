@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 
 from . import config as c
+from .adapter import option_problems
+from .config_values import Range, storable_problem, toml
 from .errors import ConfigError
 from .map_validation import MapReader
 from .messages import either, unknown_key_message
@@ -71,13 +73,29 @@ class ConfigReader:
     def read_engine(self) -> c.EngineConfig:
         engine = self.table("[engine]", self.raw.get("engine", {}))
         self.unknown(engine, c._ENGINE_KEYS, "[engine]")
-        try:
-            return msgspec.convert(
-                {k: v for k, v in engine.items() if k in c._ENGINE_KEYS}, c.EngineConfig
+        knobs = self.numbers("[engine]", engine, c.ENGINE_RANGES)
+        built = msgspec.convert(knobs, c.EngineConfig)
+        if built.retry_max_s < built.retry_first_s:
+            first, most = (
+                toml(knobs.get(k, getattr(built, k))) + ("" if k in knobs else ", the default")
+                for k in ("retry_first_s", "retry_max_s")
             )
-        except msgspec.ValidationError as exc:
-            self.problem("[engine]", str(exc))
-            return c.EngineConfig()
+            self.problem("[engine]", f"retry_max_s ({most}) must be >= retry_first_s ({first})")
+        return built
+
+    def numbers(
+        self, where: str, table: dict[str, Any], ranges: dict[str, Range]
+    ) -> dict[str, Any]:
+        """The values of ``table`` that ``ranges`` knows and accepts; the others reported."""
+        good = {}
+        for name, value in table.items():
+            if name not in ranges:
+                continue
+            if (wrong := ranges[name].problem(value)) is not None:
+                self.problem(where, f"{name} {wrong}")
+            else:
+                good[name] = value
+        return good
 
     def read_sides(self) -> tuple[c.SideConfig, c.SideConfig] | None:
         sides = self.table("[sides]", self.raw.get("sides", {}))
@@ -94,10 +112,10 @@ class ConfigReader:
             self.problem(where, f"{name!r} cannot name a side: the config uses it as a keyword")
         options = self.table(where, raw)
         adapter = options.pop("adapter", None)
-        if not isinstance(adapter, str) or not adapter.isidentifier():
-            self.problem(where, "'adapter' is required: the adapter's module name, e.g. \"sqlite\"")
-            adapter = ""
-        return c.SideConfig(name, adapter, options)
+        problems = option_problems(adapter, name, options) if isinstance(raw, dict) else []
+        for problem in problems:  # the adapter's own checks, with the side named here
+            self.problem(where, problem)
+        return c.SideConfig(name, adapter if isinstance(adapter, str) else "", options)
 
     def read_value_maps(self) -> dict[str, c.ValueMap]:
         tables = self.table("[value_maps]", self.raw.get("value_maps", {}))
@@ -112,10 +130,8 @@ class ConfigReader:
         forward: dict[Any, Any] = {}
         backward: dict[Any, Any] = {}
         for value, other in table.items():
-            if isinstance(other, dict | list):
-                self.problem(
-                    where, f"{value!r} must map to one value, not a {type(other).__name__}"
-                )
+            if (wrong := storable_problem(other)) is not None:
+                self.problem(where, f"{value!r} = {toml(other)} {wrong}")
             elif other in backward:
                 self.problem(
                     where,

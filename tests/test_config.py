@@ -493,8 +493,8 @@ def test_two_separate_cycles_are_both_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("sides", "found"),
     [
-        ('[sides.fno]\nadapter = "sqlite"\n', "found 1: 'fno'"),
-        (SIDES + '[sides.erp]\nadapter = "sqlite"\n', "found 3: 'fno', 'crm' or 'erp'"),
+        ('[sides.fno]\nadapter = "memory"\n', "found 1: 'fno'"),
+        (SIDES + '[sides.erp]\nadapter = "memory"\n', "found 3: 'fno', 'crm' or 'erp'"),
         ("", "found none"),
     ],
     ids=["one", "three", "none"],
@@ -507,14 +507,14 @@ def test_not_exactly_two_sides_is_refused(tmp_path: Path, sides: str, found: str
 
 def test_side_without_adapter_is_refused(tmp_path: Path) -> None:
     """Each side must name its adapter."""
-    text = '[sides.fno]\npath = "fno.db"\n[sides.crm]\nadapter = "sqlite"\n' + GROUPS
+    text = '[sides.fno]\npath = "fno.db"\n[sides.crm]\nadapter = "memory"\n' + GROUPS
     line = only_problem(tmp_path, text)
     assert line.startswith("replica.toml: [sides.fno]: 'adapter' is required")
 
 
 def test_side_named_like_a_map_key_is_refused(tmp_path: Path) -> None:
     """A side called ``key`` would clash with a map's ``key``, so it is refused."""
-    text = '[sides.fno]\nadapter = "sqlite"\n[sides.key]\nadapter = "sqlite"\n'
+    text = '[sides.fno]\nadapter = "memory"\n[sides.key]\nadapter = "memory"\n'
     line = problems(tmp_path, text + GROUPS)[0]
     assert line.startswith("replica.toml: [sides.key]: 'key' cannot name a side")
 

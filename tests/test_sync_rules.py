@@ -6,13 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 from structlog.testing import capture_logs
 
 from adapters.memory import MemorySide
 from conftest import NAME_PHONE_MAP, SELF_REFERENCE_MAP, write_config
 from replicator.adapter import WriteOp, WriteResult
+from replicator.config import EngineConfig, load_config
 from replicator.engine import Replicator
+from replicator.errors import ReplicatorError
 
 
 class EditsBeforeWrites(MemorySide):
@@ -215,3 +218,19 @@ async def test_a_side_away_during_the_initial_sync_delays_it_and_the_daemon_goes
                 await rep.wait_idle()
     assert any(e["event"] == "initial_sync_interrupted" for e in logs)
     assert [v["name"] for v in crm.rows("accounts").values()] == ["C1"]
+
+
+@pytest.mark.anyio
+async def test_a_sync_that_skips_its_rows_does_not_mark_the_map_synced(tmp_path: Path) -> None:
+    """With a batch size that plans no row (only a config built by hand can hold one), the
+    initial sync fails naming the map, and the map is not recorded as synced."""
+    config = load_config(write_config(tmp_path, NAME_PHONE_MAP))
+    config = msgspec.structs.replace(config, engine=EngineConfig(batch_size=-5))
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": None})
+    sides = {"fno": fno, "crm": crm}
+    async with Replicator(config, sides=sides, initial_sync=False, live=False) as rep:
+        with pytest.raises(ReplicatorError, match="map 'customers': the initial sync went"):
+            await rep.sync()
+        assert (await rep.ctx.store.map_states()).get("customers", (None,))[0] is None
+    assert crm.rows("accounts") == {}
