@@ -25,11 +25,11 @@ from typing import Any
 
 import msgspec
 
-from . import lookups, mapping, rules
+from . import failures, lookups, mapping, rules
 from .adapter import Row, Values, WriteOp
 from .config import TableMap
 from .context import Context
-from .errors import RuleViolation
+from .errors import RuleViolation, StoreError, TransientError
 from .model import ErrorEntry, Link, Parked
 from .sync_writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
@@ -84,8 +84,23 @@ class MapSync(SyncWrites):
         while rows := await self.ctx.sides[side].scan(entity, after, SCAN_BATCH):
             after = rows[-1].native_id
             for row in rows:
-                self.add_scanned(side, row, out)
+                try:
+                    self.add_scanned(side, row, out)
+                except Exception as exc:  # a bug met by this row alone: queue it, go on
+                    self.unexpected(side, row, exc, None)
         return out
+
+    def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None:
+        """Queue a row whose sync raised an exception outside the errors tree (failures.py)."""
+        reason = failures.record_failed(
+            self.ctx.log,
+            exc,
+            map_name=self.map.name,
+            key=key,
+            side=self.ctx.side_names[side],
+            change_id=None,
+        )
+        self.error(side, row, failures.KIND, reason, key or "")
 
     def add_scanned(self, side: int, row: Row, out: dict[tuple[Any, ...], Scanned]) -> None:
         try:
@@ -121,6 +136,14 @@ class MapSync(SyncWrites):
             scanned = [a, b][side]
             assert scanned is not None
             self.error(side, scanned.row, "rule", str(exc), mapping.encode_key(key))
+            return None
+        except (TransientError, StoreError):
+            raise
+        except Exception as exc:  # a bug met by this record alone: queue it, go on
+            source = next(s for s in (self.map.initial_master, 0, 1) if (a, b)[s] is not None)
+            scanned = (a, b)[source]
+            assert scanned is not None
+            self.unexpected(source, scanned.row, exc, mapping.encode_key(key))
             return None
 
     async def plan_job(

@@ -17,11 +17,11 @@ import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import mapping, ordering
+from . import failures, mapping, ordering
 from .actor import RecordActor
 from .config import TableMap
 from .context import Context
-from .errors import RuleViolation
+from .errors import ReplicatorError, RuleViolation, StoreError
 from .model import Commit, JournalEntry, Link
 
 BATCH = 500
@@ -193,13 +193,41 @@ class Router:
     async def route(self, m: TableMap, entry: JournalEntry, link: Link | None) -> None:
         """Send an entry to the actor of its link, or of its key; ack it if nothing to do."""
         if link is None:
-            link_id, link = await self.resolve(m, entry)
+            try:
+                link_id, link = await self.resolve(m, entry)
+            except StoreError:
+                raise
+            except Exception as exc:  # the row cannot be read to find its actor
+                return await self.refuse(m, entry, exc)
         else:
             link_id = link.id
         if link_id is None:
             await self.finish([(entry, None)], "noop")
             return
         await self.send(m, link_id, entry, link)
+
+    async def refuse(self, m: TableMap, entry: JournalEntry, exc: Exception) -> None:
+        """Queue a change whose row could not be read to find its actor (side down, a bug)."""
+        side = self.ctx.side_names[entry.side]
+        kind, reason = failures.unreadable(exc, side)
+        if not isinstance(exc, ReplicatorError):
+            reason = failures.record_failed(
+                self.ctx.log, exc, map_name=m.name, key=None, side=side, change_id=entry.id
+            )
+        error = failures.error_entry(entry, kind, reason)
+        await self.ctx.committer.submit(Commit(acks=[entry.id], error=error))
+        self.ctx.inflight_ids.discard(entry.id)
+        self.ctx.log.error(
+            "change",
+            map=m.name,
+            side=side,
+            change_id=entry.id,
+            native_id=entry.change.native_id,
+            op=entry.change.op,
+            outcome="error",
+            reason=reason,
+        )
+        self.ctx.activity.done()
 
     async def resolve(self, m: TableMap, entry: JournalEntry) -> tuple[int | None, Link | None]:
         """The link (or a provisional id) of a row not linked by native id, by its key."""
