@@ -23,8 +23,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from . import failures, lookups, mapping, rules
 from .adapter import Row, Values, WriteOp
 from .config import TableMap
@@ -73,7 +71,7 @@ class MapSync(SyncWrites):
         report.seconds = round(time.monotonic() - started, 3)
         if self.progress:
             self.progress.finish(report)  # ends the bar's line before the log line
-        self.ctx.log.info("initial_sync_done", **msgspec.to_builtins(report))
+        self.ctx.log.info("initial_sync_done", **report.logged(self.ctx.side_names))
         return report
 
     async def scan(self, side: int) -> dict[tuple[Any, ...], Scanned]:
