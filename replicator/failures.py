@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .errors import ReplicatorError, TransientError
 from .model import ErrorEntry, JournalEntry
 
 KIND = "internal"
@@ -42,14 +41,6 @@ def record_failed(
         exc_info=exc,
     )
     return reason
-
-
-def unreadable(exc: Exception, side: str) -> tuple[str, str]:
-    """The error-queue kind and reason of a change whose row could not be read."""
-    if not isinstance(exc, ReplicatorError):
-        return KIND, f"unexpected {type(exc).__name__}: {exc}"
-    kind = "transient" if isinstance(exc, TransientError) else "permanent"
-    return kind, f"cannot read the row on side {side!r}: {exc}"
 
 
 def error_entry(entry: JournalEntry, kind: str, reason: str, key: str = "") -> ErrorEntry:

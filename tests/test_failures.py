@@ -17,7 +17,7 @@ import pytest
 import structlog
 
 from adapters.memory import MemorySide
-from conftest import COMPANY_CUSTOMERS_MAP, write_config
+from conftest import COMPANY_CUSTOMERS_MAP, until, write_config
 from replicator import cli
 from replicator.adapter import Row, Values
 from replicator.engine import Replicator
@@ -128,6 +128,28 @@ async def test_a_record_queued_by_a_bug_goes_through_on_retry_once_fixed(tmp_pat
         fno.broken.clear()
         await retry_all(rep)
         assert accounts(crm) == ["C2"]
+        assert await rep.ctx.store.errors() == []
+
+
+async def test_a_retry_while_the_rows_side_is_away_waits_for_it_and_goes_through(
+    tmp_path: Path, logs: list[dict[str, Any]]
+) -> None:
+    """The router cannot read a retried row (fno is down): the change waits in the journal,
+    the map catches up once fno is back, and the record replicates; nothing stops."""
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    cfg = write_config(tmp_path, COMPANY_CUSTOMERS_MAP)
+    async with Replicator(cfg, sides={"fno": fno, "crm": crm}) as rep:
+        crm.fail_writes(1, "permanent")
+        fno.insert(FNO, customer("C1"))
+        await idle(rep)
+        fno.down = True
+        await cli.retry_errors(rep.ctx.store, rep.config, [], True)
+        await rep.refresh()
+        await until(lambda: [e for e in logs if e["event"] == "retrying"])
+        assert accounts(crm) == []
+        fno.down = False
+        await idle(rep)
+        assert accounts(crm) == ["C1"]
         assert await rep.ctx.store.errors() == []
 
 
