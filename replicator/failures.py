@@ -43,10 +43,10 @@ def record_failed(
     return reason
 
 
-def error_entry(entry: JournalEntry, kind: str, reason: str, key: str = "") -> ErrorEntry:
-    """The error-queue entry of a journaled change that failed."""
+def error_entry(entry: JournalEntry, kind: str, reason: str) -> ErrorEntry:
+    """The error-queue entry of a journaled change that failed before its key was known."""
     now = time.time()
     change = entry.change
     return ErrorEntry(
-        0, entry.map, entry.side, change.native_id, key, kind, reason, 1, now, now, change
+        0, entry.map, entry.side, change.native_id, "", kind, reason, 1, now, now, change
     )

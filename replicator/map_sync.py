@@ -127,22 +127,18 @@ class MapSync(SyncWrites):
     ) -> Job | None:
         """What to do for one key; None if nothing is to be written (both sides agree and
         are linked, the record waits for a lookup or is refused, or its partner is gone)."""
+        side = self.map.initial_master if a is not None and b is not None else int(a is None)
+        scanned = [a, b][side]
+        assert scanned is not None
         try:
             return await self.plan_job(key, a, b, report)
         except RuleViolation as exc:  # a value a strict value map cannot carry over
-            side = self.map.initial_master if a is not None and b is not None else int(a is None)
-            scanned = [a, b][side]
-            assert scanned is not None
             self.error(side, scanned.row, "rule", str(exc), mapping.encode_key(key))
-            return None
         except (TransientError, StoreError):
             raise
         except Exception as exc:  # a bug met by this record alone: queue it, go on
-            source = next(s for s in (self.map.initial_master, 0, 1) if (a, b)[s] is not None)
-            scanned = (a, b)[source]
-            assert scanned is not None
-            self.unexpected(source, scanned.row, exc, mapping.encode_key(key))
-            return None
+            self.unexpected(side, scanned.row, exc, mapping.encode_key(key))
+        return None
 
     async def plan_job(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
