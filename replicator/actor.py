@@ -18,12 +18,12 @@ import anyio
 import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from . import lookups
+from . import failures, lookups
 from .adapter import Row
 from .apply import Applier, Step
 from .config import TableMap
 from .context import Context
-from .errors import PermanentError, SchemaError, TransientError
+from .errors import PermanentError, SchemaError, StoreError, TransientError
 from .model import Commit, ErrorEntry, JournalEntry, Link, Outcome
 
 
@@ -63,29 +63,14 @@ class RecordActor(Applier):
             self.waiting_for: list[lookups.Reference] = []
             self.read: Row | None = None  # the changed row, as ``current`` found it
             try:
-                outcome = await self.process(entry)
-                commit = self.success(entry)
-                reason = ""
-                break
-            except Step as step:
-                if step.outcome == "requeued":  # not this record's row: routed again
-                    self.ctx.requeue(entry, self.link_id)
-                    self.report(entry, step.outcome, step.reason)
-                    return
-                outcome, reason = step.outcome, step.reason
-                commit = (
-                    self.failure(entry, step)
-                    if step.outcome in ("rejected", "error")
-                    else self.success(entry)
-                )
+                done = await self.attempt(entry)
                 break
             except TransientError as exc:
                 attempt += 1
                 await self.backoff(entry, attempt, exc)
-            except (PermanentError, SchemaError) as exc:  # a side cannot serve the record
-                outcome, reason = "error", str(exc)  # (e.g. a column dropped): queue it
-                commit = self.failure(entry, Step("error", reason, "permanent"))
-                break
+        if done is None:  # not this record's row: routed again
+            return
+        outcome, reason, commit = done
         if self.intended:  # the step's outcome is committed with it: its intents are done
             commit.clear_intents, self.intended = self.link_id, False
         await self.ctx.committer.submit(commit)
@@ -94,6 +79,45 @@ class RecordActor(Applier):
         self.ctx.inflight_ids.discard(entry.id)
         self.ctx.activity.done()
         self.report(entry, outcome, reason)
+
+    async def attempt(self, entry: JournalEntry) -> tuple[Outcome, str, Commit] | None:
+        """One try at a change: its outcome, reason and commit (None if handed back).
+
+        A ``TransientError`` propagates (``handle`` retries); a ``StoreError`` too (fatal
+        for the engine); any other exception fails only this record (failures.py).
+        """
+        try:
+            outcome = await self.process(entry)
+            return outcome, "", self.success(entry)
+        except Step as step:
+            if step.outcome == "requeued":
+                self.ctx.requeue(entry, self.link_id)
+                self.report(entry, step.outcome, step.reason)
+                return None
+            failed = step.outcome in ("rejected", "error")
+            commit = self.failure(entry, step) if failed else self.success(entry)
+            return step.outcome, step.reason, commit
+        except (PermanentError, SchemaError) as exc:  # a side cannot serve the record
+            reason = str(exc)  # (e.g. a column dropped): queue it
+            return "error", reason, self.failure(entry, Step("error", reason, "permanent"))
+        except (TransientError, StoreError):
+            raise
+        except Exception as exc:  # a bug met by this record alone: queue it, go on
+            return await self.unexpected(entry, exc)
+
+    async def unexpected(self, entry: JournalEntry, exc: Exception) -> tuple[Outcome, str, Commit]:
+        """Queue the record whose handling raised ``exc``, with the link as last committed
+        (the step may have changed it half-way)."""
+        self.link = await self.ctx.store.link(self.link_id)
+        reason = failures.record_failed(
+            self.ctx.log,
+            exc,
+            map_name=self.map.name,
+            key=self.key or self.deleted_key or self.entry_key(entry),
+            side=self.side_name(entry.side),
+            change_id=entry.id,
+        )
+        return "error", reason, self.failure(entry, Step("error", reason, failures.KIND))
 
     async def backoff(self, entry: JournalEntry, attempt: int, exc: TransientError) -> None:
         knobs = self.ctx.config.engine

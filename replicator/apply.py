@@ -303,7 +303,9 @@ class Applier:
         outcome: Outcome = "noop"
         for _ in range(MAX_CONFLICT_ROUNDS):
             winner = rules.conflict_winner(self.map, pair.changed_at, pair.source)
-            merged = rules.merge(self.map, pair.link.shadow, (pair.vals[0], pair.vals[1]), winner)
+            vals = (pair.vals[0], pair.vals[1])
+            merged = rules.merge(self.map, pair.link.shadow, vals, winner)
+            reverts = rules.reverted(self.map, pair.link.shadow, vals, merged.values)
             await self.park_on_learned_references(pair, merged.values)
             self.log_conflicts(pair, merged)
             if merged.conflicts:
@@ -319,6 +321,7 @@ class Applier:
             if not retry:
                 pair.settle(merged.values)
                 pair.link.key = mapping.encode_key(mapping.key_of(self.map, merged.values))
+                self.log_reverts(pair, reverts)
                 return outcome
         raise TransientError(f"the record kept changing during {MAX_CONFLICT_ROUNDS} merges")
 
@@ -376,6 +379,24 @@ class Applier:
                 "the delete wins",
             )
         pair.known(side, row, self.canonical(side, row))
+
+    def log_reverts(self, pair: Pair, reverts: list[rules.Revert]) -> None:
+        """DESIGN §4: an edit of a one-way field on the side that does not own it is
+        reverted to the owner's value, and logged with both (each in its side's terms)."""
+        for r in reverts:
+            own = 1 - r.side
+            self.ctx.log.warning(
+                "one_way_reverted",
+                map=self.map.name,
+                key=pair.link.key,
+                side=self.side_name(r.side),
+                change_id=self.change_id,
+                field=r.field.names[r.side],
+                refused=mapping.side_value(r.field, r.side, r.refused),
+                owner=self.side_name(own),
+                owner_field=r.field.names[own],
+                owner_value=mapping.side_value(r.field, own, r.owned),
+            )
 
     def log_conflicts(self, pair: Pair, merged: rules.Merge) -> None:
         for c in merged.conflicts:

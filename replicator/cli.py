@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from .config import Config, load_config
 from .engine import Replicator, check_schema
 from .errors import ConfigError, ReplicatorError
 from .logs import configure_logging
+from .mapping import decode_key
+from .model import ErrorEntry
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
 from .status import map_status, outages
 from .store import Store
@@ -203,11 +206,13 @@ async def cmd_status(args: argparse.Namespace) -> int:
         await store.close()
     now = time.time()
     sides = {
-        name: {"since": since, "seconds": round(now - since, 1)} for name, since in down.items()
+        name: {"since": iso_time(since), "seconds": round(now - since, 1)}
+        for name, since in down.items()
     }
     if args.json:
         daemon = "running" if running else "stopped"
-        print(json.dumps({"daemon": daemon, "maps": maps, "outages": sides}, indent=2))
+        shown = [{**m, "synced_at": iso_time(m["synced_at"])} for m in maps]
+        print(json.dumps({"daemon": daemon, "maps": shown, "outages": sides}, indent=2))
         return 0
     print(f"daemon: {'running' if running else 'stopped'}")
     for side, info in sides.items():
@@ -240,28 +245,46 @@ async def cmd_errors(args: argparse.Namespace) -> int:
 async def list_errors(store: Store, config: Config, as_json: bool) -> int:
     entries = await store.errors()
     sides = [s.name for s in config.sides]
+    if as_json:
+        print(json.dumps([error_json(e, sides) for e in entries], indent=2))
+        return 0
+    cols = ["id", "map", "side", "key", "kind", "attempts", "first_seen", "last_seen", "reason"]
     rows = [
-        {
-            "id": e.id,
-            "map": e.map,
-            "side": sides[e.side],
-            "native_id": e.native_id,
-            "key": e.key,
-            "kind": e.kind,
-            "reason": e.reason,
-            "attempts": e.attempts,
-            "first_seen": e.first_seen,
-            "last_seen": e.last_seen,
-            "change": msgspec.to_builtins(e.change),
-        }
+        [e.id, e.map, sides[e.side], e.key, e.kind, e.attempts]
+        + [local_time(e.first_seen), local_time(e.last_seen), e.reason]
         for e in entries
     ]
-    if as_json:
-        print(json.dumps(rows, indent=2))
-    else:
-        cols = ["id", "map", "side", "key", "kind", "attempts", "reason"]
-        print(format_table(cols, [[r[c] for c in cols] for r in rows]))
+    print(format_table(cols, rows))
     return 0
+
+
+def error_json(e: ErrorEntry, sides: list[str]) -> dict[str, Any]:
+    """An error-queue entry for ``errors --json``: its key a list, its times ISO 8601."""
+    return {
+        "id": e.id,
+        "map": e.map,
+        "side": sides[e.side],
+        "native_id": e.native_id,
+        "key": decode_key(e.key),
+        "kind": e.kind,
+        "reason": e.reason,
+        "attempts": e.attempts,
+        "first_seen": iso_time(e.first_seen),
+        "last_seen": iso_time(e.last_seen),
+        "change": msgspec.to_builtins(e.change),
+    }
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """An epoch time for ``--json``: ISO 8601 in UTC, ``2026-12-01T22:14:05+00:00``."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def local_time(epoch: float) -> str:
+    """An epoch time for people: local time, ``2026-12-01 23:14:05``."""
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
 async def retry_errors(store: Store, config: Config, ids: list[int], every: bool) -> int:

@@ -1,7 +1,9 @@
 """The committer: group-commits actor steps (links, shadows, tokens, journal acks, errors).
 
 Actors wait for their own step to be durable before they go on, but a single
-state-store transaction carries every step that queued up meanwhile.
+state-store transaction carries every step that queued up meanwhile. A commit that
+fails is a ``StoreError`` for every step in it: fatal for the engine, never one
+record's failure.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .batcher import Batcher
+from .errors import ReplicatorError, StoreError
 from .model import Commit
 from .store import Store
 
@@ -28,7 +31,12 @@ class Committer(Batcher[Commit, None]):
         self.on_commit = on_commit
 
     async def _commit(self, commits: Sequence[Commit]) -> list[None]:
-        await self.store.commit(commits)
+        try:
+            await self.store.commit(commits)
+        except ReplicatorError:
+            raise
+        except Exception as exc:  # no record's failure: every step waiting on it is lost
+            raise StoreError(f"state store {self.store.path}: cannot commit: {exc}") from exc
         self.commits += len(commits)
         if self.on_commit is not None:
             self.on_commit(commits)

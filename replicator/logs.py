@@ -2,7 +2,8 @@
 
 Every change-related event carries ``map``, ``key``, ``side``, ``change_id`` and an
 ``outcome`` (applied, echo, noop, parked, conflict, rejected, error, filtered), so an
-operations team can count and alert on them.
+operations team can count and alert on them. A record's key is logged as a list
+(``"key": ["usmf", "US-001"]``), not as the JSON text the state store keeps it in.
 """
 
 from __future__ import annotations
@@ -12,8 +13,24 @@ import sys
 from typing import Literal
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from .mapping import decode_key
 
 LogFormat = Literal["console", "json", "auto"]
+
+
+KEY_FIELDS = ("key", "linked_to")
+"""Event fields that hold an encoded integration key."""
+
+
+def decode_keys(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    """A processor: the encoded keys of ``KEY_FIELDS`` as lists (only for emitted events)."""
+    for name in KEY_FIELDS:
+        value = event.get(name)
+        if isinstance(value, str):
+            event[name] = decode_key(value)
+    return event
 
 
 def configure_logging(fmt: LogFormat = "auto", level: str = "info") -> None:
@@ -29,6 +46,7 @@ def configure_logging(fmt: LogFormat = "auto", level: str = "info") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            decode_keys,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,

@@ -23,13 +23,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
-from . import lookups, mapping, rules
+from . import failures, lookups, mapping, rules
 from .adapter import Row, Values, WriteOp
 from .config import TableMap
 from .context import Context
-from .errors import ReplicatorError, RuleViolation
+from .errors import ReplicatorError, RuleViolation, StoreError, TransientError
 from .model import ErrorEntry, Link, Parked
 from .sync_writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
@@ -80,7 +78,7 @@ class MapSync(SyncWrites):
         report.seconds = round(time.monotonic() - started, 3)
         if self.progress:
             self.progress.finish(report)  # ends the bar's line before the log line
-        self.ctx.log.info("initial_sync_done", **msgspec.to_builtins(report))
+        self.ctx.log.info("initial_sync_done", **report.logged(self.ctx.side_names))
         return report
 
     async def scan(self, side: int) -> dict[tuple[Any, ...], Scanned]:
@@ -91,8 +89,23 @@ class MapSync(SyncWrites):
         while rows := await self.ctx.sides[side].scan(entity, after, SCAN_BATCH):
             after = rows[-1].native_id
             for row in rows:
-                self.add_scanned(side, row, out)
+                try:
+                    self.add_scanned(side, row, out)
+                except Exception as exc:  # a bug met by this row alone: queue it, go on
+                    self.unexpected(side, row, exc, None)
         return out
+
+    def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None:
+        """Queue a row whose sync raised an exception outside the errors tree (failures.py)."""
+        reason = failures.record_failed(
+            self.ctx.log,
+            exc,
+            map_name=self.map.name,
+            key=key,
+            side=self.ctx.side_names[side],
+            change_id=None,
+        )
+        self.error(side, row, failures.KIND, reason, key or "")
 
     def add_scanned(self, side: int, row: Row, out: dict[tuple[Any, ...], Scanned]) -> None:
         try:
@@ -121,14 +134,18 @@ class MapSync(SyncWrites):
     ) -> Job | None:
         """What to do for one key; None if nothing is to be written (both sides agree and
         are linked, the record waits for a lookup or is refused, or its partner is gone)."""
+        side = self.map.initial_master if a is not None and b is not None else int(a is None)
+        scanned = [a, b][side]
+        assert scanned is not None
         try:
             return await self.plan_job(key, a, b, report)
         except RuleViolation as exc:  # a value a strict value map cannot carry over
-            side = self.map.initial_master if a is not None and b is not None else int(a is None)
-            scanned = [a, b][side]
-            assert scanned is not None
             self.error(side, scanned.row, "rule", str(exc), mapping.encode_key(key))
-            return None
+        except (TransientError, StoreError):
+            raise
+        except Exception as exc:  # a bug met by this record alone: queue it, go on
+            self.unexpected(side, scanned.row, exc, mapping.encode_key(key))
+        return None
 
     async def plan_job(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport

@@ -16,6 +16,7 @@ from .config import FieldMap, TableMap
 from .errors import RuleViolation
 
 _key_encoder = msgspec.json.Encoder()
+_key_decoder = msgspec.json.Decoder(list[Value])
 
 
 def to_canonical(field: FieldMap, side: int, value: Value) -> Value:
@@ -46,6 +47,14 @@ def from_canonical(field: FieldMap, side: int, value: Value) -> Value:
             f"value {value!r} of field {field.names[0]!r} is not in strict value map {vm.name!r}"
         )
     return value
+
+
+def side_value(field: FieldMap, side: int, value: Value) -> Value:
+    """A canonical value as ``side`` shows it, for logs: as is if the value map refuses it."""
+    try:
+        return from_canonical(field, side, value)
+    except RuleViolation:
+        return value
 
 
 def canonical(m: TableMap, side: int, row: Values) -> Values:
@@ -81,3 +90,13 @@ def side_key(m: TableMap, side: int, key: tuple[Value, ...]) -> tuple[Value, ...
 def encode_key(key: tuple[Value, ...]) -> str:
     """A key as stored in the state store and shown to users: ``["usmf","US-001"]``."""
     return _key_encoder.encode(list(key)).decode()
+
+
+def decode_key(text: str) -> list[Value] | str:
+    """An encoded key as a list again (``["usmf", "US-001"]``); other text as it is."""
+    if not text.startswith("["):
+        return text
+    try:
+        return _key_decoder.decode(text)
+    except msgspec.DecodeError:
+        return text

@@ -17,11 +17,11 @@ import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import mapping, ordering
+from . import failures, mapping, ordering
 from .actor import RecordActor
 from .config import TableMap
 from .context import Context
-from .errors import RuleViolation
+from .errors import ReplicatorError, RuleViolation, StoreError, TransientError
 from .model import Commit, JournalEntry, Link
 
 BATCH = 500
@@ -61,6 +61,8 @@ class Router:
         self.paused: set[str] = set()
         self.held: dict[str, str] = {}
         self.limiter = anyio.CapacityLimiter(ctx.config.engine.max_actors)
+        self.retrying: set[str] = set()
+        self.retries: dict[str, int] = {}
         ctx.requeue = self.requeue
         self.next_id = 0
 
@@ -77,6 +79,8 @@ class Router:
         while True:
             entries = await self.ctx.store.journal_after(map_name, after, 500)
             if not entries:
+                if map_name not in self.retrying:  # nothing failed to route: start afresh
+                    self.retries.pop(map_name, None)
                 return
             after = entries[-1].id
             self.caught_up[map_name] = max(self.caught_up[map_name], after)
@@ -193,13 +197,75 @@ class Router:
     async def route(self, m: TableMap, entry: JournalEntry, link: Link | None) -> None:
         """Send an entry to the actor of its link, or of its key; ack it if nothing to do."""
         if link is None:
-            link_id, link = await self.resolve(m, entry)
+            try:
+                link_id, link = await self.resolve(m, entry)
+            except TransientError as exc:  # its side is away: it waits in the journal
+                return self.retry_later(m, entry, exc)
+            except StoreError:
+                raise
+            except Exception as exc:  # the row cannot be read to find its actor
+                return await self.refuse(m, entry, exc)
         else:
             link_id = link.id
         if link_id is None:
             await self.finish([(entry, None)], "noop")
             return
         await self.send(m, link_id, entry, link)
+
+    def retry_later(self, m: TableMap, entry: JournalEntry, exc: TransientError) -> None:
+        """Leave a change whose row cannot be read now in the journal; the map catches up
+        again after a backoff (doubling while it keeps failing, reset by a clean catch-up)."""
+        self.hold_back(m, entry)
+        if m.name in self.retrying:
+            return
+        knobs = self.ctx.config.engine
+        attempt = self.retries[m.name] = self.retries.get(m.name, 0) + 1
+        delay = min(knobs.retry_max_s, knobs.retry_first_s * 2 ** min(attempt, 20))
+        delay = max(delay, exc.retry_after or 0.0)
+        self.ctx.log.warning(
+            "retrying",
+            map=m.name,
+            side=self.ctx.side_names[entry.side],
+            change_id=entry.id,
+            native_id=entry.change.native_id,
+            attempt=attempt,
+            delay_s=round(delay, 3),
+            reason=str(exc),
+        )
+        self.retrying.add(m.name)
+        self.ctx.activity.add(1)  # until the router has read what it catches up
+        self.tg.start_soon(self.catch_up_later, m.name, delay)
+
+    async def catch_up_later(self, map_name: str, delay: float) -> None:
+        await anyio.sleep(delay)
+        self.retrying.discard(map_name)
+        await self.messages.send(CatchUp(map_name))
+
+    async def refuse(self, m: TableMap, entry: JournalEntry, exc: Exception) -> None:
+        """Queue a change whose row could not be read to find its actor (a bug, a schema
+        problem; not a side that is away, see ``retry_later``)."""
+        side = self.ctx.side_names[entry.side]
+        if isinstance(exc, ReplicatorError):  # e.g. a column the side no longer has
+            kind, reason = "permanent", f"cannot read the row on side {side!r}: {exc}"
+        else:
+            kind = failures.KIND
+            reason = failures.record_failed(
+                self.ctx.log, exc, map_name=m.name, key=None, side=side, change_id=entry.id
+            )
+        error = failures.error_entry(entry, kind, reason)
+        await self.ctx.committer.submit(Commit(acks=[entry.id], error=error))
+        self.ctx.inflight_ids.discard(entry.id)
+        self.ctx.log.error(
+            "change",
+            map=m.name,
+            side=side,
+            change_id=entry.id,
+            native_id=entry.change.native_id,
+            op=entry.change.op,
+            outcome="error",
+            reason=reason,
+        )
+        self.ctx.activity.done()
 
     async def resolve(self, m: TableMap, entry: JournalEntry) -> tuple[int | None, Link | None]:
         """The link (or a provisional id) of a row not linked by native id, by its key."""

@@ -79,6 +79,31 @@ def merge(m: TableMap, base: Values, vals: tuple[Values, Values], winner: int) -
     return Merge(out, conflicts)
 
 
+class Revert(msgspec.Struct, frozen=True):
+    """A one-way field edited on ``side``, which does not own it: set back to ``owned``."""
+
+    field: FieldMap
+    side: int
+    refused: Value
+    owned: Value
+
+
+def reverted(
+    m: TableMap, base: Values, vals: tuple[Values, Values], merged: Values
+) -> list[Revert]:
+    """The one-way fields a merge sets back on the side that does not own them: those that
+    side changed since the shadow ``base`` to something else than the owner's value."""
+    out = []
+    for f in m.all_fields:
+        own = owner(f)
+        if own is None or f.id not in base:  # no shadow: nothing says the side edited it
+            continue
+        value = vals[1 - own].get(f.id)
+        if value != base[f.id] and value != merged[f.id]:
+            out.append(Revert(f, 1 - own, value, merged[f.id]))
+    return out
+
+
 def initial_merge(m: TableMap, vals: tuple[Values, Values]) -> Values:
     """The agreed values when both sides hold a key with no shadow: owners, then the master."""
     master = m.initial_master

@@ -13,6 +13,7 @@ sync), and written once more.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -41,6 +42,13 @@ class SyncReport(msgspec.Struct):
     errors: int = 0
     parked: int = 0
     seconds: float = 0.0
+
+    def logged(self, side_names: Sequence[str]) -> dict[str, Any]:
+        """The report as logged: per-side counts by side name (``{"fno": 3, "crm": 5}``)."""
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        for name in ("rows", "created", "updated"):
+            out[name] = dict(zip(side_names, out[name], strict=True))
+        return out
 
 
 class Progress(Protocol):

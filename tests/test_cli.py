@@ -7,9 +7,11 @@ test's event loop, as a daemon would in another process); its output is read wit
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from conftest import COMPANY_CUSTOMERS_MAP, until, write_config
 from replicator import cli, engine
 from replicator.adapter import Values
 from replicator.engine import Replicator
+from replicator.model import ErrorEntry
+from replicator.store import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -29,6 +33,7 @@ TIMEOUT_S = 10.0
 FNO, CRM = "CustomersV3", "accounts"
 
 CUSTOMERS = COMPANY_CUSTOMERS_MAP + 'create = ["fno"]\n'
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
 ALERT = 'alerts = [{ errors = 1, minutes = 10, action = "pause" }]\n'
 
 
@@ -93,18 +98,42 @@ async def two_errors(tmp_path: Path) -> tuple[Path, MemorySide, MemorySide]:
     return cfg, fno, crm
 
 
+async def stored_errors(tmp_path: Path) -> list[ErrorEntry]:
+    """The error queue as the state store holds it (epoch times)."""
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        return await store.errors()
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def zone_ahead(monkeypatch: pytest.MonkeyPatch) -> Iterator[timezone]:
+    """The local time zone is 5 h 30 ahead of UTC during the test, whatever the machine's."""
+    monkeypatch.setenv("TZ", "XST-05:30")  # POSIX: the zone's offset west of UTC
+    time.tzset()
+    yield timezone(timedelta(hours=5, minutes=30))
+    monkeypatch.undo()
+    time.tzset()
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 
 async def test_errors_list_shows_each_entry_in_a_table(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], zone_ahead: timezone
 ) -> None:
-    """``errors list`` prints one line per entry: id, map, side, key, kind, attempts, reason."""
+    """``errors list`` prints one line per entry: id, map, side, key, kind, attempts, when it
+    was first and last seen (local time), reason."""
     cfg, _, _ = await two_errors(tmp_path)
     code, out, _ = await run(capsys, "errors", "--config", str(cfg), "list")
     assert code == 0
     lines = out.splitlines()
-    assert ["id", "map", "side", "key", "kind", "attempts", "reason"] == lines[0].split()[:7]
+    head = ["id", "map", "side", "key", "kind", "attempts", "first_seen", "last_seen", "reason"]
+    assert head == lines[0].split()[:9]
+    entry = (await stored_errors(tmp_path))[0]
+    seen = [datetime.fromtimestamp(t, zone_ahead) for t in (entry.first_seen, entry.last_seen)]
+    assert "  ".join(t.strftime("%Y-%m-%d %H:%M:%S") for t in seen) in lines[2]
     body = "\n".join(lines[1:])
     assert "refused by a plug-in" in body and '["usmf","C1"]' in body
     assert "accepts new records only from" in body and '["usmf","K1"]' in body
@@ -113,7 +142,8 @@ async def test_errors_list_shows_each_entry_in_a_table(
 async def test_errors_list_json_gives_the_full_context(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``errors --json list``: map, key, side, native id, kind, reason, attempts, times, change."""
+    """``errors --json list``: map, key (a list), side, native id, kind, reason, attempts,
+    first and last seen (ISO 8601, UTC), change."""
     cfg, fno, crm = await two_errors(tmp_path)
     code, out, _ = await run(capsys, "errors", "--config", str(cfg), "--json", "list")
     assert code == 0
@@ -122,10 +152,14 @@ async def test_errors_list_json_gives_the_full_context(
         1,
         "customers",
         "fno",
-        '["usmf","C1"]',
+        ["usmf", "C1"],
     )
     assert refused["kind"] == "permanent" and "refused by a plug-in" in refused["reason"]
-    assert refused["attempts"] == 1 and refused["first_seen"] <= refused["last_seen"]
+    assert refused["attempts"] == 1
+    entry = (await stored_errors(tmp_path))[0]
+    for name, epoch in (("first_seen", entry.first_seen), ("last_seen", entry.last_seen)):
+        assert ISO_UTC.fullmatch(refused[name]), refused[name]
+        assert datetime.fromisoformat(refused[name]).timestamp() == int(epoch)
     assert refused["native_id"] == next(iter(fno.rows(FNO)))
     assert refused["change"]["entity"] == FNO and refused["change"]["values"]["Name"] == "v1"
     assert (born["side"], born["kind"], born["native_id"]) == (
@@ -298,7 +332,8 @@ async def test_status_shows_an_outage_with_its_length_and_an_alert_pause(
         shown = await status()
         assert shown["daemon"] == "running" and "fno" not in shown["outages"]
         outage = shown["outages"]["crm"]
-        assert outage["seconds"] >= 0.2 and outage["since"] < time.time()
+        assert outage["seconds"] >= 0.2 and ISO_UTC.fullmatch(outage["since"])
+        assert datetime.fromisoformat(outage["since"]).timestamp() < time.time()
         (m,) = shown["maps"]
         assert (m["map"], m["errors"]) == ("customers", 1)
         assert m["paused_reason"] == "alert: 1 errors in 10 minutes (threshold 1)"
@@ -330,3 +365,22 @@ async def test_status_of_a_stopped_daemon_shows_no_outage(
     status = json.loads(out)
     assert (code, status["daemon"], status["outages"]) == (0, "stopped", {})
     assert status["maps"][0]["state"] == "stopped"
+
+
+async def test_status_json_gives_times_as_iso_8601_in_utc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``status --json`` gives when each map was synced as ISO 8601 with its zone, not an
+    epoch number; a map never synced has none."""
+    cfg = write_config(tmp_path, CUSTOMERS)
+    async with running(cfg, MemorySide("fno"), MemorySide("crm")) as rep:
+        (synced_at, _, _) = (await rep.ctx.store.map_states())["customers"]
+    code, out, _ = await run(capsys, "status", "--config", str(cfg), "--json")
+    (m,) = json.loads(out)["maps"]
+    assert code == 0 and ISO_UTC.fullmatch(m["synced_at"]), m["synced_at"]
+    assert synced_at is not None
+    assert datetime.fromisoformat(m["synced_at"]).timestamp() == int(synced_at)
+
+    cfg.write_text(cfg.read_text().replace('name = "customers"', 'name = "accounts"'))
+    code, out, _ = await run(capsys, "status", "--config", str(cfg), "--json")
+    assert json.loads(out)["maps"][0]["synced_at"] is None

@@ -183,3 +183,27 @@ def test_create_and_delete_rules_name_the_allowed_sides(customers: TableMap) -> 
     """``create = ["fno"]`` allows births on fno only; ``delete = ["crm"]`` deletes from crm."""
     assert (rules.may_create(customers, 0), rules.may_create(customers, 1)) == (True, False)
     assert (rules.may_delete(customers, 0), rules.may_delete(customers, 1)) == (False, True)
+
+
+def test_reverted_names_the_one_way_fields_the_non_owner_edited(customers: TableMap) -> None:
+    """crm edits fno's Latitude and fno edits crm's LanguageId: both are reverts, with the
+    refused value and the owner's; an owner's edit and a both-ways edit are not."""
+    fno = {**BASE, "LanguageId": "fr", "Name": "B"}
+    crm = {**BASE, "Latitude": 9.0}
+    merged = rules.merge(customers, BASE, (fno, crm), 1).values
+    reverts = rules.reverted(customers, BASE, (fno, crm), merged)
+    assert [(r.field.id, r.side, r.refused, r.owned) for r in reverts] == [
+        ("Latitude", 1, 9.0, 1.0),
+        ("LanguageId", 0, "fr", "en"),
+    ]
+    owner_edits = ({**BASE, "Latitude": 2.0}, {**BASE, "LanguageId": "de"})
+    merged = rules.merge(customers, BASE, owner_edits, 1).values
+    assert rules.reverted(customers, BASE, owner_edits, merged) == []
+
+
+def test_reverted_says_nothing_of_a_field_the_shadow_lacks(customers: TableMap) -> None:
+    """Without a shadow value (a first link) a differing non-owner value is no user edit."""
+    base = {k: v for k, v in BASE.items() if k != "Latitude"}
+    vals = (dict(BASE), {**BASE, "Latitude": 9.0})
+    merged = rules.merge(customers, base, vals, 1).values
+    assert rules.reverted(customers, base, vals, merged) == []
