@@ -132,7 +132,10 @@ class SQLiteSide:
                 await anyio.to_thread.run_sync(self._connect)
 
     def _connect(self) -> None:
-        """Open the connection (set here, so a cancelled ``open`` still closes it)."""
+        """Open the connection (set here, so a cancelled ``open`` still closes it).
+
+        It writes nothing (``validate`` opens and checks): a file that is not a database
+        fails here; the journal mode is switched to WAL by ``prepare``."""
         db = sqlite3.connect(
             self.path.resolve().as_uri() + "?mode=rw",
             uri=True,
@@ -141,8 +144,8 @@ class SQLiteSide:
         )
         try:
             db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA foreign_keys = ON")
+            sql.schema_version(db)  # reads the header: "file is not a database"
         except BaseException:
             db.close()
             raise
@@ -172,6 +175,7 @@ class SQLiteSide:
 
     def _prepare(self, db: sqlite3.Connection, entities: Sequence[EntitySpec]) -> dict[str, Table]:
         tables = sql.inspect_all(db, entities, self.name)
+        db.execute("PRAGMA journal_mode = WAL")
         with _transaction(db):
             for statement in [*sql.INSTALL, *(s for t in tables.values() for s in sql.triggers(t))]:
                 db.execute(statement)

@@ -17,6 +17,15 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
 * **Current values.** A ``Change`` carries the row as it is *now* (``values``) when
   the side can give it cheaply, else ``None`` and the core reads it. A delete has
   ``op == "delete"`` and no values.
+* **Unreadable rows.** A row the side holds but cannot give (e.g. a text column holding
+  bytes that are not UTF-8) is returned by ``get``/``find``/``scan`` like any other, with
+  ``Row.error`` saying why (naming the column) and ``values`` holding only the columns it
+  could read; in the feed its change carries no values. The core sends that record to
+  the error queue with the reason; it never fails the rest of the call or of the feed.
+* **Lost tables.** A change with ``op == "reset"`` (``native_id`` empty) says the side lost
+  the rows of ``entity`` at that point of its feed (a table dropped and re-created): the
+  native ids reported before name no row any more, and changes made meanwhile may be
+  missing. The core re-syncs the entity's map against its shadows (``replicator.resync``).
 * **Echo tokens.** Every ``WriteOp`` carries a ``token``. The change the side emits
   for that write carries the same token in ``Change.token``; a change made by anyone
   else carries ``None``. A side that cannot store tokens must return ``None``, and
@@ -71,7 +80,7 @@ class Change(msgspec.Struct, frozen=True):
 
     entity: str
     native_id: str
-    op: Literal["upsert", "delete"]
+    op: Literal["upsert", "delete", "reset"]
     token: str | None = None
     values: Values | None = None
     version: str | None = None
@@ -92,6 +101,8 @@ class Row(msgspec.Struct, frozen=True):
     version: str
     values: Values
     changed_at: float | None = None
+    error: str | None = None
+    """Why the side cannot give this row's values (see "Unreadable rows"), or None."""
 
 
 class WriteOp(msgspec.Struct, frozen=True):

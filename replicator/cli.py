@@ -21,7 +21,7 @@ import structlog
 from .adapter import Change
 from .config import Config, load_config
 from .engine import Replicator, check_schema
-from .errors import ConfigError, ReplicatorError
+from .errors import ConfigError, ReplicatorError, TransientError
 from .logs import configure_logging
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
 from .status import map_status, outages
@@ -320,7 +320,8 @@ async def cmd_validate(args: argparse.Namespace) -> int:
 
 
 async def check_sides(config: Config) -> list[str]:
-    """Entities and fields missing on reachable sides (unreachable sides are only noted)."""
+    """Entities and fields missing on reachable sides (unreachable sides are only noted;
+    a side that is there but unusable, e.g. a file that is not a database, is a problem)."""
     from .adapter import load_adapter
 
     problems = []
@@ -329,8 +330,10 @@ async def check_sides(config: Config) -> list[str]:
         try:
             await side.open()
             problems += await check_schema(config, side, i)
-        except ReplicatorError as exc:
+        except TransientError as exc:
             print(f"note: side {sc.name!r} not checked: {exc}", file=sys.stderr)
+        except ReplicatorError as exc:
+            problems.append(f"{config.path.name}: [sides.{sc.name}]: {exc}")
         finally:
             await side.close()
     return problems

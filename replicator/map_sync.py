@@ -88,6 +88,9 @@ class MapSync(SyncWrites):
         return out
 
     def add_scanned(self, side: int, row: Row, out: dict[tuple[Any, ...], Scanned]) -> None:
+        if row.error is not None:
+            reason = rules.unreadable(self.map, side, self.ctx.side_names, row)
+            return self.error(side, row, "unreadable", reason)
         try:
             values = mapping.canonical(self.map, side, row.values)
         except RuleViolation as exc:
