@@ -434,12 +434,24 @@ def has_triggers(db: sqlite3.Connection, table: Table) -> bool:
     return int(next(iter(found))[0]) == len(_OPS)
 
 
-def rescan(table: Table) -> str:
-    """Record every row of ``table`` as changed (after its triggers were missing)."""
-    return (
-        f"INSERT INTO {CHANGES} (entity, native_id, op, token) SELECT {literal(table.entity)},"
-        f" CAST({table.id_column} AS TEXT), 'upsert', NULL FROM {quote(table.name)}"
-    )
+RESET = f"INSERT INTO {CHANGES} (entity, native_id, op, token) VALUES (?, '', 'reset', NULL)"
+"""Record that an entity's table lost its rows (re-created): the core re-syncs its map."""
+CAPTURE = f"INSERT OR REPLACE INTO {CAPTURED} (entity, tbl) VALUES (?, ?)"
+_CAPTURED_BEFORE = f"SELECT 1 FROM {CAPTURED} WHERE entity = ?"
+
+
+def captured_before(db: sqlite3.Connection, table: Table) -> bool:
+    """Whether our triggers were installed on the entity's table once (they may be gone)."""
+    return bool(db.execute(_CAPTURED_BEFORE, (table.entity,)).fetchall())
+
+
+def triggered_tables(db: sqlite3.Connection) -> set[str]:
+    """The tables that carry one of our triggers."""
+    found = db.execute(
+        "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'"
+        " AND name LIKE '\\_replicator\\_%' ESCAPE '\\'"
+    ).fetchall()
+    return {str(r[0]) for r in found}
 
 
 def key_indexed(db: sqlite3.Connection, table: str, key_fields: Sequence[str]) -> bool:

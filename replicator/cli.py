@@ -24,6 +24,7 @@ from .engine import Replicator, check_schema
 from .errors import ConfigError, ReplicatorError, TransientError
 from .logs import configure_logging
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
+from .resync import describe as describe_resync
 from .status import map_status, outages
 from .store import Store
 
@@ -215,8 +216,10 @@ async def cmd_status(args: argparse.Namespace) -> int:
     cols = ["map", "state", "links", "backlog", "parked", "errors", "lag_s"]
     print(format_table(cols, [[m.get(c, 0) for c in cols] for m in maps]))
     for m in maps:
-        if m["paused_reason"]:
+        if m["paused_reason"] and not m["resyncing"]:
             print(f"{m['map']}: {m['paused_reason']}")
+        for note in [*(m["resyncing"] or []), *([m["resynced"]] if m["resynced"] else [])]:
+            print(f"{m['map']}: {describe_resync(note)}")
     return 0
 
 

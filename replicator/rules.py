@@ -79,9 +79,10 @@ def merge(m: TableMap, base: Values, vals: tuple[Values, Values], winner: int) -
     return Merge(out, conflicts)
 
 
-def initial_merge(m: TableMap, vals: tuple[Values, Values]) -> Values:
-    """The agreed values when both sides hold a key with no shadow: owners, then the master."""
-    master = m.initial_master
+def initial_merge(m: TableMap, vals: tuple[Values, Values], master: int | None = None) -> Values:
+    """The agreed values when both sides hold a key with no shadow: owners, then the master
+    (the map's ``initial_master`` unless ``master`` is given)."""
+    master = m.initial_master if master is None else master
     out: Values = {}
     for f in m.all_fields:
         own = owner(f)
