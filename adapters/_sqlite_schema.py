@@ -445,13 +445,42 @@ def captured_before(db: sqlite3.Connection, table: Table) -> bool:
     return bool(db.execute(_CAPTURED_BEFORE, (table.entity,)).fetchall())
 
 
+_OURS = "name LIKE '\\_replicator\\_%' ESCAPE '\\'"
+_OUR_TRIGGERS = f"SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND {_OURS}"
+_OUR_TABLES = f"SELECT name FROM sqlite_master WHERE type = 'table' AND {_OURS} ORDER BY name"
+
+
 def triggered_tables(db: sqlite3.Connection) -> set[str]:
     """The tables that carry one of our triggers."""
-    found = db.execute(
-        "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'"
-        " AND name LIKE '\\_replicator\\_%' ESCAPE '\\'"
-    ).fetchall()
-    return {str(r[0]) for r in found}
+    return {str(r[1]) for r in db.execute(_OUR_TRIGGERS).fetchall()}
+
+
+def uninstall(db: sqlite3.Connection, entities: Sequence[str] | None) -> list[str]:
+    """Drop our triggers on the tables of ``entities`` and forget them; with None, every
+    trigger and table of ours. What was dropped, one line each (user tables untouched)."""
+    wanted = None if entities is None else {e.lower() for e in entities}
+    removed = []
+    for name, table in sorted(db.execute(_OUR_TRIGGERS).fetchall()):
+        if wanted is None or str(table).lower() in wanted:
+            db.execute(f"DROP TRIGGER {quote(name)}")
+            removed.append(f"trigger {name} on table {table}")
+    ours = [str(r[0]) for r in db.execute(_OUR_TABLES).fetchall()]
+    if wanted is None:
+        for name in ours:
+            db.execute(f"DROP TABLE {quote(name)}")
+            removed.append(f"table {name}")
+    elif CAPTURED in ours and VERSIONS in ours:
+        for entity in wanted:
+            db.execute(
+                f"DELETE FROM {VERSIONS} WHERE entity IN (SELECT entity FROM {CAPTURED}"
+                " WHERE lower(tbl) = ? OR lower(entity) = ?)",
+                (entity, entity),
+            )
+            db.execute(
+                f"DELETE FROM {CAPTURED} WHERE lower(tbl) = ? OR lower(entity) = ?",
+                (entity, entity),
+            )
+    return removed
 
 
 def key_indexed(db: sqlite3.Connection, table: str, key_fields: Sequence[str]) -> bool:

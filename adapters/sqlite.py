@@ -7,6 +7,8 @@ Options: ``path`` (required, relative to the config file), ``poll_interval_ms`` 
 ``busy_timeout_ms`` (5000). The file must exist; a missing file is an outage
 (``TransientError``), as are "database is locked", disk I/O and cannot-open errors.
 
+``uninstall`` removes the triggers (of some tables, or all and these tables too).
+
 ``check`` only reads the schema (missing tables and columns, filters that do not
 compile, composite keys without a rowid: all listed in one ``SchemaError``). What
 ``prepare`` then installs (idempotently; user tables and columns are never altered or
@@ -238,6 +240,18 @@ class SQLiteSide:
             self._tables[entity] = found
             log.warning("sqlite_triggers_reinstalled", side=self.name, entity=entity)
         self._schema = sql.schema_version(db)
+
+    async def installed(self) -> list[str]:
+        return sorted(await self._call("list the captured tables", sql.triggered_tables))
+
+    async def uninstall(self, entities: Sequence[str] | None = None) -> list[str]:
+        return await self._call("uninstall", self._uninstall, entities)
+
+    def _uninstall(self, db: sqlite3.Connection, entities: Sequence[str] | None) -> list[str]:
+        with _transaction(db):
+            removed = sql.uninstall(db, entities)
+        self._schema = None  # no repair of what was just removed on purpose
+        return removed
 
     # -- the change feed ------------------------------------------------------------
 

@@ -51,6 +51,10 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   ``TransientError`` instead.
 * **Errors.** Adapters raise only ``replicator.errors`` exceptions: driver errors are
   translated at this boundary.
+* **Uninstalling (optional).** A side that installs something for the replicator (the
+  SQLite side's triggers and ``_replicator_*`` tables) implements ``Uninstallable``:
+  ``installed()`` names the entities it captures, ``uninstall(entities)`` removes their
+  capture (``None``: everything it installed) and says what it removed. Never user data.
 * **Idempotence.** Writing the same values twice leaves the row as once; the core
   relies on this after a crash (at-least-once delivery).
 """
@@ -183,6 +187,18 @@ class Side(Protocol):
 
     async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply a batch; one answer per op, in order."""
+
+
+@runtime_checkable
+class Uninstallable(Protocol):
+    """A side that can remove what it installed (``replicator uninstall``)."""
+
+    async def installed(self) -> list[str]:
+        """The entities (tables) whose changes the side captures for the replicator."""
+
+    async def uninstall(self, entities: Sequence[str] | None = None) -> list[str]:
+        """Remove the capture of ``entities`` (None: all, and the bookkeeping); one line
+        per thing removed. The caller makes sure no daemon runs on the side."""
 
 
 def load_adapter(adapter: str, name: str, options: Mapping[str, Any], base_dir: Path) -> Side:

@@ -1,4 +1,5 @@
-"""The command line: ``replicator run | sync | status | errors | pause | resume | validate``.
+"""The command line: ``replicator run | sync | status | errors | pause | resume | validate |
+uninstall``.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
 """
@@ -18,6 +19,7 @@ import anyio
 import msgspec
 import structlog
 
+from . import uninstall
 from .adapter import Change
 from .config import Config, load_config
 from .engine import Replicator, check_schema
@@ -59,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", type=Path, required=True)
     validate = sub.add_parser("validate", help="check the config (and the sides, if reachable)")
     validate.add_argument("--config", type=Path, required=True)
+    remove = sub.add_parser(
+        "uninstall", help="remove what the replicator installed in the sides (triggers, tables)"
+    )
+    remove.add_argument("--config", type=Path, required=True)
+    remove.add_argument("--map", help="only the change capture of this map's tables")
+    remove.add_argument(
+        "--unmapped", action="store_true", help="only the capture of tables no map uses"
+    )
     return parser
 
 
@@ -342,6 +352,13 @@ async def check_sides(config: Config) -> list[str]:
     return problems
 
 
+async def cmd_uninstall(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    uninstall.check_args(config, args)
+    await refuse_if_running(config)
+    return await uninstall.uninstall(config, args)
+
+
 COMMANDS: dict[str, Any] = {
     "run": cmd_run,
     "sync": cmd_sync,
@@ -350,4 +367,5 @@ COMMANDS: dict[str, Any] = {
     "pause": cmd_pause,
     "resume": cmd_resume,
     "validate": cmd_validate,
+    "uninstall": cmd_uninstall,
 }
