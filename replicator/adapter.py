@@ -151,7 +151,9 @@ class Side(Protocol):
     name: str
 
     async def open(self) -> None:
-        """Connect. Raise ``TransientError`` if the side is unreachable now."""
+        """Connect, writing nothing (``validate`` opens sides to check them). Raise
+        ``TransientError`` if the side is unreachable now, ``PermanentError`` if what is
+        there is not such a side (e.g. a file that is not a database)."""
 
     async def close(self) -> None:
         """Release connections; safe to call twice."""

@@ -32,8 +32,10 @@ from test_faults import (
 )
 
 from adapters.memory import MemorySide
+from adapters.sqlite import create_side
 from conftest import COMPANY_CUSTOMERS_MAP, write_config
-from daemon import cli, query
+from daemon import cli, create_db, query
+from replicator.adapter import EntitySpec
 from replicator.engine import Replicator
 
 pytestmark = pytest.mark.anyio
@@ -140,3 +142,31 @@ async def test_a_sqlite_table_re_created_while_down_is_re_synced_and_shown_in_st
     assert done.returncode == 0, done.stderr
     assert "table 'accounts' on side 'crm' was re-created" in done.stdout
     assert "re-synced" in done.stdout
+
+
+ITEMS = EntitySpec("items", ("name",), ("code",))
+
+
+async def resets_after_prepare(tmp_path: Path) -> list[str]:
+    """The entities a fresh SQLite side (as at a start) reports reset in its feed."""
+    side = create_side("lite", {"path": "app.db"}, tmp_path)
+    await side.open()
+    try:
+        await side.prepare([ITEMS])
+        batch = await side.read_changes(None, 100)
+    finally:
+        await side.close()
+    return [c.entity for c in batch.changes if c.op == "reset"]
+
+
+async def test_the_sqlite_side_reports_a_re_created_table_as_a_reset_in_its_feed(
+    tmp_path: Path,
+) -> None:
+    """Only a table captured before whose triggers are gone is a reset (not a new table)."""
+    items = "CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT, name TEXT);"
+    create_db(tmp_path / "app.db", items)
+    assert await resets_after_prepare(tmp_path) == []  # newly mapped
+    assert await resets_after_prepare(tmp_path) == []  # still captured
+    sql(tmp_path / "app.db", "DROP TABLE items")
+    sql(tmp_path / "app.db", items)
+    assert await resets_after_prepare(tmp_path) == ["items"]
