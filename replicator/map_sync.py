@@ -93,7 +93,7 @@ class MapSync(SyncWrites):
     def add_scanned(self, side: int, row: Row, out: dict[tuple[Any, ...], Scanned]) -> None:
         if row.error is not None:
             reason = rules.unreadable(self.map, side, self.ctx.side_names, row)
-            return self.error(side, row, "unreadable", reason)
+            return self.error(side, row, "unreadable", reason, self.readable_key(side, row))
         try:
             values = mapping.canonical(self.map, side, row.values)
         except RuleViolation as exc:
@@ -114,6 +114,16 @@ class MapSync(SyncWrites):
                 f"{out[key].row.native_id}",
             )
         out[key] = Scanned(row, values)
+
+    def readable_key(self, side: int, row: Row) -> str:
+        """The encoded key of a row that is partly unreadable, if its key fields are read."""
+        try:
+            values = mapping.canonical(self.map, side, row.values)
+        except RuleViolation:
+            return ""
+        if mapping.missing_key_fields(self.map, side, values):
+            return ""
+        return mapping.encode_key(mapping.key_of(self.map, values))
 
     async def plan(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport

@@ -75,6 +75,7 @@ async def test_invalid_utf8_in_a_sqlite_row_is_queued_and_the_feed_flows(tmp_pat
         assert query(tmp_path / "crm.db", CRM_SQL) == [("C2", "fine", 1.0)]
         (error,) = await errors(rep)
         assert (error.side, error.native_id, error.kind) == (0, "1", "unreadable")
+        assert error.key == '["usmf","C1"]'  # from the columns that could be read
         assert "'fno'" in error.reason and "'CustomersV3'" in error.reason
         assert "row 1" in error.reason and "column 'Name'" in error.reason
         assert "UTF-8" in error.reason
@@ -100,5 +101,5 @@ async def test_invalid_utf8_in_a_sqlite_row_does_not_abort_the_initial_sync(
         await idle(rep)
         assert query(tmp_path / "crm.db", CRM_SQL) == [("C2", "fine", 1.0)]
         (error,) = await errors(rep)
-        assert (error.native_id, error.kind) == ("1", "unreadable")
+        assert (error.native_id, error.kind, error.key) == ("1", "unreadable", '["usmf","C1"]')
         assert "column 'Name'" in error.reason
