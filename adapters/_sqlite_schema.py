@@ -21,6 +21,8 @@ T = TypeVar("T")
 CHANGES = "_replicator_changes"
 CTX = "_replicator_ctx"
 VERSIONS = "_replicator_versions"
+CAPTURED = "_replicator_tables"
+OWN_TABLES = (CHANGES, CTX, VERSIONS, CAPTURED)
 
 INSTALL = (
     f"CREATE TABLE IF NOT EXISTS {CHANGES} (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -30,6 +32,8 @@ INSTALL = (
     f"UPDATE {CTX} SET token = NULL WHERE token IS NOT NULL",
     f"CREATE TABLE IF NOT EXISTS {VERSIONS} (entity TEXT NOT NULL, native_id TEXT NOT NULL,"
     " seq INTEGER NOT NULL, changed_at REAL, PRIMARY KEY (entity, native_id)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {CAPTURED} (entity TEXT PRIMARY KEY, tbl TEXT NOT NULL)"
+    " WITHOUT ROWID",
 )
 SET_TOKEN = f"UPDATE {CTX} SET token = ? WHERE id = 1"
 _HEAD = f"SELECT seq FROM sqlite_sequence WHERE name = '{CHANGES}'"
@@ -209,6 +213,9 @@ def inspect(db: sqlite3.Connection, spec: EntitySpec) -> Table | list[str]:
         (spec.entity,),
     ).fetchall()
     where = f"entity {spec.entity!r}"
+    if spec.entity.lower().startswith(("_replicator_", "sqlite_")):
+        owner = "SQLite's" if spec.entity.lower().startswith("sqlite_") else "the replicator's"
+        return [f"{where}: {owner} own table cannot be mapped"]
     if not found:
         return [f"{where}: no table named {spec.entity!r}"]
     name = str(next(iter(found))[0])
@@ -228,13 +235,39 @@ def inspect(db: sqlite3.Connection, spec: EntitySpec) -> Table | list[str]:
 
 
 def _check_filter(db: sqlite3.Connection, name: str, text: str | None, where: str) -> list[str]:
+    """A filter is one SQL expression: it is pasted into WHERE clauses as ``(filter)``."""
     if not text:
         return []
+    problem = _not_one_expression(text)
+    if problem:
+        return [f"{where}: filter {text!r} is not one SQL expression: {problem}"]
     try:
         db.execute(f"SELECT 1 FROM {quote(name)} WHERE ({text}) LIMIT 0").fetchall()
     except sqlite3.Error as exc:
         return [f"{where}: filter {text!r} does not compile: {exc}"]
     return []
+
+
+def _not_one_expression(text: str) -> str | None:
+    """Why ``text`` could escape its parentheses (a comment, a ``;``, an unbalanced
+    parenthesis or quote), or None. Quoted strings and identifiers are skipped."""
+    depth, closing = 0, ""
+    for i, char in enumerate(text):
+        if closing:
+            closing = "" if char == closing else closing
+        elif char in "'\"`[":
+            closing = "]" if char == "[" else char
+        elif text.startswith(("--", "/*"), i):
+            return "it holds a comment"
+        elif char == ";":
+            return "it holds a ';'"
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+            if depth < 0:
+                return "a ')' closes a parenthesis it did not open"
+    if closing:
+        return f"a {closing!r} quote is not closed"
+    return "a '(' is not closed" if depth else None
 
 
 def _id_column(db: sqlite3.Connection, name: str, info: Sequence[Any]) -> tuple[str, bool] | None:
@@ -258,7 +291,7 @@ def changes_with_values(
     """Change rows as ``Change``s with each upserted row's values now: one query per entity."""
     wanted: dict[str, set[str]] = {}
     for _, entity, native_id, op, _ in records:
-        if op != "delete" and entity in tables:
+        if op not in ("delete", "reset") and entity in tables:
             wanted.setdefault(entity, set()).add(native_id)
     rows: dict[tuple[str, str], Row] = {}
     for entity, ids in wanted.items():
@@ -271,8 +304,10 @@ def _change(record: sqlite3.Row, row: Row | None) -> Change:
     _, entity, native_id, op, token = record
     if op == "delete":
         return Change(entity, native_id, "delete", token)
-    if row is None:  # gone since, or outside the filter: the core reads it
-        return Change(entity, native_id, "upsert", token)
+    if op == "reset":
+        return Change(entity, native_id, "reset", token)
+    if row is None or row.error is not None:  # gone, filtered out or unreadable: the
+        return Change(entity, native_id, "upsert", token)  # core reads it (and sees why)
     return Change(entity, native_id, "upsert", token, dict(row.values), row.version, row.changed_at)
 
 
@@ -280,8 +315,8 @@ def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str])
     """Rows (filtered) by native id, one query per chunk of ids."""
     found: dict[str, Row] = {}
     for chunk in _chunks([table.native(n) for n in native_ids], _CHUNK):
-        for r in db.execute(table.by_ids(len(chunk)), chunk).fetchall():
-            found[str(r[0])] = decode_row(table, r)
+        for row in fetch_rows(db, table, table.by_ids(len(chunk)), chunk):
+            found[row.native_id] = row
     return found
 
 
@@ -298,8 +333,7 @@ def rows_by_keys(
     found: dict[tuple[Value, ...], Row] = {}
     for chunk in _chunks(list(asked.values()), max(1, _CHUNK // max(1, len(key_fields)))):
         statement = table.by_keys(key_fields, len(chunk), filtered=filtered)
-        for r in db.execute(statement, [v for key in chunk for v in key]).fetchall():
-            row = decode_row(table, r)
+        for row in fetch_rows(db, table, statement, [v for key in chunk for v in key]):
             stored = tuple(row.values.get(f) for f in key_fields)
             found.setdefault(asked.get(_loose(stored), stored), row)
     return found
@@ -309,14 +343,12 @@ def row_by_id(db: sqlite3.Connection, table: Table, native_id: str | None) -> Ro
     """The row as it is, filter or not (writes ignore filters)."""
     if native_id is None:
         return None
-    found = db.execute(table.by_id(), [table.native(native_id)]).fetchall()
-    return next((decode_row(table, r) for r in found), None)
+    return next(iter(fetch_rows(db, table, table.by_id(), [table.native(native_id)])), None)
 
 
 def scan_rows(db: sqlite3.Connection, table: Table, after: str | None, limit: int) -> list[Row]:
     params = [] if after is None else [table.native(after)]
-    rows = db.execute(table.scan(after is not None), [*params, limit]).fetchall()
-    return [decode_row(table, r) for r in rows]
+    return fetch_rows(db, table, table.scan(after is not None), [*params, limit])
 
 
 def present_values(
@@ -350,9 +382,45 @@ def data_version(db: sqlite3.Connection) -> int:
     return int(next(iter(found))[0])
 
 
+def fetch_rows(
+    db: sqlite3.Connection, table: Table, statement: str, params: Sequence[Value]
+) -> list[Row]:
+    """The rows a ``Table.select`` statement reads. A text value that is not valid UTF-8
+    fails the whole fetch in the driver: the statement is then read again with such
+    values kept as bytes, and their rows come back unreadable (``Row.error``)."""
+    try:
+        return [decode_row(table, r) for r in db.execute(statement, params).fetchall()]
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc).lower():
+            raise
+    db.text_factory = _text_or_bytes
+    try:
+        return [decode_row(table, r) for r in db.execute(statement, params).fetchall()]
+    finally:
+        db.text_factory = str
+
+
+class _Undecodable(bytes):
+    """A TEXT value that is not valid UTF-8 (read with ``_text_or_bytes``)."""
+
+
+def _text_or_bytes(raw: bytes) -> str | bytes:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Undecodable(raw)
+
+
 def decode_row(table: Table, r: sqlite3.Row) -> Row:
-    """A ``Row`` from ``(native id, version seq, changed_at, *columns)``."""
-    return Row(str(r[0]), str(r[1]), dict(zip(table.columns, r[3:], strict=True)), r[2])
+    """A ``Row`` from ``(native id, version seq, changed_at, *columns)``; one holding text
+    that is not UTF-8 is unreadable: ``error`` names the columns, ``values`` the rest."""
+    values = dict(zip(table.columns, r[3:], strict=True))
+    bad = [c for c, v in values.items() if isinstance(v, _Undecodable)]
+    if not bad:
+        return Row(str(r[0]), str(r[1]), values, r[2])
+    error = "; ".join(f"column {c!r} holds text that is not UTF-8 ({values[c]!r})" for c in bad)
+    readable = {c: v for c, v in values.items() if c not in bad}
+    return Row(str(r[0]), str(r[1]), readable, r[2], error=error)
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -380,12 +448,53 @@ def has_triggers(db: sqlite3.Connection, table: Table) -> bool:
     return int(next(iter(found))[0]) == len(_OPS)
 
 
-def rescan(table: Table) -> str:
-    """Record every row of ``table`` as changed (after its triggers were missing)."""
-    return (
-        f"INSERT INTO {CHANGES} (entity, native_id, op, token) SELECT {literal(table.entity)},"
-        f" CAST({table.id_column} AS TEXT), 'upsert', NULL FROM {quote(table.name)}"
-    )
+RESET = f"INSERT INTO {CHANGES} (entity, native_id, op, token) VALUES (?, '', 'reset', NULL)"
+"""Record that an entity's table lost its rows (re-created): the core re-syncs its map."""
+CAPTURE = f"INSERT OR REPLACE INTO {CAPTURED} (entity, tbl) VALUES (?, ?)"
+_CAPTURED_BEFORE = f"SELECT 1 FROM {CAPTURED} WHERE entity = ?"
+
+
+def captured_before(db: sqlite3.Connection, table: Table) -> bool:
+    """Whether our triggers were installed on the entity's table once (they may be gone)."""
+    return bool(db.execute(_CAPTURED_BEFORE, (table.entity,)).fetchall())
+
+
+_OURS = "name LIKE '\\_replicator\\_%' ESCAPE '\\'"
+_OUR_TRIGGERS = f"SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND {_OURS}"
+_OUR_TABLES = f"SELECT name FROM sqlite_master WHERE type = 'table' AND {_OURS} ORDER BY name"
+
+
+def triggered_tables(db: sqlite3.Connection) -> set[str]:
+    """The tables that carry one of our triggers."""
+    return {str(r[1]) for r in db.execute(_OUR_TRIGGERS).fetchall()}
+
+
+def uninstall(db: sqlite3.Connection, entities: Sequence[str] | None) -> list[str]:
+    """Drop our triggers on the tables of ``entities`` and forget them; with None, every
+    trigger and table of ours. What was dropped, one line each (user tables untouched)."""
+    wanted = None if entities is None else {e.lower() for e in entities}
+    removed = []
+    for name, table in sorted(db.execute(_OUR_TRIGGERS).fetchall()):
+        if wanted is None or str(table).lower() in wanted:
+            db.execute(f"DROP TRIGGER {quote(name)}")
+            removed.append(f"trigger {name} on table {table}")
+    ours = [str(r[0]) for r in db.execute(_OUR_TABLES).fetchall()]
+    if wanted is None:
+        for name in ours:
+            db.execute(f"DROP TABLE {quote(name)}")
+            removed.append(f"table {name}")
+    elif CAPTURED in ours and VERSIONS in ours:
+        for entity in wanted:
+            db.execute(
+                f"DELETE FROM {VERSIONS} WHERE entity IN (SELECT entity FROM {CAPTURED}"
+                " WHERE lower(tbl) = ? OR lower(entity) = ?)",
+                (entity, entity),
+            )
+            db.execute(
+                f"DELETE FROM {CAPTURED} WHERE lower(tbl) = ? OR lower(entity) = ?",
+                (entity, entity),
+            )
+    return removed
 
 
 def key_indexed(db: sqlite3.Connection, table: str, key_fields: Sequence[str]) -> bool:

@@ -4,7 +4,9 @@ It is the test double for the core (like httpx's ``MockTransport``) and usable f
 embedding code. Applications change it through ``insert``/``update``/``delete``
 (their changes carry no token); the replicator writes through ``write``. Faults can
 be injected: ``fail_writes(n, "transient" | "permanent")`` fails the next ``n``
-write items, ``down = True`` makes every call raise ``TransientError`` (an outage).
+write items, ``down = True`` makes every call raise ``TransientError`` (an outage),
+``spoil`` makes a row unreadable (``Row.error``) until it is next written, and
+``lose_table`` empties a table the way a dropped and re-created one is (a ``reset``).
 
 Filters are simple equality conditions joined by AND: ``PartyType = 'Organization'``.
 """
@@ -40,6 +42,7 @@ class _Stored(msgspec.Struct):
     values: Values
     version: int
     changed_at: float
+    error: str | None = None
 
 
 def parse_filter(text: str | None) -> Callable[[Values], bool]:
@@ -98,6 +101,17 @@ class MemorySide:
     def delete(self, entity: str, native_id: str) -> None:
         """Delete a row as an application would."""
         self._remove(entity, native_id, None)
+
+    def spoil(self, entity: str, native_id: str, error: str) -> None:
+        """Make a row unreadable, as an application writing bad bytes would."""
+        self._put(entity, native_id, self.tables[entity][native_id].values, None, error)
+
+    def lose_table(self, entity: str) -> None:
+        """Drop every row of ``entity`` without a delete each (a re-created table)."""
+        for nid, old in list(self.tables.get(entity, {}).items()):
+            self._reindex(entity, nid, old.values, None)
+        self.tables[entity] = {}
+        self._emit(Change(entity, "", "reset"))
 
     def rows(self, entity: str) -> dict[str, Values]:
         """All rows of ``entity`` by native id (copies)."""
@@ -204,11 +218,11 @@ class MemorySide:
         return self._filters.get(entity, parse_filter(None))(values)
 
     def _row(self, nid: str, stored: _Stored) -> Row:
-        return Row(nid, str(stored.version), dict(stored.values), stored.changed_at)
+        return Row(nid, str(stored.version), dict(stored.values), stored.changed_at, stored.error)
 
     def _now(self, change: Change) -> Change:
         stored = self.tables.get(change.entity, {}).get(change.native_id)
-        if change.op == "delete" or stored is None:
+        if change.op != "upsert" or stored is None or stored.error is not None:
             return change
         if not self._passes(change.entity, stored.values):
             return change  # outside the filter: no values, the core reads (and skips) it
@@ -237,8 +251,10 @@ class MemorySide:
             if new is not None:
                 index.setdefault(tuple(new.get(f) for f in fields), set()).add(nid)
 
-    def _put(self, entity: str, nid: str, values: Values, token: str | None) -> _Stored:
-        stored = _Stored(values, next(self._versions), time.time())
+    def _put(
+        self, entity: str, nid: str, values: Values, token: str | None, error: str | None = None
+    ) -> _Stored:
+        stored = _Stored(values, next(self._versions), time.time(), error)
         table = self.tables.setdefault(entity, {})
         old = table.get(nid)
         self._reindex(entity, nid, None if old is None else old.values, values)

@@ -7,6 +7,8 @@ Options: ``path`` (required, relative to the config file), ``poll_interval_ms`` 
 ``busy_timeout_ms`` (5000). The file must exist; a missing file is an outage
 (``TransientError``), as are "database is locked", disk I/O and cannot-open errors.
 
+``uninstall`` removes the triggers (of some tables, or all and these tables too).
+
 ``check`` only reads the schema (missing tables and columns, filters that do not
 compile, composite keys without a rowid: all listed in one ``SchemaError``). What
 ``prepare`` then installs (idempotently; user tables and columns are never altered or
@@ -132,7 +134,10 @@ class SQLiteSide:
                 await anyio.to_thread.run_sync(self._connect)
 
     def _connect(self) -> None:
-        """Open the connection (set here, so a cancelled ``open`` still closes it)."""
+        """Open the connection (set here, so a cancelled ``open`` still closes it).
+
+        It writes nothing (``validate`` opens and checks): a file that is not a database
+        fails here; the journal mode is switched to WAL by ``prepare``."""
         db = sqlite3.connect(
             self.path.resolve().as_uri() + "?mode=rw",
             uri=True,
@@ -141,8 +146,8 @@ class SQLiteSide:
         )
         try:
             db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA foreign_keys = ON")
+            sql.schema_version(db)  # reads the header: "file is not a database"
         except BaseException:
             db.close()
             raise
@@ -172,13 +177,38 @@ class SQLiteSide:
 
     def _prepare(self, db: sqlite3.Connection, entities: Sequence[EntitySpec]) -> dict[str, Table]:
         tables = sql.inspect_all(db, entities, self.name)
+        db.execute("PRAGMA journal_mode = WAL")
         with _transaction(db):
-            for statement in [*sql.INSTALL, *(s for t in tables.values() for s in sql.triggers(t))]:
+            for statement in sql.INSTALL:
                 db.execute(statement)
+            for table in tables.values():
+                self._capture(db, table)
         self._schema = sql.schema_version(db)
         for spec in entities:
             self._warn_unindexed(db, tables[spec.entity], spec)
+        self._warn_unmapped(db, {t.name for t in tables.values()})
         return tables
+
+    def _capture(self, db: sqlite3.Connection, table: Table) -> None:
+        """(Re-)install a table's triggers; if they were there once and are gone, the table
+        was re-created (or they were dropped): the rows may be others now and changes were
+        missed, so a ``reset`` goes into the feed (the core re-syncs the map)."""
+        if sql.captured_before(db, table) and not sql.has_triggers(db, table):
+            db.execute(sql.RESET, (table.entity,))
+            log.warning("sqlite_table_recreated", side=self.name, entity=table.entity)
+        for statement in sql.triggers(table):
+            db.execute(statement)
+        db.execute(sql.CAPTURE, (table.entity, table.name))
+
+    def _warn_unmapped(self, db: sqlite3.Connection, mapped: set[str]) -> None:
+        """Our triggers on a table no map uses (a map removed) fill the feed for nothing."""
+        for table in sorted(sql.triggered_tables(db) - mapped):
+            log.warning(
+                "sqlite_triggers_unmapped",
+                side=self.name,
+                table=table,
+                hint="replicator uninstall --config FILE --unmapped",
+            )
 
     def _warn_unindexed(self, db: sqlite3.Connection, table: Table, spec: EntitySpec) -> None:
         """Inserts look the key up first: without an index that is a scan per row."""
@@ -193,10 +223,9 @@ class SQLiteSide:
             )
 
     def _repair(self, db: sqlite3.Connection) -> None:
-        """Re-install the triggers of a mapped table dropped and re-created meanwhile.
-
-        Its rows are then recorded as changed (nothing written to it before the triggers
-        came back is missed); a table that is gone for now is left to fail its writes.
+        """Re-install the triggers of a mapped table dropped and re-created meanwhile, with
+        a ``reset`` in the feed (the core re-syncs the map, so nothing written to it before
+        the triggers came back is missed); a table gone for now is left to fail its writes.
         """
         if self._schema is None or sql.schema_version(db) == self._schema:
             return
@@ -207,11 +236,22 @@ class SQLiteSide:
             if isinstance(found, list):
                 continue
             with _transaction(db):
-                for statement in [*sql.triggers(found), sql.rescan(found)]:
-                    db.execute(statement)
+                self._capture(db, found)
             self._tables[entity] = found
             log.warning("sqlite_triggers_reinstalled", side=self.name, entity=entity)
         self._schema = sql.schema_version(db)
+
+    async def installed(self) -> list[str]:
+        return sorted(await self._call("list the captured tables", sql.triggered_tables))
+
+    async def uninstall(self, entities: Sequence[str] | None = None) -> list[str]:
+        return await self._call("uninstall", self._uninstall, entities)
+
+    def _uninstall(self, db: sqlite3.Connection, entities: Sequence[str] | None) -> list[str]:
+        with _transaction(db):
+            removed = sql.uninstall(db, entities)
+        self._schema = None  # no repair of what was just removed on purpose
+        return removed
 
     # -- the change feed ------------------------------------------------------------
 

@@ -27,6 +27,15 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
 * **Current values.** A ``Change`` carries the row as it is *now* (``values``) when
   the side can give it cheaply, else ``None`` and the core reads it. A delete has
   ``op == "delete"`` and no values.
+* **Unreadable rows.** A row the side holds but cannot give (e.g. a text column holding
+  bytes that are not UTF-8) is returned by ``get``/``find``/``scan`` like any other, with
+  ``Row.error`` saying why (naming the column) and ``values`` holding only the columns it
+  could read; in the feed its change carries no values. The core sends that record to
+  the error queue with the reason; it never fails the rest of the call or of the feed.
+* **Lost tables.** A change with ``op == "reset"`` (``native_id`` empty) says the side lost
+  the rows of ``entity`` at that point of its feed (a table dropped and re-created): the
+  native ids reported before name no row any more, and changes made meanwhile may be
+  missing. The core re-syncs the entity's map against its shadows (``replicator.resync``).
 * **Echo tokens.** Every ``WriteOp`` carries a ``token``. The change the side emits
   for that write carries the same token in ``Change.token``; a change made by anyone
   else carries ``None``. A side that cannot store tokens must return ``None``, and
@@ -52,6 +61,10 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   ``TransientError`` instead.
 * **Errors.** Adapters raise only ``replicator.errors`` exceptions: driver errors are
   translated at this boundary.
+* **Uninstalling (optional).** A side that installs something for the replicator (the
+  SQLite side's triggers and ``_replicator_*`` tables) implements ``Uninstallable``:
+  ``installed()`` names the entities it captures, ``uninstall(entities)`` removes their
+  capture (``None``: everything it installed) and says what it removed. Never user data.
 * **Idempotence.** Writing the same values twice leaves the row as once; the core
   relies on this after a crash (at-least-once delivery).
 * **Present values** (optional). ``present_values(spec, field, values)`` answers which
@@ -90,7 +103,7 @@ class Change(msgspec.Struct, frozen=True):
 
     entity: str
     native_id: str
-    op: Literal["upsert", "delete"]
+    op: Literal["upsert", "delete", "reset"]
     token: str | None = None
     values: Values | None = None
     version: str | None = None
@@ -111,6 +124,8 @@ class Row(msgspec.Struct, frozen=True):
     version: str
     values: Values
     changed_at: float | None = None
+    error: str | None = None
+    """Why the side cannot give this row's values (see "Unreadable rows"), or None."""
 
 
 class WriteOp(msgspec.Struct, frozen=True):
@@ -155,7 +170,9 @@ class Side(Protocol):
     name: str
 
     async def open(self) -> None:
-        """Connect. Raise ``TransientError`` if the side is unreachable now."""
+        """Connect, writing nothing (``validate`` opens sides to check them). Raise
+        ``TransientError`` if the side is unreachable now, ``PermanentError`` if what is
+        there is not such a side (e.g. a file that is not a database)."""
 
     async def close(self) -> None:
         """Release connections; safe to call twice."""
@@ -191,6 +208,18 @@ class Side(Protocol):
 
     async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply a batch; one answer per op, in order."""
+
+
+@runtime_checkable
+class Uninstallable(Protocol):
+    """A side that can remove what it installed (``replicator uninstall``)."""
+
+    async def installed(self) -> list[str]:
+        """The entities (tables) whose changes the side captures for the replicator."""
+
+    async def uninstall(self, entities: Sequence[str] | None = None) -> list[str]:
+        """Remove the capture of ``entities`` (None: all, and the bookkeeping); one line
+        per thing removed. The caller makes sure no daemon runs on the side."""
 
 
 ADAPTERS = "adapters"

@@ -255,6 +255,9 @@ class Applier:
         return None
 
     def canonical(self, side: int, row: Row) -> Values:
+        if row.error is not None:
+            reason = rules.unreadable(self.map, side, self.ctx.side_names, row)
+            raise Step("error", reason, "unreadable")
         try:
             return mapping.canonical(self.map, side, row.values)
         except RuleViolation as exc:

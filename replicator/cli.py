@@ -1,4 +1,5 @@
-"""The command line: ``replicator run | sync | status | errors | pause | resume | validate``.
+"""The command line: ``replicator run | sync | status | errors | pause | resume | validate |
+uninstall``.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
 """
@@ -19,14 +20,16 @@ import anyio
 import msgspec
 import structlog
 
+from . import uninstall
 from .adapter import Change
 from .config import Config, load_config
 from .engine import Replicator, check_schema
-from .errors import ConfigError, ReplicatorError
+from .errors import ConfigError, ReplicatorError, TransientError
 from .logs import configure_logging
 from .mapping import decode_key
 from .model import ErrorEntry
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
+from .resync import describe as describe_resync
 from .status import map_status, outages
 from .store import Store
 
@@ -61,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", type=Path, required=True)
     validate = sub.add_parser("validate", help="check the config (and the sides, if reachable)")
     validate.add_argument("--config", type=Path, required=True)
+    remove = sub.add_parser(
+        "uninstall", help="remove what the replicator installed in the sides (triggers, tables)"
+    )
+    remove.add_argument("--config", type=Path, required=True)
+    remove.add_argument("--map", help="only the change capture of this map's tables")
+    remove.add_argument(
+        "--unmapped", action="store_true", help="only the capture of tables no map uses"
+    )
     return parser
 
 
@@ -220,8 +231,10 @@ async def cmd_status(args: argparse.Namespace) -> int:
     cols = ["map", "state", "links", "backlog", "parked", "errors", "lag_s"]
     print(format_table(cols, [[m.get(c, 0) for c in cols] for m in maps]))
     for m in maps:
-        if m["paused_reason"]:
+        if m["paused_reason"] and not m["resyncing"]:
             print(f"{m['map']}: {m['paused_reason']}")
+        for note in [*(m["resyncing"] or []), *([m["resynced"]] if m["resynced"] else [])]:
+            print(f"{m['map']}: {describe_resync(note)}")
     return 0
 
 
@@ -343,7 +356,8 @@ async def cmd_validate(args: argparse.Namespace) -> int:
 
 
 async def check_sides(config: Config) -> list[str]:
-    """Entities and fields missing on reachable sides (unreachable sides are only noted),
+    """Entities and fields missing on reachable sides (unreachable sides are only noted;
+    a side that is there but unusable, e.g. a file that is not a database, is a problem),
     and, with both sides checked, ``companies`` entries that match no row."""
     from .adapter import load_adapter
     from .companies import Held, companies_held, unmatched_companies, unmatched_messages
@@ -359,11 +373,20 @@ async def check_sides(config: Config) -> list[str]:
             problems += found
             if not found:
                 held[i] = await companies_held(config, side, i)
-        except ReplicatorError as exc:
+        except TransientError as exc:
             print(f"note: side {sc.name!r} not checked: {exc}", file=sys.stderr)
+        except ReplicatorError as exc:
+            problems.append(f"{config.path.name}: [sides.{sc.name}]: {exc}")
         finally:
             await side.close()
     return problems + unmatched_messages(config, unmatched_companies(config, held))
+
+
+async def cmd_uninstall(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    uninstall.check_args(config, args)
+    await refuse_if_running(config)
+    return await uninstall.uninstall(config, args)
 
 
 COMMANDS: dict[str, Any] = {
@@ -374,4 +397,5 @@ COMMANDS: dict[str, Any] = {
     "pause": cmd_pause,
     "resume": cmd_resume,
     "validate": cmd_validate,
+    "uninstall": cmd_uninstall,
 }

@@ -25,6 +25,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from . import resync
 from .adapter import EntitySpec, Side, load_adapter
 from .alerts import Alerts
 from .companies import warn_unmatched
@@ -193,6 +194,8 @@ class Replicator:
         while True:
             await recover(self.ctx)
             try:
+                for side in range(len(self.ctx.sides)):  # tables lost before a stop or crash
+                    await resync.run_pending(self.ctx, side)
                 if self._initial_sync:
                     await self.sync(only_new=True, progress=self._progress)
                     await InitialSync(self.ctx, self._progress).new_companies()

@@ -3,49 +3,75 @@
 Each batch of changes is appended to the journal together with the advanced cursor in
 one state-store transaction; only then is the side told it may forget them (``ack``)
 and are they dispatched. A crash can therefore never lose a change the side reported.
+
+A ``reset`` (the side lost a table) is noted before the cursor passes it, and the intake
+then re-syncs the map (resync.py) before it reads on.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
+from . import resync
+from .adapter import Change
 from .context import Context
 from .errors import PermanentError, ReplicatorError, SchemaError, TransientError
 from .model import JournalEntry
+from .router import Hold, Message
 
 MAX_OUTAGE_BACKOFF_S = 10.0
 
 
 async def journal_batch(
     ctx: Context, side: int, cursor: str | None
-) -> tuple[list[JournalEntry], str | None] | None:
+) -> tuple[list[JournalEntry], str | None, bool] | None:
     """Read one batch of ``side``'s changes after ``cursor`` into the journal, with the new
-    cursor, then let the side forget them. The entries and the cursor; None if no change."""
+    cursor, then let the side forget them. The entries, the cursor and whether a map lost
+    its table (noted for ``resync.run_pending``); None if no change."""
     batch = await ctx.sides[side].read_changes(cursor, ctx.config.engine.batch_size)
     if not batch.changes:
         return None
-    maps = ctx.by_entity[side]
-    items = [(maps[c.entity].name, c) for c in batch.changes if c.entity in maps]
+    items, lost = await mapped(ctx, side, batch.changes)
     entries = await ctx.store.append_journal(side, items, batch.cursor)
     if batch.cursor is not None:
         await ctx.sides[side].ack(batch.cursor)
-    return entries, batch.cursor
+    return entries, batch.cursor, lost
+
+
+async def mapped(ctx: Context, side: int, changes: list[Change]) -> tuple[list[Any], bool]:
+    """The changes of mapped entities, by map; a reset is noted and drops the changes of
+    its map before it (they name rows of the table that is gone)."""
+    maps = ctx.by_entity[side]
+    items: list[tuple[str, Change]] = []
+    lost = False
+    for change in changes:
+        m = maps.get(change.entity)
+        if m is None:
+            continue
+        if change.op != "reset":
+            items.append((m.name, change))
+        elif await resync.note_lost(ctx, side, m):
+            items = [(name, c) for name, c in items if name != m.name]
+            lost = True
+    return items, lost
 
 
 class Intake:
     """Reads side ``side``'s changes into the journal and on to the router."""
 
     def __init__(
-        self, ctx: Context, side: int, out: MemoryObjectSendStream[JournalEntry] | None = None
+        self, ctx: Context, side: int, out: MemoryObjectSendStream[Message] | None = None
     ) -> None:
         self.ctx = ctx
         self.side = side
         self.out = out
         self.poll_s = float(ctx.config.sides[side].options.get("poll_interval_ms", 50)) / 1000
         self.down_since: float | None = None
+        self.lost = True  # a re-sync noted before a crash is run first
 
     async def run(self) -> None:
         """Read, journal and dispatch until cancelled; ride out outages of the side."""
@@ -56,6 +82,8 @@ class Intake:
         async with out:
             while True:
                 try:
+                    if self.lost:
+                        await self.resync(out)
                     cursor = await self.step(cursor, out)
                     failures = 0
                     self.up()
@@ -79,11 +107,31 @@ class Intake:
             self.up()
             if read is None:
                 return
-            cursor = read[1]
+            cursor = read[1]  # a lost table noted here is re-synced at start-up
 
-    async def step(
-        self, cursor: str | None, out: MemoryObjectSendStream[JournalEntry]
-    ) -> str | None:
+    async def resync(self, out: MemoryObjectSendStream[Message]) -> None:
+        """Re-sync the maps whose table this side lost, the router holding them meanwhile."""
+        names = await resync.pending(self.ctx, self.side)
+        if not names:
+            self.lost = False
+            return
+        self.ctx.activity.add(1)  # busy until the map caught up again
+        try:
+            await self.hold(out)
+            for name in names:
+                await resync.resync_map(self.ctx, self.side, name)
+            await self.hold(out)  # resumed: the map catches up with what it journaled
+            self.lost = False
+        finally:
+            self.ctx.activity.done()
+
+    async def hold(self, out: MemoryObjectSendStream[Message]) -> None:
+        """Tell the router which maps are paused now (as ``Replicator.refresh`` does)."""
+        states = await self.ctx.store.map_states()
+        self.ctx.activity.add(1)
+        await out.send(Hold(frozenset(name for name, (_, p, _) in states.items() if p)))
+
+    async def step(self, cursor: str | None, out: MemoryObjectSendStream[Message]) -> str | None:
         """One read: journal what came, or wait for more. Returns the new cursor."""
         started = self.ctx.activity.tick()
         read = await journal_batch(self.ctx, self.side, cursor)
@@ -91,7 +139,7 @@ class Intake:
             self.ctx.activity.read_empty(self.side, started)
             await self.ctx.sides[self.side].wait_for_changes(self.poll_s)
             return cursor
-        entries, cursor = read
+        entries, cursor, self.lost = read
         self.ctx.activity.add(len(entries))
         sent = 0
         try:

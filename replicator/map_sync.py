@@ -9,6 +9,9 @@ A pair already linked (by a run a crash cut short, or for a map synced again bec
 its fields changed) is merged against its shadow instead, like the live sync would, so
 edits made since the link are kept; fields the shadow lacks follow the initial rule. A
 linked row whose partner is gone is left alone: the partner's delete is in the feed.
+But a link that lost its row on a side (its id there forgotten: the side lost the table,
+see resync.py) is restored: the record is re-created on that side from the other one,
+or a row found there by key is linked, taking the values of the side that kept it.
 
 It is resumable by construction: matching is by key and inserts refuse an existing
 key, so a rerun after a crash links what the crashed run created instead of
@@ -108,6 +111,9 @@ class MapSync(SyncWrites):
         self.error(side, row, failures.KIND, reason, key or "")
 
     def add_scanned(self, side: int, row: Row, out: dict[tuple[Any, ...], Scanned]) -> None:
+        if row.error is not None:
+            reason = rules.unreadable(self.map, side, self.ctx.side_names, row)
+            return self.error(side, row, "unreadable", reason, self.readable_key(side, row))
         try:
             values = mapping.canonical(self.map, side, row.values)
         except RuleViolation as exc:
@@ -128,6 +134,16 @@ class MapSync(SyncWrites):
                 f"{out[key].row.native_id}",
             )
         out[key] = Scanned(row, values)
+
+    def readable_key(self, side: int, row: Row) -> str:
+        """The encoded key of a row that is partly unreadable, if its key fields are read."""
+        try:
+            values = mapping.canonical(self.map, side, row.values)
+        except RuleViolation:
+            return ""
+        if mapping.missing_key_fields(self.map, side, values):
+            return ""
+        return mapping.encode_key(mapping.key_of(self.map, values))
 
     async def plan(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
@@ -154,10 +170,14 @@ class MapSync(SyncWrites):
         link = self.existing_link(rows)
         job = Job(key, rows, link, link_id=link.id if link else self.new_link_id())
         if link is not None and any(r is None for r in rows):
-            return None  # a linked row whose partner is gone: its delete is in the feed
+            lost = rows.index(None)
+            if link.ids[lost] is not None:
+                return None  # a linked row whose partner is gone: its delete is in the feed
+            return await self.restore(job, lost, report)
         if a is not None and b is not None:
             job.merged = self.merged(link, a, b)
-            if link is not None and link.shadow == job.merged == a.values == b.values:
+            linked = link is not None and link.ids == [a.row.native_id, b.row.native_id]
+            if linked and link is not None and link.shadow == job.merged == a.values == b.values:
                 report.unchanged += 1
                 return None
             if not await self.references_ready(job, self.map.initial_master, report):
@@ -189,6 +209,23 @@ class MapSync(SyncWrites):
         )
         return job
 
+    async def restore(self, job: Job, lost: int, report: SyncReport) -> Job | None:
+        """Re-create on side ``lost`` a linked record that side lost (not a birth there:
+        the create rule does not apply)."""
+        scanned = job.rows[1 - lost]
+        assert scanned is not None
+        job.merged = dict(scanned.values)
+        if not await self.references_ready(job, 1 - lost, report):
+            return None
+        job.ops[lost] = WriteOp(
+            self.map.entities[lost],
+            "insert",
+            self.ctx.token(job.link_id),
+            values=mapping.side_values(self.map, lost, scanned.values),
+            key_fields=self.map.key_names(lost),
+        )
+        return job
+
     def new_link_id(self) -> int:
         self.next_id += 1
         return self.next_id - 1
@@ -197,6 +234,8 @@ class MapSync(SyncWrites):
         """The agreed values of a pair: by the initial rule, or against the shadow if the
         pair is linked (met again after a crash, or synced again for a changed map)."""
         vals = (a.values, b.values)
+        if link is not None and None in link.ids:  # it lost a side's row: the other wins
+            return rules.initial_merge(self.map, vals, link.ids.index(None) ^ 1)
         if link is None or link.ids != [a.row.native_id, b.row.native_id]:
             return rules.initial_merge(self.map, vals)
         changed_at = (a.row.changed_at, b.row.changed_at)

@@ -301,6 +301,8 @@ class Router:
             rows = await self.ctx.sides[entry.side].get(m.entities[entry.side], [change.native_id])
             if change.native_id not in rows:
                 return None
+            if rows[change.native_id].error is not None:  # its actor queues the error
+                return f"!{entry.side}:{change.native_id}"
             values = rows[change.native_id].values
         try:
             canonical = mapping.canonical(m, entry.side, values)

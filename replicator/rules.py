@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 
 import msgspec
 
-from .adapter import Value, Values
+from .adapter import Row, Value, Values
 from .config import FieldMap, TableMap
 
 
@@ -104,9 +104,10 @@ def reverted(
     return out
 
 
-def initial_merge(m: TableMap, vals: tuple[Values, Values]) -> Values:
-    """The agreed values when both sides hold a key with no shadow: owners, then the master."""
-    master = m.initial_master
+def initial_merge(m: TableMap, vals: tuple[Values, Values], master: int | None = None) -> Values:
+    """The agreed values when both sides hold a key with no shadow: owners, then the master
+    (the map's ``initial_master`` unless ``master`` is given)."""
+    master = m.initial_master if master is None else master
     out: Values = {}
     for f in m.all_fields:
         own = owner(f)
@@ -157,6 +158,14 @@ def in_companies(m: TableMap, values: Values, companies: Collection[str] = ()) -
         return True
     field = m.company or m.key[0]
     return values.get(field.id) in wanted
+
+
+def unreadable(m: TableMap, side: int, side_names: Sequence[str], row: Row) -> str:
+    """Why a row its side cannot give (``Row.error``) goes to the error queue."""
+    return (
+        f"side {side_names[side]!r}: entity {m.entities[side]!r}: row {row.native_id}"
+        f" cannot be read: {row.error}"
+    )
 
 
 def create_refused(m: TableMap, side: int, side_names: Sequence[str]) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .ordering import held_by
+from .resync import resync_status
 from .store import Store
 
 if TYPE_CHECKING:
@@ -25,11 +26,14 @@ async def map_status(config: Config, store: Store, running: bool) -> list[dict[s
         synced_at, _, reason = states.get(m.name, (None, False, None))
         counts = await store.map_counts(m.name)
         oldest = counts.pop("oldest")
+        lost = await resync_status(store, m, [s.name for s in config.sides])
+        state = "re-syncing" if lost["resyncing"] else map_state(m.name, synced_at, held, running)
         out.append(
             {
                 "map": m.name,
-                "state": map_state(m.name, synced_at, held, running),
+                "state": state,
                 **counts,
+                **lost,
                 "paused_reason": reason,
                 "waiting_for": held.get(m.name) if held.get(m.name) != m.name else None,
                 "lag_s": round(now - oldest, 3) if oldest else 0.0,

@@ -11,6 +11,7 @@ store from version ``i`` to ``i + 1``, so a newer release upgrades an older stor
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -288,6 +289,31 @@ class Store:
                 assert link is not None
                 out[str(link.ids[side])] = link
         return out
+
+    async def lose_rows(
+        self, map_name: str, side: int, key: str, note: dict[str, Any], reason: str
+    ) -> None:
+        """Side ``side`` lost the rows of a map's entity (see resync.py): forget its ids in
+        the map's links and its journaled changes of the map, pause the map with
+        ``reason`` and keep ``note`` under meta ``key``, in one transaction."""
+        async with self.transaction():
+            await self.db.execute(
+                f"UPDATE links SET id{side} = NULL, ver{side} = NULL, tok{side} = NULL"
+                " WHERE map = ?",
+                (map_name,),
+            )
+            await self.db.execute(
+                "DELETE FROM journal WHERE map = ? AND side = ?", (map_name, side)
+            )
+            await self.set_meta(key, json.dumps(note))
+            await self.set_paused(map_name, True, reason)
+
+    async def drop_unpaired(self, map_name: str) -> int:
+        """Drop the map's links that lack a row on a side (after a re-sync); how many."""
+        cursor = await self.db.execute(
+            "DELETE FROM links WHERE map = ? AND (id0 IS NULL OR id1 IS NULL)", (map_name,)
+        )
+        return max(0, cursor.rowcount)
 
     @staticmethod
     def _link(r: Any) -> Link | None:

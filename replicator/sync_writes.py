@@ -191,6 +191,8 @@ class SyncWrites:
         for side, current in conflicted.items():
             scanned = job.rows[side]
             assert scanned is not None
+            if current.error is not None:  # unreadable now: linked with what both hold
+                return False
             try:
                 now = mapping.canonical(self.map, side, current.values)
             except RuleViolation:
@@ -299,7 +301,7 @@ class SyncWrites:
                 # the row changed (again): it does not hold the merge; the link keeps only
                 # what both sides hold, and the live sync reconciles the rest
                 ids[side], versions[side] = result.current.native_id, UNKNOWN_VERSION
-                held[side] = self.canonical_or_none(side, result.current.values)
+                held[side] = self.canonical_or_none(side, result.current)
                 continue
             ids[side] = result.native_id or ids[side]
             versions[side], tokens[side] = result.version, op.token
@@ -312,9 +314,11 @@ class SyncWrites:
         )
         return self.link_commit(job, ids, versions, tokens, shadow, report)
 
-    def canonical_or_none(self, side: int, values: Values) -> Values:
+    def canonical_or_none(self, side: int, row: Row) -> Values:
+        if row.error is not None:
+            return {}
         try:
-            return mapping.canonical(self.map, side, values)
+            return mapping.canonical(self.map, side, row.values)
         except RuleViolation:
             return {}
 
