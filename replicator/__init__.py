@@ -30,7 +30,9 @@ from .errors import (
     ReplicatorError,
     RuleViolation,
     SchemaError,
+    StoreBusy,
     StoreError,
+    StoreOwned,
     TransientError,
 )
 from .sync_writes import SyncReport
@@ -50,7 +52,9 @@ __all__ = [
     "RuleViolation",
     "SchemaError",
     "Side",
+    "StoreBusy",
     "StoreError",
+    "StoreOwned",
     "SyncReport",
     "TableMap",
     "TransientError",

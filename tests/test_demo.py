@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sqlite3
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -302,3 +303,12 @@ def test_guide_commands_run_against_the_demo(tmp_path: Path) -> None:
                 assert cursor.rowcount == 1, sql
     assert f"replicator errors --config {folder / 'demo.toml'} list" in guide
     assert f"replicator status --config {folder / 'demo.toml'}" in guide
+
+
+def test_the_demo_files_are_private(folder: Path) -> None:
+    """The demo folder is created 0700 and its databases and config 0600: they hold
+    customer data, as a real deployment's would (before: 0755 and 0644)."""
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}  # -wal, -shm too
+    assert {"fno.db", "crm.db", "demo.toml"} <= set(modes)
+    assert modes == dict.fromkeys(modes, 0o600)
