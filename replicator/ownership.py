@@ -101,12 +101,7 @@ class Ownership:
         """Own the store at ``state_path``, or raise ``StoreOwned`` naming its owner."""
         fd = _open(state_path, create=True)
         try:
-            for _ in range(TAKE_TRIES):
-                if _try_lock(fd, state_path, exclusive=True):
-                    break
-                await anyio.sleep(TAKE_POLL_S)
-            else:
-                raise StoreOwned(owned_message(state_path, _read(fd)))
+            await _take(fd, state_path)
             _note_takeover(state_path, _read(fd))
             holder = Holder(
                 pid=os.getpid(), host=socket.gethostname(), since=iso(time.time()), live=live
@@ -194,6 +189,15 @@ def _open(state_path: Path, *, create: bool) -> int:
             f"state store {state_path}: cannot open its lock file {path.name}: "
             f"{os_reason(exc)}{hint if isinstance(exc, PermissionError) else ''}"
         ) from exc
+
+
+async def _take(fd: int, state_path: Path) -> None:
+    """Lock ``fd`` exclusively, trying a few times (a probe may hold it for an instant)."""
+    for _ in range(TAKE_TRIES):
+        if _try_lock(fd, state_path, exclusive=True):
+            return
+        await anyio.sleep(TAKE_POLL_S)
+    raise StoreOwned(owned_message(state_path, _read(fd)))
 
 
 def _try_lock(fd: int, state_path: Path, *, exclusive: bool) -> bool:

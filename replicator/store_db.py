@@ -74,7 +74,7 @@ class StoreDB:
         try:
             create_private(path)
         except OSError as exc:
-            raise StoreError(f"state store {path}: cannot create: {os_reason(exc)}") from exc
+            raise StoreError(f"state store {path}: cannot open: {os_reason(exc)}") from exc
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
