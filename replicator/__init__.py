@@ -31,7 +31,9 @@ from .errors import (
     ReplicatorError,
     RuleViolation,
     SchemaError,
+    StoreBusy,
     StoreError,
+    StoreOwned,
     TransientError,
 )
 from .sync_writes import SyncReport
@@ -51,7 +53,9 @@ __all__ = [
     "RuleViolation",
     "SchemaError",
     "Side",
+    "StoreBusy",
     "StoreError",
+    "StoreOwned",
     "SyncReport",
     "TableMap",
     "TransientError",

@@ -24,17 +24,17 @@ from . import uninstall
 from .adapter import Change
 from .config import Config, load_config
 from .engine import Replicator, check_schema
-from .errors import ConfigError, ReplicatorError, TransientError
+from .errors import ConfigError, ReplicatorError, StoreOwned, TransientError
 from .logs import configure_logging
 from .mapping import decode_key
 from .model import ErrorEntry
+from .ownership import Holder, holder, owned_message, owning
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
 from .resync import describe as describe_resync
 from .status import map_status, outages
 from .store import Store
 
 DEMO_DIR = Path("replicator-demo")
-HEARTBEAT_STALE_S = 5.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,32 +185,22 @@ async def open_store(config: Config) -> Store:
     return await Store.open(config.state_path)
 
 
-async def daemon_running(store: Store) -> bool:
-    """Whether a daemon wrote its heartbeat into this store lately."""
-    heartbeat = float(await store.get_meta("heartbeat") or 0)
-    return time.time() - heartbeat < HEARTBEAT_STALE_S
-
-
 async def refuse_if_running(config: Config) -> None:
-    """``sync`` runs beside no daemon: the daemon syncs new maps itself."""
-    if not config.state_path.exists():
-        return
-    store = await Store.open(config.state_path)
-    try:
-        if await daemon_running(store):
-            raise ReplicatorError(
-                f"a daemon is running on {config.state_path}: it syncs new maps itself; "
-                "stop it first to run `replicator sync` by hand"
-            )
-    finally:
-        await store.close()
+    """Refuse a command that must not run beside the store's owner (a daemon, a sync),
+    naming it. A check only: to keep an owner from starting meanwhile, hold the store
+    with ``ownership.owning`` (as ``Replicator`` does) instead."""
+    owner = holder(config.state_path)
+    if owner is not None:
+        hint = "; a daemon syncs new maps itself" if owner.live else ""
+        raise StoreOwned(owned_message(config.state_path, owner) + hint)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     store = await open_store(config)
     try:
-        running = await daemon_running(store)
+        owner = holder(config.state_path)
+        running = owner is not None and owner.live
         maps = await map_status(config, store, running)
         down = await outages(store) if running else {}
     finally:
@@ -222,10 +212,12 @@ async def cmd_status(args: argparse.Namespace) -> int:
     }
     if args.json:
         daemon = "running" if running else "stopped"
-        shown = [{**m, "synced_at": iso_time(m["synced_at"])} for m in maps]
-        print(json.dumps({"daemon": daemon, "maps": shown, "outages": sides}, indent=2))
+        owned = None if owner is None else msgspec.to_builtins(owner)
+        shown_maps = [{**m, "synced_at": iso_time(m["synced_at"])} for m in maps]
+        shown = {"daemon": daemon, "owner": owned, "maps": shown_maps, "outages": sides}
+        print(json.dumps(shown, indent=2))
         return 0
-    print(f"daemon: {'running' if running else 'stopped'}")
+    print_owner(owner)
     for side, info in sides.items():
         print(f"side {side!r} unreachable for {info['seconds']:.0f} s")
     cols = ["map", "state", "links", "backlog", "parked", "errors", "lag_s"]
@@ -236,6 +228,21 @@ async def cmd_status(args: argparse.Namespace) -> int:
         for note in [*(m["resyncing"] or []), *([m["resynced"]] if m["resynced"] else [])]:
             print(f"{m['map']}: {describe_resync(note)}")
     return 0
+
+
+def print_owner(owner: Holder | None) -> None:
+    """``daemon: running (pid …)``, and whether another process holds the store locked."""
+    if owner is None:
+        print("daemon: stopped")
+    elif owner.live:
+        print(f"daemon: running ({owner.where()})")
+    else:
+        print(f"daemon: stopped ({owner.describe()} owns the store)")
+    if owner is not None and owner.store_locked_since:
+        print(
+            f"state store: locked by another process since {owner.store_locked_since}; "
+            "the owner waits for it (writes are held back, nothing is lost)"
+        )
 
 
 async def cmd_errors(args: argparse.Namespace) -> int:
@@ -385,8 +392,9 @@ async def check_sides(config: Config) -> list[str]:
 async def cmd_uninstall(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     uninstall.check_args(config, args)
-    await refuse_if_running(config)
-    return await uninstall.uninstall(config, args)
+    await refuse_if_running(config)  # names a daemon; owning keeps one from starting meanwhile
+    async with owning(config.state_path):
+        return await uninstall.uninstall(config, args)
 
 
 COMMANDS: dict[str, Any] = {

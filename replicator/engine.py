@@ -33,6 +33,7 @@ from .config import Config, TableMap, load_config
 from .context import Context
 from .errors import ConfigError, SchemaError, TransientError
 from .journal import Intake
+from .ownership import Ownership
 from .recovery import recover
 from .router import CatchUp, Hold, Message, Router
 from .status import collect_status
@@ -127,13 +128,14 @@ class Replicator:
                 await self.drain()
         finally:  # even if the host cancels the drain: never leave the task group open
             self.tg.cancel_scope.cancel()
-            if self._live:
-                with anyio.CancelScope(shield=True):
-                    await self.ctx.store.set_meta("heartbeat", "0")
             await self._stack.aclose()
 
     async def _start(self) -> None:
-        store = await Store.open(self.config.state_path)
+        # the store's one owner, before anything is touched (ownership.py)
+        owner = await Ownership.acquire(self.config.state_path, live=self._live)
+        self._stack.callback(owner.release)
+        path, on_locked = self.config.state_path, owner.note_store_locked
+        store = await Store.open(path, patient=True, on_locked=on_locked)
         self._stack.push_async_callback(shielded(store.close))
         sides = [
             self._side_overrides.get(s.name)
@@ -245,12 +247,9 @@ class Replicator:
         """Apply what the CLI changed in the store: pause, resume, retries."""
         seen = await self.ctx.store.get_meta("control")
         beats = 0
-        await self.ctx.store.set_meta("heartbeat", str(time.time()))
         while True:
             await anyio.sleep(CONTROL_POLL_S)
             beats += 1
-            if beats % 4 == 1:
-                await self.ctx.store.set_meta("heartbeat", str(time.time()))
             if beats % 10 == 1:
                 await self.ctx.parking.expire()
                 await self._alerts.check()

@@ -4,7 +4,9 @@
 
     ReplicatorError                 anything replicator raises on purpose
     ├── ConfigError                 a bad config file: names the file, the map and the field
-    ├── StoreError                  the state store cannot be opened or is from a newer release
+    ├── StoreError                  the state store cannot be used: names the file
+    │   ├── StoreBusy               another process holds its SQLite lock: transient, waited out
+    │   └── StoreOwned              another replicator owns it: names the holder (pid, host, since)
     ├── AdapterError                a side failed; adapters translate driver errors into these
     │   ├── TransientError          worth retrying: side down, database locked, timeout, 429/5xx
     │   └── PermanentError          retrying will not help: constraint failure, refused value
@@ -12,7 +14,7 @@
     └── RuleViolation               a change breaks a map rule (create/delete, strict value map)
 
 Driver errors (``sqlite3.*``, ``msgspec.ValidationError``, HTTP errors) are translated
-once, at the adapter or config boundary, with ``raise ... from exc``.
+once, at the adapter, config or state-store boundary, with ``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,18 @@ class ConfigError(ReplicatorError):
 
 
 class StoreError(ReplicatorError):
-    """The state store cannot be used (unreadable, or written by a newer release)."""
+    """The state store cannot be used (unreadable, unwritable, from a newer release)."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the state store's SQLite lock beyond the busy timeout.
+
+    Transient: the engine waits it out with backoff; a one-shot command gives up.
+    """
+
+
+class StoreOwned(StoreError):
+    """Another replicator (a daemon, a sync) owns the state store; the message names it."""
 
 
 class AdapterError(ReplicatorError):

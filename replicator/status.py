@@ -69,4 +69,5 @@ async def collect_status(ctx: Context) -> dict[str, Any]:
             for i, since in ctx.outages().items()
         },
         "inflight": ctx.activity.inflight,
+        "store_locked_since": ctx.store.db.locked_since,
     }

@@ -5,6 +5,9 @@ transaction, so a kill -9 at any instant leaves the store as of the last commit.
 ``synchronous = NORMAL`` is safe against process crashes (WAL); only a power loss may
 drop the last commits, which the journal then replays from the sides' cursors.
 
+Statements run through ``StoreDB`` (store_db.py): its errors are translated there, once,
+and every write here runs inside ``transaction()``, which tasks take in turns.
+
 The schema carries a version (``PRAGMA user_version``); ``MIGRATIONS[i]`` upgrades a
 store from version ``i`` to ``i + 1``, so a newer release upgrades an older store in place.
 """
@@ -12,20 +15,20 @@ store from version ``i`` to ``i + 1``, so a newer release upgrades an older stor
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-import anyio
 import msgspec
 
 from .adapter import Change
 from .errors import StoreError
 from .model import Commit, ErrorEntry, Intent, JournalEntry, Link, Parked
+from .store_db import StoreDB
 
 MIGRATIONS: list[str] = [
     """
@@ -94,6 +97,16 @@ def _link_row(lk: Link, now: float) -> tuple[Any, ...]:
     return (lk.id or None, lk.map, lk.key, *lk.ids, *lk.versions, *lk.tokens, shadow, now)
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, one by one (``executescript`` would commit)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement.strip()
+            statement = ""
+
+
 def _error_row(e: ErrorEntry) -> tuple[Any, ...]:
     change = None if e.change is None else _enc.encode(e.change)
     return (
@@ -113,41 +126,36 @@ def _error_row(e: ErrorEntry) -> tuple[Any, ...]:
 class Store:
     """The state store. Use ``await Store.open(path)`` and ``await store.close()``."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: StoreDB, path: Path) -> None:
         self.db = db
         self.path = path
         self.instance = ""
-        self._lock = anyio.Lock()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    def transaction(self) -> AbstractAsyncContextManager[None]:
         """One write transaction; tasks sharing the connection take turns."""
-        async with self._lock:
-            # shielded: a cancelled BEGIN still runs in aiosqlite's thread, and the open
-            # transaction it leaves would refuse every later one
-            with anyio.CancelScope(shield=True):
-                await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await self.db.execute("ROLLBACK")
-                raise
-            with anyio.CancelScope(shield=True):
-                await self.db.execute("COMMIT")
+        return self.db.transaction()
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        """Open (creating or upgrading) the store at ``path``."""
-        try:
-            db = await aiosqlite.connect(path, isolation_level=None)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
-                await db.execute(f"PRAGMA {pragma}")
-        except Exception as exc:
-            raise StoreError(f"state store {path}: cannot open: {exc}") from exc
+    async def open(
+        cls,
+        path: Path,
+        *,
+        patient: bool = False,
+        on_locked: Callable[[float | None], None] | None = None,
+    ) -> Store:
+        """Open (creating or upgrading) the store at ``path``.
+
+        ``patient``: wait out another process's lock on the store (the engine) instead of
+        failing with ``StoreBusy`` (a one-shot command); ``on_locked`` hears since when.
+        """
+        db = await StoreDB.connect(path, patient=patient, on_locked=on_locked)
         store = cls(db, path)
-        await store._migrate()
-        store.instance = await store._instance_id()
+        try:
+            await store._migrate()
+            store.instance = await store._instance_id()
+        except BaseException:
+            await db.close()
+            raise
         return store
 
     async def close(self) -> None:
@@ -155,32 +163,39 @@ class Store:
         await self.db.close()
 
     async def _migrate(self) -> None:
-        version = (await self._one("PRAGMA user_version"))[0]
+        if await self._version() == len(MIGRATIONS):
+            return
+        async with self.transaction():  # another process may have upgraded it meanwhile
+            version = await self._version()
+            for i in range(version, len(MIGRATIONS)):
+                for statement in _statements(MIGRATIONS[i]):
+                    await self.db.execute(statement)
+                await self.db.execute(f"PRAGMA user_version = {i + 1}")
+
+    async def _version(self) -> int:
+        version = int((await self._one("PRAGMA user_version"))[0])
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"state store {self.path} is schema version {version}, newer "
                 f"than this release ({len(MIGRATIONS)}): upgrade replicator"
             )
-        for i in range(version, len(MIGRATIONS)):
-            await self.db.executescript(
-                f"BEGIN; {MIGRATIONS[i]}; PRAGMA user_version = {i + 1}; COMMIT;"
-            )
+        return version
 
     async def _instance_id(self) -> str:
         row = await self._one("SELECT value FROM meta WHERE key = 'instance'")
         if row:
             return str(row[0])
-        instance = uuid.uuid4().hex[:12]
-        await self.db.execute("INSERT INTO meta VALUES ('instance', ?)", (instance,))
-        return instance
+        async with self.transaction():
+            await self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('instance', ?)", (uuid.uuid4().hex[:12],)
+            )
+        return str((await self._one("SELECT value FROM meta WHERE key = 'instance'"))[0])
 
     async def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        async with self.db.execute(sql, args) as cur:
-            return await cur.fetchone()
+        return await self.db.one(sql, args)
 
     async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        async with self.db.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        return await self.db.all(sql, args)
 
     # -- meta and control -------------------------------------------------------------
 
@@ -189,6 +204,10 @@ class Store:
         return None if row is None else str(row[0])
 
     async def set_meta(self, key: str, value: str) -> None:
+        async with self.transaction():
+            await self._write_meta(key, value)
+
+    async def _write_meta(self, key: str, value: str) -> None:
         await self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     async def poke(self) -> None:
@@ -202,6 +221,10 @@ class Store:
         return None if row is None else row[0]
 
     async def set_cursor(self, side: int, cursor: str | None) -> None:
+        async with self.transaction():
+            await self._write_cursor(side, cursor)
+
+    async def _write_cursor(self, side: int, cursor: str | None) -> None:
         await self.db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (side, cursor))
 
     async def append_journal(
@@ -215,7 +238,7 @@ class Store:
                 chunk = items[start : start + _JOURNAL_CHUNK]
                 rows = [(side, m, _enc.encode(change), now) for m, change in chunk]
                 marks = ", ".join(["(?, ?, ?, ?)"] * len(rows))
-                ids = await self._all(
+                ids = await self.db.returning(
                     f"INSERT INTO journal (side, map, change, received_at) VALUES {marks}"
                     " RETURNING id",
                     [v for row in rows for v in row],
@@ -223,7 +246,7 @@ class Store:
                 # ids are handed out in VALUES order; RETURNING's own order is unspecified
                 for (map_name, change), (entry_id,) in zip(chunk, sorted(ids), strict=True):
                     out.append(JournalEntry(entry_id, side, map_name, change, now))
-            await self.set_cursor(side, cursor)
+            await self._write_cursor(side, cursor)
         return out
 
     async def journal_after(self, map_name: str, after: int, limit: int) -> list[JournalEntry]:
@@ -237,6 +260,10 @@ class Store:
 
     async def add_journal(self, side: int, map_name: str, change: Change) -> None:
         """Journal one change outside the intake (a retry asked for from the CLI)."""
+        async with self.transaction():
+            await self._write_journal(side, map_name, change)
+
+    async def _write_journal(self, side: int, map_name: str, change: Change) -> None:
         await self.db.execute(
             "INSERT INTO journal (side, map, change, received_at) VALUES (?, ?, ?, ?)",
             (side, map_name, _enc.encode(change), time.time()),
@@ -305,15 +332,15 @@ class Store:
             await self.db.execute(
                 "DELETE FROM journal WHERE map = ? AND side = ?", (map_name, side)
             )
-            await self.set_meta(key, json.dumps(note))
-            await self.set_paused(map_name, True, reason)
+            await self._write_meta(key, json.dumps(note))
+            await self._write_paused(map_name, True, reason)
 
     async def drop_unpaired(self, map_name: str) -> int:
         """Drop the map's links that lack a row on a side (after a re-sync); how many."""
-        cursor = await self.db.execute(
-            "DELETE FROM links WHERE map = ? AND (id0 IS NULL OR id1 IS NULL)", (map_name,)
-        )
-        return max(0, cursor.rowcount)
+        async with self.transaction():
+            return await self.db.execute(
+                "DELETE FROM links WHERE map = ? AND (id0 IS NULL OR id1 IS NULL)", (map_name,)
+            )
 
     @staticmethod
     def _link(r: Any) -> Link | None:
@@ -335,7 +362,7 @@ class Store:
         """
         batch = list(commits)
         now = time.time()
-        rows = {
+        rows: dict[str, list[Any]] = {
             "INSERT INTO intents (token, link_id, side, link, created_at) VALUES (?,?,?,?,?)": [
                 (i.token, i.link.id, i.side, _enc.encode(i.link), i.created_at)
                 for c in batch
@@ -379,13 +406,11 @@ class Store:
         in journal order (a write's side effects, such as triggers, may carry it too)."""
         wanted = set(tokens)
         found: dict[str, list[tuple[str, Change]]] = {}
-        async with self.db.execute(
-            "SELECT map, change FROM journal WHERE side = ? ORDER BY id", (side,)
-        ) as cur:
-            async for map_name, blob in cur:
-                change = _change.decode(blob)
-                if change.token in wanted:
-                    found.setdefault(str(change.token), []).append((map_name, change))
+        rows = self.db.rows("SELECT map, change FROM journal WHERE side = ? ORDER BY id", (side,))
+        async for map_name, blob in rows:
+            change = _change.decode(blob)
+            if change.token in wanted:
+                found.setdefault(str(change.token), []).append((map_name, change))
         return found
 
     # -- parked records -----------------------------------------------------------------
@@ -408,7 +433,7 @@ class Store:
             )
             for map_name, side, native_id in rows:
                 change = Change(entities[(map_name, side)], native_id, "upsert")
-                await self.add_journal(side, map_name, change)
+                await self._write_journal(side, map_name, change)
                 maps.add(map_name)
             await self.db.execute(
                 "DELETE FROM parked WHERE ref_map = ? AND ref_key = ?", (ref_map, ref_key)
@@ -451,8 +476,8 @@ class Store:
 
     async def discard_errors(self, ids: Sequence[int]) -> int:
         marks = ",".join("?" * len(ids))
-        cur = await self.db.execute(f"DELETE FROM errors WHERE id IN ({marks})", tuple(ids))
-        return cur.rowcount
+        async with self.transaction():
+            return await self.db.execute(f"DELETE FROM errors WHERE id IN ({marks})", tuple(ids))
 
     async def errors_since(self, map_name: str, since: float) -> int:
         row = await self._one(
@@ -468,20 +493,26 @@ class Store:
         return {r[0]: (r[1], bool(r[2]), r[3]) for r in rows}
 
     async def set_synced(self, map_name: str) -> None:
-        await self.db.execute(
-            "INSERT INTO maps (name, synced_at) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET synced_at = excluded.synced_at",
-            (map_name, time.time()),
-        )
+        async with self.transaction():
+            await self.db.execute(
+                "INSERT INTO maps (name, synced_at) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET synced_at = excluded.synced_at",
+                (map_name, time.time()),
+            )
 
     async def set_paused(self, map_name: str, paused: bool, reason: str | None = None) -> None:
+        """Pause or resume a map and poke a running daemon, in one transaction."""
+        async with self.transaction():
+            await self._write_paused(map_name, paused, reason)
+
+    async def _write_paused(self, map_name: str, paused: bool, reason: str | None) -> None:
         await self.db.execute(
             "INSERT INTO maps (name, paused, paused_reason) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, "
             "paused_reason = excluded.paused_reason",
             (map_name, int(paused), reason),
         )
-        await self.poke()
+        await self._write_meta("control", str(time.time()))
 
     async def map_counts(self, map_name: str) -> dict[str, Any]:
         """Links, backlog, errors and the oldest backlog entry's age of one map."""

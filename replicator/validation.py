@@ -54,6 +54,7 @@ class ConfigReader:
         self.unknown(self.raw, c._TOP_KEYS, "")
         state_path = self.read_state()
         sides = self.read_sides()
+        self.check_state_apart(state_path, sides or ())
         self.value_maps = self.read_value_maps()
         engine = self.read_engine()
         maps = self.read_maps()
@@ -69,6 +70,17 @@ class ConfigReader:
             self.problem("[state]", "path must be a non-empty string")
             raw_path = "state.db"
         return (self.path.parent / raw_path).resolve()
+
+    def check_state_apart(self, state_path: Path, sides: Iterable[c.SideConfig]) -> None:
+        """The state store must not be a side's database (any side option named ``path``)."""
+        for side in sides:
+            raw = side.options.get("path")
+            if isinstance(raw, str) and raw and same_file(state_path, self.path.parent / raw):
+                self.problem(
+                    "[state]",
+                    f"path and [sides.{side.name}] path both name {state_path}: the state "
+                    'store needs a file of its own (e.g. path = "state.db")',
+                )
 
     def read_engine(self) -> c.EngineConfig:
         engine = self.table("[engine]", self.raw.get("engine", {}))
@@ -203,3 +215,13 @@ class ConfigReader:
             return dict(value)
         self.problem(where, f"must be a table, not {type(value).__name__}")
         return {}
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (after symlinks; hard links too, if both exist)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False

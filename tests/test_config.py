@@ -601,3 +601,20 @@ def test_every_problem_is_reported_together(tmp_path: Path) -> None:
         "map 'customers', fields[0] (Name <-> name)",
         "map 'customers', conflict",
     ]
+
+
+@pytest.mark.parametrize("state", ["fno.db", "./sub/../fno.db"])
+def test_a_state_store_on_a_sides_database_is_refused(tmp_path: Path, state: str) -> None:
+    """``[state] path`` naming a side's database file is refused, naming the file and both
+    settings (before, the state tables were created inside the user's F&O database)."""
+    text = EXAMPLE.replace('path = "state.db"', f'path = "{state}"', 1)
+    found = only_problem(tmp_path, text)
+    assert found.startswith("replica.toml: [state]: path and [sides.fno] path both name ")
+    assert str(tmp_path / "fno.db") in found
+
+
+def test_a_state_store_hard_linked_to_a_sides_database_is_refused(tmp_path: Path) -> None:
+    """Two names of one file are one file: a hard link to a side's database is refused too."""
+    (tmp_path / "fno.db").touch()
+    (tmp_path / "state.db").hardlink_to(tmp_path / "fno.db")
+    assert "[sides.fno] path" in only_problem(tmp_path, EXAMPLE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sqlite3
+import stat
 import textwrap
 from collections.abc import Iterator
 from importlib import resources
@@ -358,3 +359,12 @@ def test_guide_of_a_demo_without_its_crm_database_creates_nothing(tmp_path: Path
     (tmp_path / "crm.db").unlink()
     assert "'CRM-09001'" in demo_guide(tmp_path)
     assert not (tmp_path / "crm.db").exists()
+
+
+def test_the_demo_files_are_private(folder: Path) -> None:
+    """The demo folder is created 0700 and its databases and config 0600: they hold
+    customer data, as a real deployment's would (before: 0755 and 0644)."""
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}  # -wal, -shm too
+    assert {"fno.db", "crm.db", "demo.toml"} <= set(modes)
+    assert modes == dict.fromkeys(modes, 0o600)

@@ -1,8 +1,9 @@
-"""The state store's transactions under cancellation."""
+"""The state store: transactions under cancellation and in turns, translated errors."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 
+from replicator.errors import StoreBusy, StoreError
 from replicator.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -34,8 +36,75 @@ async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(tmp_path
                 await wait_all_tasks_blocked()  # its BEGIN is waiting in aiosqlite's thread
                 tg.cancel_scope.cancel()
                 other.execute("ROLLBACK")  # the BEGIN goes through now
-            async with store.transaction():
-                await store.set_meta("after", "ok")
+            await store.set_meta("after", "ok")  # a transaction of its own
         assert await store.get_meta("after") == "ok"
     finally:
         await store.close()
+
+
+# -- writes take turns; driver errors are translated ----------------------------------------
+
+
+class Rollback(Exception):
+    """Makes a test's transaction roll back."""
+
+
+async def test_a_write_waits_for_another_tasks_open_transaction(tmp_path: Path) -> None:
+    """A write from another task never lands inside an open transaction (the committer's):
+    when that one rolls back, the write is still there (before, it was rolled back too)."""
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                with pytest.raises(Rollback):
+                    async with store.transaction():
+                        tg.start_soon(store.set_meta, "heartbeat", "kept")
+                        await wait_all_tasks_blocked()  # the write waits for its turn
+                        raise Rollback
+        assert await store.get_meta("heartbeat") == "kept"
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite waits 50 ms for another process's lock (10 s in production)."""
+    from replicator import store_db
+
+    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 50)
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+async def test_a_command_on_a_store_locked_elsewhere_fails_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    """A one-shot command's write to a store another process holds locked beyond the busy
+    timeout raises StoreBusy naming the file (before: a raw sqlite3.OperationalError)."""
+    path = tmp_path / "state.db"
+    store = await Store.open(path)
+    try:
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            with anyio.fail_after(10), pytest.raises(StoreBusy) as caught:
+                await store.set_paused("customers", True)
+            other.execute("ROLLBACK")
+        assert f"state store {path} is locked by another process" in str(caught.value)
+        await store.set_paused("customers", True)  # released: it goes through
+        assert (await store.map_states())["customers"][1] is True
+    finally:
+        await store.close()
+
+
+async def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    """Opening random bytes as the store raises StoreError naming the file, and leaves no
+    connection behind (before: a raw sqlite3.DatabaseError, and a process that hung)."""
+    path = tmp_path / "state.db"
+    path.write_bytes(bytes(range(256)) * 16)
+    threads = set(threading.enumerate())
+    with anyio.fail_after(10), pytest.raises(StoreError) as caught:
+        await Store.open(path)
+    assert str(caught.value).startswith(f"state store {path}: ")
+    assert "not a database" in str(caught.value)
+    for thread in set(threading.enumerate()) - threads:  # a closed connection's thread ends
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "a connection's thread was left running"

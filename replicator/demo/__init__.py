@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..files import create_private, private_dir
 
 __all__ = ["CONFIG_SOURCE", "create_demo", "demo_guide"]
 
@@ -53,12 +54,14 @@ def create_demo(folder: Path, *, seed: int = 7) -> Path:
                     f"remove {folder} to create the demo afresh"
                 ]
             )
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # 0700: the demo's data is the user's only, as a real store's is
     seeder = Seeder(random.Random(seed))
     seeder.seed()
     _write_database(folder / "fno.db", FNO_SCHEMA, seeder.fno)
     _write_database(folder / "crm.db", CRM_SCHEMA, seeder.crm)
     partial = folder / "demo.toml.partial"
+    partial.unlink(missing_ok=True)
+    create_private(partial)  # 0600; writing keeps the mode of the file created here
     partial.write_bytes(CONFIG_SOURCE.read_bytes())
     os.replace(partial, config)
     return config
@@ -72,6 +75,7 @@ def _write_database(path: Path, schema: str, tables: Tables) -> None:
     partial = path.with_name(path.name + ".partial")
     for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
         leftover.unlink(missing_ok=True)
+    create_private(partial)  # 0600, and so its -wal and -shm (SQLite copies the mode)
     with contextlib.closing(sqlite3.connect(partial)) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")

@@ -1,0 +1,38 @@
+"""Private files: what replicator creates that holds the users' data is its owner's only.
+
+The state store keeps a copy of every mapped field (names, emails, phones, credit limits),
+so it, its lock file and the demo's databases are created ``0600`` and a folder replicator
+creates for them ``0700``. SQLite gives a database's ``-wal`` and ``-shm`` files the mode of
+the database itself. Files that already exist keep the mode their owner gave them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> None:
+    """Create the folder ``path`` (and missing parents) ``0700`` unless it exists."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+def open_private(path: Path, flags: int = os.O_RDWR) -> int:
+    """Open ``path`` (created ``0600`` in a ``0700`` folder if missing); a file descriptor."""
+    private_dir(path.parent)
+    return os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+
+
+def create_private(path: Path) -> None:
+    """Make sure the file ``path`` exists; created ``0600`` (an empty file is an empty
+    SQLite database)."""
+    os.close(open_private(path, os.O_RDONLY))
+
+
+def os_reason(exc: OSError) -> str:
+    """``Not a directory: 'x/state.db'``: what failed, and on which path."""
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {str(exc.filename)!r}" if exc.filename else reason
