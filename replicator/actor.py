@@ -57,43 +57,70 @@ class RecordActor(Applier):
 
     async def handle(self, entry: JournalEntry) -> None:
         """Handle one change, retrying transient failures, and commit its outcome."""
-        attempt = 0
         self.change_id = entry.id
+        attempt = 0
         while True:
-            self.waiting_for: list[lookups.Reference] = []
-            self.read: Row | None = None  # the changed row, as ``current`` found it
-            try:
-                outcome = await self.process(entry)
-                commit = self.success(entry)
-                reason = ""
+            decided = await self.decide(entry)
+            if decided is None:
+                return
+            outcome, reason, commit = decided
+            if self.intended:  # the step's outcome is committed with it: its intents are done
+                commit.clear_intents = self.link_id
+            holder = await self.ctx.committer.submit(commit)
+            if holder is None:
                 break
-            except Step as step:
-                if step.outcome == "requeued":  # not this record's row: routed again
-                    self.ctx.requeue(entry, self.link_id)
-                    self.report(entry, step.outcome, step.reason)
-                    return
-                outcome, reason = step.outcome, step.reason
-                commit = (
-                    self.failure(entry, step)
-                    if step.outcome in ("rejected", "error")
-                    else self.success(entry)
-                )
-                break
-            except TransientError as exc:
-                attempt += 1
-                await self.backoff(entry, attempt, exc)
-            except (PermanentError, SchemaError) as exc:  # a side cannot serve the record
-                outcome, reason = "error", str(exc)  # (e.g. a column dropped): queue it
-                commit = self.failure(entry, Step("error", reason, "permanent"))
-                break
-        if self.intended:  # the step's outcome is committed with it: its intents are done
-            commit.clear_intents, self.intended = self.link_id, False
-        await self.ctx.committer.submit(commit)
+            attempt += 1  # not made: another record holds a row this step linked
+            await self.backoff(entry, attempt, self.taken(commit, holder))
+        self.intended = False
         if commit.park is not None:
             await self.ctx.parking.recheck(self.waiting_for[0])
         self.ctx.inflight_ids.discard(entry.id)
         self.ctx.activity.done()
         self.report(entry, outcome, reason)
+
+    async def decide(self, entry: JournalEntry) -> tuple[Outcome, str, Commit] | None:
+        """Apply one change, retrying transient failures: its outcome, reason and commit
+        (None if it was handed back to the router)."""
+        attempt = 0
+        while True:
+            self.waiting_for: list[lookups.Reference] = []
+            self.read: Row | None = None  # the changed row, as ``current`` found it
+            try:
+                outcome = await self.process(entry)
+                return outcome, "", self.success(entry)
+            except Step as step:
+                if step.outcome == "requeued":  # not this record's row: routed again
+                    self.ctx.requeue(entry, self.link_id)
+                    self.report(entry, step.outcome, step.reason)
+                    return None
+                failed = step.outcome in ("rejected", "error")
+                commit = self.failure(entry, step) if failed else self.success(entry)
+                return step.outcome, step.reason, commit
+            except TransientError as exc:
+                attempt += 1
+                await self.backoff(entry, attempt, exc)
+            except (PermanentError, SchemaError) as exc:  # a side cannot serve the record
+                refused = Step("error", str(exc), "permanent")  # (e.g. a column dropped)
+                return "error", str(exc), self.failure(entry, refused)
+
+    def taken(self, commit: Commit, holder: Link) -> TransientError:
+        """Log that the step's link met ``holder`` on a native id; the error to retry on."""
+        link = commit.link
+        assert link is not None
+        side = next(s for s in (0, 1) if link.ids[s] is not None and link.ids[s] == holder.ids[s])
+        self.ctx.log.warning(
+            "native_id_taken",
+            map=self.map.name,
+            key=link.key,
+            side=self.side_name(side),
+            change_id=self.change_id,
+            native_id=link.ids[side],
+            linked_to=holder.key,
+        )
+        return TransientError(
+            f"row {link.ids[side]} on side {self.side_name(side)!r} is still linked to record"
+            f" {holder.key}: waiting for that record's delete"
+        )
 
     async def backoff(self, entry: JournalEntry, attempt: int, exc: TransientError) -> None:
         knobs = self.ctx.config.engine

@@ -300,8 +300,7 @@ class Applier:
         if result.status == "conflict" and result.current is not None:
             return result.current
         self.check(result)
-        await self.claim(t, result.native_id, link)
-        link.ids[t] = result.native_id
+        link.ids[t] = result.native_id  # the commit checks that no other record holds it
         link.versions = [None, None]
         link.versions[s], link.versions[t] = row.version, result.version
         link.tokens[t] = token

@@ -19,6 +19,8 @@ from adapters.memory import MemorySide
 from conftest import COMPANY_CUSTOMERS_MAP, until, write_config
 from replicator.adapter import ChangeBatch, Values
 from replicator.engine import Replicator
+from replicator.model import Commit, Link
+from replicator.store import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -127,3 +129,22 @@ async def test_a_delete_of_an_id_now_naming_a_linked_row_leaves_that_row(
     assert sorted(accounts(crm, CRM, "accountnumber")) == ["A", "Y"]
     assert sorted(accounts(fno, FNO, "CustomerAccount")) == ["A", "Y"]
     assert any(e["event"] == "stale_delete" for e in logs)
+
+
+async def test_a_commit_linking_a_row_another_link_holds_is_not_made(tmp_path: Path) -> None:
+    """The store refuses a link onto a native id another link holds, answering with that
+    link, and keeps it (before, INSERT OR REPLACE silently deleted it)."""
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        x = Link(1, "customers", '["X"]', ["7", "a"], ["1", "1"], {}, [None, None])
+        y = Link(2, "customers", '["Y"]', ["7", "b"], ["2", "2"], {}, [None, None])
+        z = Link(3, "customers", '["Z"]', ["8", "c"], ["3", "3"], {}, [None, None])
+        assert await store.commit([Commit(link=x)]) == [None]
+        answers = await store.commit([Commit(link=y, acks=[5]), Commit(link=z)])
+        assert [a and a.key for a in answers] == ['["X"]', None]
+        assert (await store.link_by_native("customers", 0, "7")) == x
+        assert await store.link(2) is None and await store.link(3) == z
+        assert await store.commit([Commit(drop_link=1), Commit(link=y)]) == [None, None]
+        assert (await store.link_by_native("customers", 0, "7")) == y
+    finally:
+        await store.close()
