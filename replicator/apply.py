@@ -1,9 +1,12 @@
 """How one change of a record is applied: echo, delete, new record, or reconcile.
 
 * an echo of our own write (its token is the link's last token for that side) is dropped;
-* a delete follows the delete rule;
+* a delete follows the delete rule, unless the side still holds the record's row under
+  that id (the delete is then of an earlier row the side gave the same id: ``stale_delete``);
 * a row not linked yet is matched by integration key on the other side, or created
-  there if the create rule allows its side (else it goes to the error queue);
+  there if the create rule allows its side (else it goes to the error queue); a row
+  another record is still linked to is not taken (``native_id_taken``): the record
+  waits, retrying, for that one's delete (the store refuses such a link, too);
 * a linked row is reconciled: a three-way merge of both sides against the shadow,
   written back with conditional writes (see ``Applier.reconcile``).
 
