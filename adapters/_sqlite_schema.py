@@ -160,7 +160,7 @@ def trigger_name(table: str, op: str) -> str:
 
 def triggers(table: Table) -> list[str]:
     """Statements that drop and recreate the three triggers of ``table`` (and, for
-    integer ids, raise its top rid to every rid already given, see ``fresh_id``)."""
+    integer ids, raise its top rid to every rid already given, see ``_fresh_id``)."""
     drops = [f"DROP TRIGGER IF EXISTS {trigger_name(table.name, op)}" for op in _OPS]
     made = [_trigger(table, "insert"), _trigger(table, "update"), _trigger(table, "delete")]
     return [*drops, *(_tops(table) if table.int_ids else []), *made]
@@ -171,7 +171,7 @@ def _trigger(table: Table, op: str) -> str:
     new, old = table.native_id("NEW"), table.native_id("OLD")
     record_new = _record(entity, new, op) + _upsert_version(entity, new)
     body = {
-        "insert": fresh_id(table, "1") + record_new,
+        "insert": _fresh_id(table, "1") + record_new,
         "update": _moved_away(table, old) + record_new,
         "delete": _record(entity, old, "delete") + _forget(table, old, "1"),
     }[op]
@@ -214,10 +214,10 @@ def _moved_away(table: Table, old: str) -> str:
     moved = f"OLD.{table.id_column} IS NOT NEW.{table.id_column}"
     entity = literal(table.entity)
     gone = _record(entity, old, "delete", moved) + _forget(table, old, moved)
-    return gone + fresh_id(table, moved)
+    return gone + _fresh_id(table, moved)
 
 
-def fresh_id(table: Table, when: str) -> str:
+def _fresh_id(table: Table, when: str) -> str:
     """Give the NEW row a native id no row had: its plain rid if above every rid given
     before (the table's top), else ``<rid>.<seq>`` (``seq``: the change about to be
     recorded, never reused), kept in ROWIDS. Text ids are the application's own."""
