@@ -22,7 +22,8 @@ CHANGES = "_replicator_changes"
 CTX = "_replicator_ctx"
 VERSIONS = "_replicator_versions"
 CAPTURED = "_replicator_tables"
-OWN_TABLES = (CHANGES, CTX, VERSIONS, CAPTURED)
+ROWIDS = "_replicator_rowids"
+TOPS = "_replicator_rowid_tops"
 
 INSTALL = (
     f"CREATE TABLE IF NOT EXISTS {CHANGES} (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -34,6 +35,10 @@ INSTALL = (
     " seq INTEGER NOT NULL, changed_at REAL, PRIMARY KEY (entity, native_id)) WITHOUT ROWID",
     f"CREATE TABLE IF NOT EXISTS {CAPTURED} (entity TEXT PRIMARY KEY, tbl TEXT NOT NULL)"
     " WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {ROWIDS} (entity TEXT NOT NULL, rid INTEGER NOT NULL,"
+    " native_id TEXT NOT NULL, PRIMARY KEY (entity, rid)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {TOPS} (entity TEXT PRIMARY KEY, top INTEGER NOT NULL)"
+    " WITHOUT ROWID",
 )
 SET_TOKEN = f"UPDATE {CTX} SET token = ? WHERE id = 1"
 _HEAD = f"SELECT seq FROM sqlite_sequence WHERE name = '{CHANGES}'"
@@ -42,7 +47,11 @@ READ_CHANGES = (
     " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 )
 PURGE = f"DELETE FROM {CHANGES} WHERE seq <= ?"
-_VERSION = f"SELECT seq FROM {VERSIONS} WHERE entity = ? AND native_id = ?"
+_IDENTITY = (
+    f"SELECT n.nid, IFNULL(v.seq, 0) FROM (SELECT COALESCE((SELECT native_id FROM {ROWIDS}"
+    " WHERE entity = ?1 AND rid = ?2), CAST(?2 AS TEXT)) AS nid) AS n"
+    f" LEFT JOIN {VERSIONS} AS v ON v.entity = ?1 AND v.native_id = n.nid"
+)
 
 _TOKEN = f"(SELECT token FROM {CTX} WHERE id = 1)"
 _NOW = "(julianday('now') - 2440587.5) * 86400.0"
@@ -62,7 +71,12 @@ def literal(text: str) -> str:
 
 @dataclass(frozen=True)
 class Table:
-    """A mapped table: how to name its rows and which columns a ``Row`` carries."""
+    """A mapped table: how to name its rows and which columns a ``Row`` carries.
+
+    ``id_column`` holds the row's SQLite id (its *rid*). With ``int_ids`` SQLite may give
+    a rid again to a later row, so the native id is kept in ``ROWIDS`` when it is not
+    the plain rid (see the module docstring of ``adapters.sqlite``).
+    """
 
     entity: str
     name: str
@@ -72,35 +86,44 @@ class Table:
     filter: str | None = None
 
     def native(self, native_id: str) -> Value:
-        """The SQL value of a native id (``int`` for integer keys)."""
-        if self.int_ids and native_id.lstrip("-").isdigit():
-            return int(native_id)
+        """The rid of a native id (``int`` for integer ids: ``"7"`` and ``"7.120"`` are 7)."""
+        head = native_id.split(".", 1)[0] if self.int_ids else native_id
+        if self.int_ids and head.lstrip("-").isdigit():
+            return int(head)
         return native_id
+
+    def native_id(self, row: str) -> str:
+        """The SQL text of the native id of ``row`` (``t``, ``NEW``, ``OLD``)."""
+        plain = f"CAST({row}.{self.id_column} AS TEXT)"
+        if not self.int_ids:
+            return plain
+        return (
+            f"IFNULL((SELECT x.native_id FROM {ROWIDS} AS x WHERE x.entity ="
+            f" {literal(self.entity)} AND x.rid = {row}.{self.id_column}), {plain})"
+        )
 
     def select(self, where: str, *, filtered: bool = True) -> str:
         """Rows as ``(native id, version seq, changed_at, *columns)`` matching ``where``."""
-        version = (
-            f"FROM {VERSIONS} AS v WHERE v.entity = {literal(self.entity)}"
-            f" AND v.native_id = CAST(t.{self.id_column} AS TEXT)"
-        )
+        nid = self.native_id("t")
+        version = f"FROM {VERSIONS} AS v WHERE v.entity = {literal(self.entity)} AND v.native_id"
         cols = "".join(f", t.{quote(c)}" for c in self.columns)
         condition = f"({where}) AND ({self.filter})" if filtered and self.filter else where
         return (
-            f"SELECT CAST(t.{self.id_column} AS TEXT), COALESCE((SELECT v.seq {version}), 0),"
-            f" (SELECT v.changed_at {version}){cols} FROM {quote(self.name)} AS t"
+            f"SELECT {nid}, COALESCE((SELECT v.seq {version} = {nid}), 0),"
+            f" (SELECT v.changed_at {version} = {nid}){cols} FROM {quote(self.name)} AS t"
             f" WHERE {condition}"
         )
 
     def by_ids(self, count: int) -> str:
-        """Rows (filtered) whose native id is one of ``count`` parameters."""
+        """Rows (filtered) whose rid is one of ``count`` parameters."""
         return self.select(f"t.{self.id_column} IN ({', '.join('?' * count)})")
 
     def by_id(self) -> str:
-        """The row (filter or not) whose native id is the one parameter."""
+        """The row (filter or not) whose rid is the one parameter."""
         return self.select(f"t.{self.id_column} = ?", filtered=False)
 
     def scan(self, after: bool) -> str:
-        """Rows (filtered) in native-id order, after the first parameter if ``after``."""
+        """Rows (filtered) in rid order, after the first parameter if ``after``."""
         where = f"t.{self.id_column} > ?" if after else "1"
         return self.select(where) + f" ORDER BY t.{self.id_column} LIMIT ?"
 
@@ -112,7 +135,8 @@ class Table:
         return self.select(where, filtered=filtered) + f" ORDER BY t.{self.id_column}"
 
     def insert(self, columns: Sequence[str]) -> str:
-        returning = f" RETURNING CAST({self.id_column} AS TEXT)"
+        """INSERT ... RETURNING the new row's rid."""
+        returning = f" RETURNING {self.id_column}"
         if not columns:
             return f"INSERT INTO {quote(self.name)} DEFAULT VALUES{returning}"
         names = ", ".join(quote(c) for c in columns)
@@ -120,12 +144,13 @@ class Table:
         return f"INSERT INTO {quote(self.name)} ({names}) VALUES ({marks}){returning}"
 
     def update(self, columns: Sequence[str]) -> str:
+        """UPDATE the row whose rid is the last parameter, RETURNING its rid."""
         sets = (
             ", ".join(f"{quote(c)} = ?" for c in columns) or f"{self.id_column} = {self.id_column}"
         )
         return (
             f"UPDATE {quote(self.name)} SET {sets} WHERE {self.id_column} = ?"
-            f" RETURNING CAST({self.id_column} AS TEXT)"
+            f" RETURNING {self.id_column}"
         )
 
     def delete(self) -> str:
@@ -137,19 +162,21 @@ def trigger_name(table: str, op: str) -> str:
 
 
 def triggers(table: Table) -> list[str]:
-    """Statements that drop and recreate the three triggers of ``table``."""
+    """Statements that drop and recreate the three triggers of ``table`` (and, for
+    integer ids, raise its top rid to every rid already given, see ``_fresh_id``)."""
     drops = [f"DROP TRIGGER IF EXISTS {trigger_name(table.name, op)}" for op in _OPS]
-    return [*drops, _trigger(table, "insert"), _trigger(table, "update"), _trigger(table, "delete")]
+    made = [_trigger(table, "insert"), _trigger(table, "update"), _trigger(table, "delete")]
+    return [*drops, *(_tops(table) if table.int_ids else []), *made]
 
 
 def _trigger(table: Table, op: str) -> str:
     entity = literal(table.entity)
-    new, old = (f"CAST({row}.{table.id_column} AS TEXT)" for row in ("NEW", "OLD"))
+    new, old = table.native_id("NEW"), table.native_id("OLD")
     record_new = _record(entity, new, op) + _upsert_version(entity, new)
     body = {
-        "insert": record_new,
-        "update": _moved_away(entity, old, new) + record_new,
-        "delete": _record(entity, old, "delete") + _forget_version(entity, old, "1"),
+        "insert": _fresh_id(table, "1") + record_new,
+        "update": _moved_away(table, old) + record_new,
+        "delete": _record(entity, old, "delete") + _forget(table, old, "1"),
     }[op]
     return (
         f"CREATE TRIGGER {trigger_name(table.name, op)} AFTER {op.upper()}"
@@ -172,17 +199,64 @@ def _upsert_version(entity: str, native_id: str) -> str:
     )
 
 
-def _forget_version(entity: str, native_id: str, when: str) -> str:
-    return (
+def _forget(table: Table, native_id: str, when: str) -> str:
+    """Forget the version of a row gone (and, for integer ids, its native id)."""
+    entity = literal(table.entity)
+    forget = (
         f"DELETE FROM {VERSIONS} WHERE entity = {entity}"
         f" AND native_id = IFNULL({native_id}, '') AND {when}; "
     )
+    if table.int_ids:
+        forget += f"DELETE FROM {ROWIDS} WHERE entity = {entity} AND rid = OLD.{table.id_column}"
+        forget += f" AND {when}; "
+    return forget
 
 
-def _moved_away(entity: str, old: str, new: str) -> str:
-    """A primary-key change: the old id is deleted (the new one is upserted after)."""
-    moved = f"{old} IS NOT {new}"
-    return _record(entity, old, "delete", moved) + _forget_version(entity, old, moved)
+def _moved_away(table: Table, old: str) -> str:
+    """A rid change: the old native id is deleted; the new rid is a new row."""
+    moved = f"OLD.{table.id_column} IS NOT NEW.{table.id_column}"
+    entity = literal(table.entity)
+    gone = _record(entity, old, "delete", moved) + _forget(table, old, moved)
+    return gone + _fresh_id(table, moved)
+
+
+def _fresh_id(table: Table, when: str) -> str:
+    """Give the NEW row a native id no row had: its plain rid if above every rid given
+    before (the table's top), else ``<rid>.<seq>`` (``seq``: the change about to be
+    recorded, never reused), kept in ROWIDS. Text ids are the application's own."""
+    if not table.int_ids:
+        return ""
+    entity, rid = literal(table.entity), f"NEW.{table.id_column}"
+    top = f"(SELECT top FROM {TOPS} WHERE entity = {entity})"
+    seq = f"(SELECT IFNULL(max(seq), 0) + 1 FROM sqlite_sequence WHERE name = '{CHANGES}')"
+    tracked = f"({when}) AND typeof({rid}) = 'integer'"
+    return (
+        f"INSERT INTO {ROWIDS} (entity, rid, native_id) SELECT {entity}, {rid},"
+        f" {rid} || '.' || {seq} WHERE {tracked} AND {rid} <= IFNULL({top}, {rid} - 1)"
+        " ON CONFLICT (entity, rid) DO UPDATE SET native_id = excluded.native_id; "
+        f"INSERT INTO {TOPS} (entity, top) SELECT {entity}, {rid} WHERE {tracked}"
+        " ON CONFLICT (entity) DO UPDATE SET top = excluded.top WHERE excluded.top > top; "
+    )
+
+
+def _tops(table: Table) -> list[str]:
+    """Set the table's top rid: the highest rid already given a native id (a first
+    install also counts the ids its feed and versions still name)."""
+    entity, name = literal(table.entity), quote(table.name)
+    named = " ".join(
+        f"IFNULL((SELECT max(CAST(native_id AS INTEGER)) FROM {t} WHERE entity = {entity}), 0),"
+        for t in (CHANGES, VERSIONS)
+    )
+    highest = f"(SELECT max(t.{table.id_column}) FROM {name} AS t)"
+    used = (
+        f"IFNULL((SELECT seq FROM sqlite_sequence WHERE name = {literal(table.name)}), 0),"
+        f" CASE typeof({highest}) WHEN 'integer' THEN {highest} ELSE 0 END"
+    )
+    return [
+        f"INSERT INTO {TOPS} (entity, top) SELECT {entity}, max({named} 0)"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {TOPS} WHERE entity = {entity})",
+        f"UPDATE {TOPS} SET top = max(top, {used}) WHERE entity = {entity}",
+    ]
 
 
 def inspect_all(db: sqlite3.Connection, specs: Sequence[EntitySpec], side: str) -> dict[str, Table]:
@@ -313,10 +387,13 @@ def _change(record: sqlite3.Row, row: Row | None) -> Change:
 
 def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str]) -> dict[str, Row]:
     """Rows (filtered) by native id, one query per chunk of ids."""
+    wanted = set(native_ids)
+    rids = list(dict.fromkeys(table.native(n) for n in wanted))
     found: dict[str, Row] = {}
-    for chunk in _chunks([table.native(n) for n in native_ids], _CHUNK):
+    for chunk in _chunks(rids, _CHUNK):
         for row in fetch_rows(db, table, table.by_ids(len(chunk)), chunk):
-            found[row.native_id] = row
+            if row.native_id in wanted:  # not a later row given the same rid
+                found[row.native_id] = row
     return found
 
 
@@ -343,7 +420,8 @@ def row_by_id(db: sqlite3.Connection, table: Table, native_id: str | None) -> Ro
     """The row as it is, filter or not (writes ignore filters)."""
     if native_id is None:
         return None
-    return next(iter(fetch_rows(db, table, table.by_id(), [table.native(native_id)])), None)
+    found = fetch_rows(db, table, table.by_id(), [table.native(native_id)])
+    return next((r for r in found if r.native_id == native_id), None)
 
 
 def scan_rows(db: sqlite3.Connection, table: Table, after: str | None, limit: int) -> list[Row]:
@@ -365,9 +443,10 @@ def present_values(
     return found
 
 
-def version_of(db: sqlite3.Connection, table: Table, native_id: str) -> str:
-    found = db.execute(_VERSION, (table.entity, native_id)).fetchall()
-    return str(next(iter(found))[0]) if found else "0"
+def identity(db: sqlite3.Connection, table: Table, rid: Value) -> tuple[str, str]:
+    """(native id, version) of the row with ``rid``."""
+    nid, seq = db.execute(_IDENTITY, (table.entity, rid)).fetchone()
+    return str(nid), str(seq)
 
 
 def head(db: sqlite3.Connection) -> int:
@@ -449,6 +528,9 @@ def has_triggers(db: sqlite3.Connection, table: Table) -> bool:
 
 
 RESET = f"INSERT INTO {CHANGES} (entity, native_id, op, token) VALUES (?, '', 'reset', NULL)"
+FORGET_ROWIDS = f"DELETE FROM {ROWIDS} WHERE entity = ?"
+"""After a reset: the old rows' kept native ids name nothing now (a new row with such a rid
+is not the old row); the top stays, so rids the old table gave are not handed out again."""
 """Record that an entity's table lost its rows (re-created): the core re-syncs its map."""
 CAPTURE = f"INSERT OR REPLACE INTO {CAPTURED} (entity, tbl) VALUES (?, ?)"
 _CAPTURED_BEFORE = f"SELECT 1 FROM {CAPTURED} WHERE entity = ?"
@@ -483,13 +565,16 @@ def uninstall(db: sqlite3.Connection, entities: Sequence[str] | None) -> list[st
         for name in ours:
             db.execute(f"DROP TABLE {quote(name)}")
             removed.append(f"table {name}")
-    elif CAPTURED in ours and VERSIONS in ours:
+    elif CAPTURED in ours:
         for entity in wanted:
-            db.execute(
-                f"DELETE FROM {VERSIONS} WHERE entity IN (SELECT entity FROM {CAPTURED}"
-                " WHERE lower(tbl) = ? OR lower(entity) = ?)",
-                (entity, entity),
-            )
+            for kept in (VERSIONS, ROWIDS, TOPS):  # per-row bookkeeping of the table
+                if kept not in ours:
+                    continue
+                db.execute(
+                    f"DELETE FROM {kept} WHERE entity IN (SELECT entity FROM {CAPTURED}"
+                    " WHERE lower(tbl) = ? OR lower(entity) = ?)",
+                    (entity, entity),
+                )
             db.execute(
                 f"DELETE FROM {CAPTURED} WHERE lower(tbl) = ? OR lower(entity) = ?",
                 (entity, entity),

@@ -7,6 +7,9 @@ be injected: ``fail_writes(n, "transient" | "permanent")`` fails the next ``n``
 write items, ``down = True`` makes every call raise ``TransientError`` (an outage),
 ``spoil`` makes a row unreadable (``Row.error``) until it is next written, and
 ``lose_table`` empties a table the way a dropped and re-created one is (a ``reset``).
+``reuse_ids = True`` breaks the native-id rule the way a plain SQLite rowid does: a new
+row gets the largest id in use plus one, so the newest row's id, once deleted, is given
+to the next row (for tests of the core's defences against such a side).
 
 Filters are simple equality conditions joined by AND: ``PartyType = 'Organization'``.
 """
@@ -69,8 +72,9 @@ def parse_filter(text: str | None) -> Callable[[Values], bool]:
 class MemorySide:
     """A side whose tables live in a dict. See the module docstring."""
 
-    def __init__(self, name: str, tables: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, tables: Sequence[str] = (), *, reuse_ids: bool = False) -> None:
         self.name = name
+        self.reuse_ids = reuse_ids
         self.tables: dict[str, dict[str, _Stored]] = {t: {} for t in tables}
         self.feed: list[Change] = []
         self.first_seq = 0
@@ -89,7 +93,7 @@ class MemorySide:
 
     def insert(self, entity: str, values: Values, native_id: str | None = None) -> str:
         """Create a row as an application would; returns its native id."""
-        nid = native_id or str(next(self._ids))
+        nid = native_id or self._new_id(entity)
         self._put(entity, nid, dict(values), None)
         return nid
 
@@ -251,6 +255,11 @@ class MemorySide:
             if new is not None:
                 index.setdefault(tuple(new.get(f) for f in fields), set()).add(nid)
 
+    def _new_id(self, entity: str) -> str:
+        if not self.reuse_ids:
+            return str(next(self._ids))
+        return str(max((int(n) for n in self.tables.get(entity, {}) if n.isdigit()), default=0) + 1)
+
     def _put(
         self, entity: str, nid: str, values: Values, token: str | None, error: str | None = None
     ) -> _Stored:
@@ -308,7 +317,7 @@ class MemorySide:
                     reason="a row with this key exists",
                 )
         self.writes += 1
-        nid = str(next(self._ids))
+        nid = self._new_id(op.entity)
         stored = self._put(op.entity, nid, dict(op.values), op.token)
         return WriteResult("applied", native_id=nid, version=str(stored.version))
 

@@ -25,12 +25,32 @@ dropped):
   A row untouched since the triggers were installed has version ``"0"``.
 * Triggers ``_replicator_<table>_insert`` / ``_update`` / ``_delete`` (AFTER ..., FOR
   EACH ROW) on every mapped table, dropped and recreated by each ``prepare``. An UPDATE
-  that changes the primary key is recorded as a delete of the old id, then an upsert.
+  that changes the primary key is recorded as a delete of the old id, then an upsert of
+  a new row.
 
-The native id is the table's single-column primary key (an INTEGER PRIMARY KEY, or e.g.
-a TEXT GUID), else the rowid (which VACUUM may renumber when there is no INTEGER PRIMARY
-KEY); a WITHOUT ROWID table with a composite key is refused. A filter is an SQL WHERE
-fragment on the table. Rows carry the spec's fields and key fields.
+**Native ids.** A row's *rid* is the table's single-column primary key (an INTEGER
+PRIMARY KEY, or e.g. a TEXT GUID), else the rowid (which VACUUM may renumber when there
+is no INTEGER PRIMARY KEY); a WITHOUT ROWID table with a composite key is refused. A
+native id names one row for its whole life and is never given to another (DESIGN §7),
+but SQLite hands the largest deleted integer rid (a rowid, or an INTEGER PRIMARY KEY
+without AUTOINCREMENT) to the next insert. So for integer rids:
+
+* ``_replicator_rowid_tops(entity, top)`` holds the highest rid given a native id so far
+  (raised by ``prepare`` to the table's highest rid and AUTOINCREMENT sequence; a first
+  install also counts the ids the feed and the versions still name).
+* The insert trigger gives a row whose rid is above the top its plain rid (``"42"``) and
+  raises the top; a row whose rid is not above it (a reused rid, or one set explicitly
+  below the top) gets ``"<rid>.<seq>"``, ``seq`` being the AUTOINCREMENT seq of the
+  change that records it (never reused), kept in
+  ``_replicator_rowids(entity, rid, native_id)`` until the row is deleted. Triggers,
+  reads and writes name a row by ``IFNULL(that native_id, plain rid)``; a read or a write
+  by an id whose rid now holds another row finds no row.
+* Rows that were there before the install, or were inserted while the triggers were
+  missing, keep their plain rid: native ids stored by earlier releases stay valid.
+
+TEXT (and other non-integer) primary keys are the application's own names for its rows:
+a key deleted and inserted again is taken as that name given again. A filter is an SQL
+WHERE fragment on the table. Rows carry the spec's fields and key fields.
 
 Known limit: a ``REPLACE`` that deletes a *different* row (a UNIQUE clash) fires no
 delete trigger unless that connection enabled ``recursive_triggers``.
@@ -195,6 +215,7 @@ class SQLiteSide:
         missed, so a ``reset`` goes into the feed (the core re-syncs the map)."""
         if sql.captured_before(db, table) and not sql.has_triggers(db, table):
             db.execute(sql.RESET, (table.entity,))
+            db.execute(sql.FORGET_ROWIDS, (table.entity,))
             log.warning("sqlite_table_recreated", side=self.name, entity=table.entity)
         for statement in sql.triggers(table):
             db.execute(statement)
@@ -424,9 +445,9 @@ class SQLiteSide:
     def _applied(
         self, db: sqlite3.Connection, table: Table, statement: str, params: list[Value]
     ) -> WriteResult:
-        """Run an INSERT/UPDATE ... RETURNING the native id; answer with id and new version."""
-        native_id = str(db.execute(statement, params).fetchone()[0])
-        version = sql.version_of(db, table, native_id)
+        """Run an INSERT/UPDATE ... RETURNING the rid; answer with native id and new version."""
+        rid = db.execute(statement, params).fetchone()[0]
+        native_id, version = sql.identity(db, table, rid)
         return WriteResult("applied", native_id=native_id, version=version)
 
     # -- internals ------------------------------------------------------------------

@@ -57,33 +57,44 @@ class RecordActor(Applier):
 
     async def handle(self, entry: JournalEntry) -> None:
         """Handle one change, retrying transient failures, and commit its outcome."""
-        attempt = 0
         self.change_id = entry.id
+        attempt = 0
         while True:
-            self.waiting_for: list[lookups.Reference] = []
-            self.read: Row | None = None  # the changed row, as ``current`` found it
-            try:
-                done = await self.attempt(entry)
+            decided = await self.decide(entry)
+            if decided is None:
+                return
+            outcome, reason, commit = decided
+            if self.intended:  # the step's outcome is committed with it: its intents are done
+                commit.clear_intents = self.link_id
+            holder = await self.ctx.committer.submit(commit)
+            if holder is None:
                 break
-            except TransientError as exc:
-                attempt += 1
-                await self.backoff(entry, attempt, exc)
-        if done is None:  # not this record's row: routed again
-            return
-        outcome, reason, commit = done
-        if self.intended:  # the step's outcome is committed with it: its intents are done
-            commit.clear_intents, self.intended = self.link_id, False
-        await self.ctx.committer.submit(commit)
+            attempt += 1  # not made: another record holds a row this step linked
+            await self.backoff(entry, attempt, self.taken(commit, holder))
+        self.intended = False
         if commit.park is not None:
             await self.ctx.parking.recheck(self.waiting_for[0])
         self.ctx.inflight_ids.discard(entry.id)
         self.ctx.activity.done()
         self.report(entry, outcome, reason)
 
+    async def decide(self, entry: JournalEntry) -> tuple[Outcome, str, Commit] | None:
+        """Apply one change, retrying transient failures: its outcome, reason and commit
+        (None if it was handed back to the router)."""
+        attempt = 0
+        while True:
+            self.waiting_for: list[lookups.Reference] = []
+            self.read: Row | None = None  # the changed row, as ``current`` found it
+            try:
+                return await self.attempt(entry)
+            except TransientError as exc:
+                attempt += 1
+                await self.backoff(entry, attempt, exc)
+
     async def attempt(self, entry: JournalEntry) -> tuple[Outcome, str, Commit] | None:
         """One try at a change: its outcome, reason and commit (None if handed back).
 
-        A ``TransientError`` propagates (``handle`` retries); a ``StoreError`` too (fatal
+        A ``TransientError`` propagates (``decide`` retries); a ``StoreError`` too (fatal
         for the engine); any other exception fails only this record (failures.py).
         """
         try:
@@ -118,6 +129,25 @@ class RecordActor(Applier):
             change_id=entry.id,
         )
         return "error", reason, self.failure(entry, Step("error", reason, failures.KIND))
+
+    def taken(self, commit: Commit, holder: Link) -> TransientError:
+        """Log that the step's link met ``holder`` on a native id; the error to retry on."""
+        link = commit.link
+        assert link is not None
+        side = next(s for s in (0, 1) if link.ids[s] is not None and link.ids[s] == holder.ids[s])
+        self.ctx.log.warning(
+            "native_id_taken",
+            map=self.map.name,
+            key=link.key,
+            side=self.side_name(side),
+            change_id=self.change_id,
+            native_id=link.ids[side],
+            linked_to=holder.key,
+        )
+        return TransientError(
+            f"row {link.ids[side]} on side {self.side_name(side)!r} is still linked to record"
+            f" {holder.key}: waiting for that record's delete"
+        )
 
     async def backoff(self, entry: JournalEntry, attempt: int, exc: TransientError) -> None:
         knobs = self.ctx.config.engine

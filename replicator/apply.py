@@ -1,9 +1,12 @@
 """How one change of a record is applied: echo, delete, new record, or reconcile.
 
 * an echo of our own write (its token is the link's last token for that side) is dropped;
-* a delete follows the delete rule;
+* a delete follows the delete rule, unless the side still holds the record's row under
+  that id (the delete is then of an earlier row the side gave the same id: ``stale_delete``);
 * a row not linked yet is matched by integration key on the other side, or created
-  there if the create rule allows its side (else it goes to the error queue);
+  there if the create rule allows its side (else it goes to the error queue); a row
+  another record is still linked to is not taken (``native_id_taken``): the record
+  waits, retrying, for that one's delete (the store refuses such a link, too);
 * a linked row is reconciled: a three-way merge of both sides against the shadow,
   written back with conditional writes (see ``Applier.reconcile``).
 
@@ -158,7 +161,7 @@ class Applier:
 
     async def on_delete(self, s: int, native_id: str) -> Outcome:
         link = self.link
-        if link is None or link.ids[s] != native_id:
+        if link is None or link.ids[s] != native_id or await self.still_there(s, link):
             return "noop"
         t = 1 - s
         self.link = None
@@ -179,6 +182,59 @@ class Applier:
         if result.status == "permanent":
             raise Step("error", result.reason, "permanent")
         return "applied"
+
+    async def still_there(self, s: int, link: Link) -> bool:
+        """Whether the deleted id names this record's row again: the delete is then of an
+        earlier row the side gave the same id (a side must not, but is not trusted to)."""
+        native_id = str(link.ids[s])
+        row = (await self.ctx.sides[s].get(self.map.entities[s], [native_id])).get(native_id)
+        if row is None or self.row_key(s, row) != link.key:
+            return False
+        self.ctx.log.warning(
+            "stale_delete",
+            map=self.map.name,
+            key=link.key,
+            side=self.side_name(s),
+            change_id=self.change_id,
+            native_id=native_id,
+            reason="the row is still there: the delete is of an earlier row given its id",
+        )
+        return True
+
+    def row_key(self, side: int, row: Row) -> str | None:
+        try:
+            return mapping.encode_key(
+                mapping.key_of(self.map, mapping.canonical(self.map, side, row.values))
+            )
+        except RuleViolation:
+            return None
+
+    async def claim(self, t: int, native_id: str | None, link: Link) -> None:
+        """Make sure no other record is linked to row ``native_id`` of side ``t`` before
+        ``link`` takes it (a side must not give one id to two rows, but may): the other
+        record is resolved first, by its own delete (see ``still_there``)."""
+        holder = native_id and await self.ctx.store.link_by_native(self.map.name, t, native_id)
+        if not holder or holder.id == self.link_id:
+            return
+        key = link.key
+        if holder.key == key and holder.ids[1 - t] == link.ids[1 - t]:
+            raise Step("noop", "linked meanwhile, by a change of its other row")
+        self.ctx.log.warning(
+            "native_id_taken",
+            map=self.map.name,
+            key=key,
+            side=self.side_name(t),
+            change_id=self.change_id,
+            native_id=native_id,
+            linked_to=holder.key,
+        )
+        where = f"row {native_id} on side {self.side_name(t)!r}"
+        if holder.key == key:
+            raise Step("rejected", f"duplicate key {key}: {where} is linked already", "duplicate")
+        raise TransientError(
+            f"{where} has key {key} but is still linked to record {holder.key}:"
+            " waiting for that record's delete"
+        )
 
     def sides_text(self, sides: frozenset[int]) -> str:
         return ", ".join(repr(self.side_name(i)) for i in sorted(sides)) or "no side"
@@ -203,6 +259,7 @@ class Applier:
             existing = await self.create(s, row, values, link)
             if existing is None:
                 return "applied"
+        await self.claim(t, existing.native_id, link)
         link.ids[t] = existing.native_id
         self.link = link
         other = self.canonical(t, existing)
@@ -246,7 +303,7 @@ class Applier:
         if result.status == "conflict" and result.current is not None:
             return result.current
         self.check(result)
-        link.ids[t] = result.native_id
+        link.ids[t] = result.native_id  # the commit checks that no other record holds it
         link.versions = [None, None]
         link.versions[s], link.versions[t] = row.version, result.version
         link.tokens[t] = token

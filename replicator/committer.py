@@ -12,12 +12,16 @@ from collections.abc import Callable, Sequence
 
 from .batcher import Batcher
 from .errors import ReplicatorError, StoreError
-from .model import Commit
+from .model import Commit, Link
 from .store import Store
 
 
-class Committer(Batcher[Commit, None]):
-    """Batches ``Commit`` steps into one state-store transaction."""
+class Committer(Batcher[Commit, Link | None]):
+    """Batches ``Commit`` steps into one state-store transaction.
+
+    A step's answer is None when it is made, else the link holding a native id the
+    step's link would take (the step is not made: see ``Store.commit``).
+    """
 
     def __init__(
         self,
@@ -30,14 +34,15 @@ class Committer(Batcher[Commit, None]):
         self.commits = 0
         self.on_commit = on_commit
 
-    async def _commit(self, commits: Sequence[Commit]) -> list[None]:
+    async def _commit(self, commits: Sequence[Commit]) -> list[Link | None]:
         try:
-            await self.store.commit(commits)
+            holders = await self.store.commit(commits)
         except ReplicatorError:
             raise
         except Exception as exc:  # no record's failure: every step waiting on it is lost
             raise StoreError(f"state store {self.store.path}: cannot commit: {exc}") from exc
-        self.commits += len(commits)
+        made = [c for c, holder in zip(commits, holders, strict=True) if holder is None]
+        self.commits += len(made)
         if self.on_commit is not None:
-            self.on_commit(commits)
-        return [None] * len(commits)
+            self.on_commit(made)
+        return holders

@@ -107,6 +107,28 @@ def _statements(script: str) -> Iterator[str]:
             statement = ""
 
 
+def _holder(
+    link: Link,
+    stored: dict[tuple[str, int, str], Link],
+    claimed: dict[tuple[str, int, str], Link],
+    ours: dict[int, Link],
+    dropped: set[int],
+) -> Link | None:
+    """Another link that holds one of ``link``'s native ids (see ``Store._holders``)."""
+    for side, native_id in enumerate(link.ids):
+        if native_id is None:
+            continue
+        where = (link.map, side, native_id)
+        other = stored.get(where)
+        if other is not None and other.id != link.id and other.id not in dropped:
+            if ours.get(other.id, other).ids[side] == native_id:
+                return other
+        first = claimed.setdefault(where, link)
+        if first.id != link.id:
+            return first
+    return None
+
+
 def _error_row(e: ErrorEntry) -> tuple[Any, ...]:
     change = None if e.change is None else _enc.encode(e.change)
     return (
@@ -121,6 +143,34 @@ def _error_row(e: ErrorEntry) -> tuple[Any, ...]:
         e.first_seen,
         e.last_seen,
     )
+
+
+def _commit_rows(made: list[Commit]) -> dict[str, list[Any]]:
+    """The statements of a group commit (see ``Store.commit``) and their rows, in order."""
+    now = time.time()
+    return {
+        "INSERT INTO intents (token, link_id, side, link, created_at) VALUES (?,?,?,?,?)": [
+            (i.token, i.link.id, i.side, _enc.encode(i.link), i.created_at)
+            for c in made
+            for i in c.intents
+        ],
+        "DELETE FROM intents WHERE link_id = ?": [
+            (c.clear_intents,) for c in made if c.clear_intents is not None
+        ],
+        "DELETE FROM journal WHERE id = ?": [(i,) for c in made for i in c.acks],
+        "DELETE FROM links WHERE id = ?": [(c.drop_link,) for c in made if c.drop_link is not None],
+        "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?,?,?,?,?)": [
+            _link_row(c.link, now) for c in made if c.link is not None
+        ],
+        "DELETE FROM errors WHERE map = ? AND side = ? AND native_id = ?": [
+            c.resolve for c in made if c.resolve is not None
+        ],
+        "DELETE FROM parked WHERE map = ? AND side = ? AND native_id = ?": [
+            c.resolve for c in made if c.resolve is not None
+        ],
+        _PARK_SQL: [msgspec.structs.astuple(c.park) for c in made if c.park is not None],
+        _ERROR_SQL: [_error_row(c.error) for c in made if c.error is not None],
+    }
 
 
 class Store:
@@ -352,45 +402,48 @@ class Store:
 
     # -- the group commit -------------------------------------------------------------
 
-    async def commit(self, commits: Iterable[Commit]) -> None:
+    async def commit(self, commits: Iterable[Commit]) -> list[Link | None]:
         """Make many actor steps durable in one transaction, one statement per kind.
 
         Each record (and each link) appears in at most one step of a batch — an actor
         waits for its step before the next — so grouping by kind keeps every step's order:
         new intents, forgotten intents, acks, dropped links, links, resolved records,
         parked records, errors.
+
+        A step whose link would take a native id another link holds is not made (a
+        side must not give one id to two rows, but is not trusted): its answer is that
+        other link; every other answer is None. The check runs in the commit's own
+        transaction, so no other commit can take the id in between.
         """
         batch = list(commits)
-        now = time.time()
-        rows: dict[str, list[Any]] = {
-            "INSERT INTO intents (token, link_id, side, link, created_at) VALUES (?,?,?,?,?)": [
-                (i.token, i.link.id, i.side, _enc.encode(i.link), i.created_at)
-                for c in batch
-                for i in c.intents
-            ],
-            "DELETE FROM intents WHERE link_id = ?": [
-                (c.clear_intents,) for c in batch if c.clear_intents is not None
-            ],
-            "DELETE FROM journal WHERE id = ?": [(i,) for c in batch for i in c.acks],
-            "DELETE FROM links WHERE id = ?": [
-                (c.drop_link,) for c in batch if c.drop_link is not None
-            ],
-            "INSERT OR REPLACE INTO links VALUES (?,?,?,?,?,?,?,?,?,?,?)": [
-                _link_row(c.link, now) for c in batch if c.link is not None
-            ],
-            "DELETE FROM errors WHERE map = ? AND side = ? AND native_id = ?": [
-                c.resolve for c in batch if c.resolve is not None
-            ],
-            "DELETE FROM parked WHERE map = ? AND side = ? AND native_id = ?": [
-                c.resolve for c in batch if c.resolve is not None
-            ],
-            _PARK_SQL: [msgspec.structs.astuple(c.park) for c in batch if c.park is not None],
-            _ERROR_SQL: [_error_row(c.error) for c in batch if c.error is not None],
-        }
-        async with self.transaction():
-            for sql, args in rows.items():
+        async with self.transaction():  # the check inside: no other link takes an id meanwhile
+            holders = await self._holders(batch)
+            made = [c for c, holder in zip(batch, holders, strict=True) if holder is None]
+            for sql, args in _commit_rows(made).items():
                 if args:
                     await self.db.executemany(sql, args)
+        return holders
+
+    async def _holders(self, batch: list[Commit]) -> list[Link | None]:
+        """Per step, the link (stored, or earlier in the batch) holding one of its link's
+        native ids, that the batch neither drops nor moves off that id."""
+        ours = {c.link.id: c.link for c in batch if c.link is not None}
+        dropped = {c.drop_link for c in batch if c.drop_link is not None}
+        wanted: dict[tuple[str, int], set[str]] = {}
+        for link in ours.values():
+            for side, native_id in enumerate(link.ids):
+                if native_id is not None:
+                    wanted.setdefault((link.map, side), set()).add(native_id)
+        stored = {
+            (map_name, side, native_id): link
+            for (map_name, side), ids in wanted.items()
+            for native_id, link in (await self.links_by_native(map_name, side, list(ids))).items()
+        }
+        claimed: dict[tuple[str, int, str], Link] = {}
+        out: list[Link | None] = []
+        for c in batch:
+            out.append(None if c.link is None else _holder(c.link, stored, claimed, ours, dropped))
+        return out
 
     # -- intents (writes whose outcome may not be committed) ----------------------------
 

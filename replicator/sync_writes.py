@@ -153,7 +153,52 @@ class SyncWrites:
             if commit is not None:
                 commits.append(commit)
         await self.flush_errors(report)
-        await self.ctx.committer.handle(commits)
+        holders = await self.ctx.committer.handle(commits)
+        refused = [(c, h) for c, h in zip(commits, holders, strict=True) if h is not None]
+        for commit, holder in refused:
+            if commit.link is not None:
+                self.taken(commit.link, holder)
+        if refused:  # their writes are done: the error queue holds their outcome
+            await self.ctx.committer.handle(
+                [Commit(clear_intents=c.clear_intents) for c, _ in refused]
+            )
+        await self.flush_errors(report)
+
+    def taken(self, link: Link, holder: Link) -> None:
+        """A job's link not made: one of its rows is linked to another record already (a
+        side gave one id to two rows). Queued, so that a retry links it once that is
+        resolved."""
+        side = next(s for s in (0, 1) if link.ids[s] is not None and link.ids[s] == holder.ids[s])
+        native_id = str(link.ids[side])
+        self.ctx.log.warning(
+            "native_id_taken",
+            map=self.map.name,
+            key=link.key,
+            side=self.ctx.side_names[side],
+            native_id=native_id,
+            linked_to=holder.key,
+        )
+        reason = (
+            f"row {native_id} on side {self.ctx.side_names[side]!r} is linked to record"
+            f" {holder.key} already"
+        )
+        now = time.time()
+        change = Change(self.map.entities[side], native_id, "upsert")
+        self.errors.append(
+            ErrorEntry(
+                0,
+                self.map.name,
+                side,
+                native_id,
+                link.key,
+                "duplicate",
+                reason,
+                1,
+                now,
+                now,
+                change,
+            )
+        )
 
     async def write_both(self, jobs: list[Job]) -> None:
         for side in (0, 1):

@@ -2,12 +2,13 @@
 
 Two SQLite files play F&O and Dataverse: customer groups, customers with a lookup to their
 group (and a FOREIGN KEY on both sides), and released products that may only be born on
-F&O. A workload thread writes plain SQL to both files — creates, updates, deletes, edits of
-one-way fields on the wrong side, products keyed on the CRM — while the daemon is killed
-with SIGKILL at random moments: during start-up, the initial sync and live replication.
-A last run is left to settle; then both files must agree with what the workload did, as if
-nothing had crashed: every record once on each side, no lost update, the forbidden
-products in the error queue, and silence (no more writes) once quiet.
+F&O. A workload thread writes plain SQL to both files — creates, updates, deletes (among
+them F&O's newest customer, whose rowid SQLite gives to the next row, while the CRM creates
+one), edits of one-way fields on the wrong side, products keyed on the CRM — while the
+daemon is killed with SIGKILL at random moments: during start-up, the initial sync and
+live replication. A last run is left to settle; then both files must agree with what the
+workload did, as if nothing had crashed: every record once on each side, no lost update,
+the forbidden products in the error queue, and silence (no more writes) once quiet.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ CREATE TABLE CustCustomerGroup (
     RecId INTEGER PRIMARY KEY, dataAreaId TEXT NOT NULL, CustomerGroupId TEXT NOT NULL,
     Description TEXT, UNIQUE (dataAreaId, CustomerGroupId));
 CREATE TABLE CustomersV3 (
-    RecId INTEGER PRIMARY KEY, dataAreaId TEXT NOT NULL, CustomerAccount TEXT NOT NULL,
+    dataAreaId TEXT NOT NULL, CustomerAccount TEXT NOT NULL,
     OrganizationName TEXT, CreditLimit REAL, CustomerGroupId TEXT, Latitude REAL,
-    UNIQUE (dataAreaId, CustomerAccount),
+    PRIMARY KEY (dataAreaId, CustomerAccount),
     FOREIGN KEY (dataAreaId, CustomerGroupId)
         REFERENCES CustCustomerGroup (dataAreaId, CustomerGroupId));
 CREATE TABLE EcoResReleasedProductV2 (
@@ -142,7 +143,7 @@ GROUPS = Table(
 CUSTOMERS = Table(
     "customers",
     ("CustomersV3", "accounts"),
-    ("RecId", "accountid"),
+    ("rowid", "accountid"),  # a composite primary key on fno: rows are named by rowid
     ("CustomerAccount", "accountnumber"),
     (
         ("OrganizationName", "name"),
@@ -342,6 +343,7 @@ class Workload(threading.Thread):
             (10, self.crm_customer_name),
             (4, self.crm_latitude_violation),
             (5, self.delete_customer),
+            (4, self.delete_newest_customer),
             (4, self.create_group),
             (3, self.fno_group_description),
             (6, self.create_product),
@@ -361,8 +363,8 @@ class Workload(threading.Thread):
         rows = conn.execute(f'SELECT "{t.keys[side]}" FROM "{t.tables[side]}" ORDER BY 1')
         return [r[0] for r in rows]
 
-    def create_customer(self, conns: list[sqlite3.Connection]) -> bool:
-        side = self.rng.randrange(2)
+    def create_customer(self, conns: list[sqlite3.Connection], side: int | None = None) -> bool:
+        side = self.rng.randrange(2) if side is None else side
         key = self.next("W")
         values: dict[str, Any] = {
             "OrganizationName": f"org {key}",
@@ -412,14 +414,18 @@ class Workload(threading.Thread):
         if not keys:
             return None
         key = self.rng.choice(keys)
-        if linked and not scalar(
-            self.state,
-            "SELECT count(*) FROM links WHERE map = ? AND key = ? "
-            "AND id0 IS NOT NULL AND id1 IS NOT NULL",
-            (t.map, encode_key((COMPANY, key))),
-        ):
-            return None
-        return key
+        return None if linked and not self.linked(t, key) else key
+
+    def linked(self, t: Table, key: str) -> bool:
+        """Whether the record is linked in the state store (a row on each side)."""
+        return bool(
+            scalar(
+                self.state,
+                "SELECT count(*) FROM links WHERE map = ? AND key = ? "
+                "AND id0 IS NOT NULL AND id1 IS NOT NULL",
+                (t.map, encode_key((COMPANY, key))),
+            )
+        )
 
     def fno_customer_edit(self, conns: list[sqlite3.Connection]) -> bool:
         key = self.pick(CUSTOMERS)
@@ -469,6 +475,28 @@ class Workload(threading.Thread):
                 self.model.deleted[t.map].add(key)
             return True
         return False
+
+    def delete_newest_customer(self, conns: list[sqlite3.Connection]) -> bool:
+        """fno deletes its newest customer (the largest rowid, which SQLite gives to the
+        next row) while crm creates one, to be written to fno, maybe before the delete
+        is read: the delete must take only its own record."""
+        newest = (
+            conns[0]
+            .execute("SELECT CustomerAccount FROM CustomersV3 ORDER BY rowid DESC LIMIT 1")
+            .fetchone()
+        )
+        key = None if newest is None else str(newest[0])
+        if key is None or key not in self.model.live(CUSTOMERS) or not self.linked(CUSTOMERS, key):
+            return False
+        cur = conns[0].execute(
+            "DELETE FROM CustomersV3 WHERE dataAreaId = ? AND CustomerAccount = ?", [COMPANY, key]
+        )
+        self.trace.append(f"  side 0 newest {key} deleted: {cur.rowcount}")
+        if cur.rowcount != 1:
+            return False
+        with self.model.lock:
+            self.model.deleted[CUSTOMERS.map].add(key)
+        return self.create_customer(conns, side=1)
 
     def create_group(self, conns: list[sqlite3.Connection]) -> bool:
         side = self.rng.randrange(2)
