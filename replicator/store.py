@@ -114,7 +114,7 @@ def _holder(
     ours: dict[int, Link],
     dropped: set[int],
 ) -> Link | None:
-    """Another link that holds one of ``link``'s native ids (see ``Store._holders``)."""
+    """Another link that holds one of ``link``'s native ids (see ``_holders_in``)."""
     for side, native_id in enumerate(link.ids):
         if native_id is None:
             continue
@@ -127,6 +127,52 @@ def _holder(
         if first.id != link.id:
             return first
     return None
+
+
+def _commit_in(db: sqlite3.Connection, batch: list[Commit]) -> list[Link | None]:
+    """``Store.commit``'s transaction body, run in the connection's thread."""
+    holders = _holders_in(db, batch)
+    made = [c for c, holder in zip(batch, holders, strict=True) if holder is None]
+    for statement, args in _commit_rows(made).items():
+        if args:
+            db.executemany(statement, args)
+    return holders
+
+
+def _holders_in(db: sqlite3.Connection, batch: list[Commit]) -> list[Link | None]:
+    """Per step, the link (stored, or earlier in the batch) holding one of its link's
+    native ids, that the batch neither drops nor moves off that id."""
+    ours = {c.link.id: c.link for c in batch if c.link is not None}
+    dropped = {c.drop_link for c in batch if c.drop_link is not None}
+    wanted: dict[tuple[str, int], set[str]] = {}
+    for link in ours.values():
+        for side, native_id in enumerate(link.ids):
+            if native_id is not None:
+                wanted.setdefault((link.map, side), set()).add(native_id)
+    stored: dict[tuple[str, int, str], Link] = {}
+    for (map_name, side), ids in wanted.items():
+        for rows in _native_chunks(list(ids)):
+            for r in db.execute(_by_native_sql(side, len(rows)), (map_name, *rows)):
+                link = _link_of(r)
+                stored[(map_name, side, str(link.ids[side]))] = link
+    claimed: dict[tuple[str, int, str], Link] = {}
+    return [
+        None if c.link is None else _holder(c.link, stored, claimed, ours, dropped) for c in batch
+    ]
+
+
+def _native_chunks(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), 500):
+        yield ids[start : start + 500]
+
+
+def _by_native_sql(side: int, count: int) -> str:
+    marks = ",".join("?" * count)
+    return f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND id{side} IN ({marks})"
+
+
+def _link_of(r: Any) -> Link:
+    return Link(r[0], r[1], r[2], [r[3], r[4]], [r[5], r[6]], _values.decode(r[9]), [r[7], r[8]])
 
 
 def _error_row(e: ErrorEntry) -> tuple[Any, ...]:
@@ -354,16 +400,9 @@ class Store:
     ) -> dict[str, Link]:
         """Links of many native ids of one side (for batch routing and initial sync)."""
         out: dict[str, Link] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = await self._all(
-                f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND id{side} IN ({marks})",
-                (map_name, *chunk),
-            )
-            for r in rows:
-                link = self._link(r)
-                assert link is not None
+        for chunk in _native_chunks(list(ids)):
+            for r in await self._all(_by_native_sql(side, len(chunk)), (map_name, *chunk)):
+                link = _link_of(r)
                 out[str(link.ids[side])] = link
         return out
 
@@ -394,11 +433,7 @@ class Store:
 
     @staticmethod
     def _link(r: Any) -> Link | None:
-        if r is None:
-            return None
-        return Link(
-            r[0], r[1], r[2], [r[3], r[4]], [r[5], r[6]], _values.decode(r[9]), [r[7], r[8]]
-        )
+        return None if r is None else _link_of(r)
 
     # -- the group commit -------------------------------------------------------------
 
@@ -413,37 +448,11 @@ class Store:
         A step whose link would take a native id another link holds is not made (a
         side must not give one id to two rows, but is not trusted): its answer is that
         other link; every other answer is None. The check runs in the commit's own
-        transaction, so no other commit can take the id in between.
+        transaction, so no other commit can take the id in between. The whole transaction
+        is one call to the connection's thread (``StoreDB.run_transaction``).
         """
         batch = list(commits)
-        async with self.transaction():  # the check inside: no other link takes an id meanwhile
-            holders = await self._holders(batch)
-            made = [c for c, holder in zip(batch, holders, strict=True) if holder is None]
-            for sql, args in _commit_rows(made).items():
-                if args:
-                    await self.db.executemany(sql, args)
-        return holders
-
-    async def _holders(self, batch: list[Commit]) -> list[Link | None]:
-        """Per step, the link (stored, or earlier in the batch) holding one of its link's
-        native ids, that the batch neither drops nor moves off that id."""
-        ours = {c.link.id: c.link for c in batch if c.link is not None}
-        dropped = {c.drop_link for c in batch if c.drop_link is not None}
-        wanted: dict[tuple[str, int], set[str]] = {}
-        for link in ours.values():
-            for side, native_id in enumerate(link.ids):
-                if native_id is not None:
-                    wanted.setdefault((link.map, side), set()).add(native_id)
-        stored = {
-            (map_name, side, native_id): link
-            for (map_name, side), ids in wanted.items()
-            for native_id, link in (await self.links_by_native(map_name, side, list(ids))).items()
-        }
-        claimed: dict[tuple[str, int, str], Link] = {}
-        out: list[Link | None] = []
-        for c in batch:
-            out.append(None if c.link is None else _holder(c.link, stored, claimed, ours, dropped))
-        return out
+        return await self.db.run_transaction(lambda db: _commit_in(db, batch))
 
     # -- intents (writes whose outcome may not be committed) ----------------------------
 

@@ -6,6 +6,12 @@ locked" becomes ``StoreBusy``. A write runs only inside ``transaction()`` (``exe
 refuses anything else), and the transactions of tasks sharing the connection take turns,
 so no write can land inside another task's open transaction.
 
+``run_transaction(fn)`` runs a whole transaction (BEGIN IMMEDIATE, ``fn`` on the plain
+``sqlite3`` connection, COMMIT) in one call to aiosqlite's thread: the group commit's hot
+path, one thread hop instead of one per statement. aiosqlite has no public call for a
+function in its thread; ``_execute`` (what its own ``backup`` and ``iterdump`` use) is
+reached here, in this one place.
+
 Another process holding SQLite's write lock beyond the busy timeout is transient: a
 *patient* connection (the engine's) waits it out with backoff, logs it, and reports since
 when through ``on_locked`` (``None`` once it got through) for ``status``; an impatient one
@@ -32,6 +38,11 @@ from .errors import StoreBusy, StoreError
 from .files import create_private, os_reason
 
 T = TypeVar("T")
+
+
+class _Busy(Exception):
+    """BEGIN IMMEDIATE met another process's lock (raised and caught in aiosqlite's thread)."""
+
 
 BUSY_TIMEOUT_MS = 10_000
 """How long SQLite itself waits for another process's lock before a statement fails."""
@@ -175,6 +186,31 @@ class StoreDB:
                 await self._rollback()
                 raise
 
+    async def run_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` inside BEGIN IMMEDIATE ... COMMIT, all in one thread hop; a
+        patient connection waits out another process's lock. Tasks take turns as in
+        ``transaction()``. ``fn`` must only run statements (it runs in aiosqlite's thread)."""
+        async with self._lock:
+            delay, started = RETRY_FIRST_S, time.time()
+            while True:
+                try:
+                    with anyio.CancelScope(shield=True):  # see ``_statement``
+                        result = await self._call(self._in_thread(fn), "write")
+                except _Busy as exc:
+                    if not self.patient:
+                        raise self._translated(exc.args[0], "write") from exc
+                    self._set_locked(started, delay)
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
+                    continue
+                self._set_locked(None, 0.0)
+                return result
+
+    async def _in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``_transact(connection, fn)`` in aiosqlite's thread (see the module docstring)."""
+        conn = self._conn
+        return await conn._execute(lambda: _transact(conn._conn, fn))  # type: ignore[no-untyped-call,no-any-return]
+
     async def _rollback(self) -> None:
         """Roll back, keeping the error that made us: SQLite may have rolled back already."""
         with contextlib.suppress(StoreError):
@@ -213,6 +249,25 @@ class StoreDB:
         self.locked_since = since
         if self.on_locked is not None:
             self.on_locked(since)
+
+
+def _transact(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """BEGIN IMMEDIATE, ``fn(db)``, COMMIT; ROLLBACK on any error (in aiosqlite's thread)."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        if exc.sqlite_errorcode & 0xFF in _BUSY_CODES:
+            raise _Busy(exc) from exc
+        raise
+    try:
+        result = fn(db)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
+    return result
 
 
 def translated(path: Path, exc: sqlite3.Error, what: str) -> StoreError:
