@@ -415,3 +415,27 @@ async def test_a_read_queued_behind_a_trigger_repair_uses_the_re_created_table(
                 app.execute("COMMIT")
     await lite.close()
     assert list(got) == ["g1"]
+
+
+def test_finding_rows_by_key_looks_each_key_up_in_the_keys_index() -> None:
+    """``find`` joins the keys asked for to the table, so SQLite searches the key's unique
+    index (before: ``IN (VALUES ...)``, a scan of the whole table for every batch)."""
+    from adapters import _sqlite_schema as sql
+
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.execute(
+            "CREATE TABLE accounts (id TEXT PRIMARY KEY NOT NULL, company TEXT, number TEXT,"
+            " name TEXT, UNIQUE (company, number))"
+        )
+        for statement in sql.INSTALL:
+            db.execute(statement)
+        spec = EntitySpec("accounts", ("name",), ("company", "number"))
+        table = sql.inspect(db, spec)
+        assert not isinstance(table, list)
+        statement = table.by_keys(spec.key_fields, 2)
+        plan = [r[3] for r in db.execute(f"EXPLAIN QUERY PLAN {statement}", ["a", "1"] * 2)]
+        assert any(p.startswith("SEARCH t USING INDEX") for p in plan), plan
+        assert not any(p.startswith("SCAN t") for p in plan), plan
+        db.execute("INSERT INTO accounts VALUES ('x', 'a', '1', 'A1'), ('y', 'a', '2', 'A2')")
+        found = sql.rows_by_keys(db, table, spec.key_fields, [("a", 1), ("b", "1")], True)
+        assert [(k, r.native_id) for k, r in found.items()] == [(("a", 1), "x")]
