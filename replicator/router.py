@@ -6,6 +6,11 @@ linked, not duplicated. The router also replays the journal: at start (what a cr
 left unfinished), when a map resumes, and when the CLI queued a retry. An entry is
 never in flight twice: a live entry the catch-up already read (``caught_up``) is skipped,
 and the catch-up skips entries dispatched live and not finished (``ctx.inflight_ids``).
+
+A dispatch is resolved in batches: one store query per map and side by native id
+(``linked``), then one per map by key for the rows not linked (lookup.py). The router
+never waits for a commit: the acknowledgements of entries that need no actor (echoes,
+no-ops) are committed by a task of their own.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import failures, mapping, ordering
+from . import failures, ordering
 from .actor import RecordActor
 from .config import TableMap
 from .context import Context
-from .errors import ReplicatorError, RuleViolation, StoreError, TransientError
+from .errors import ReplicatorError, StoreError, TransientError
+from .lookup import Found, lookup
 from .model import Commit, JournalEntry, Link
 
 BATCH = 500
@@ -55,6 +61,8 @@ class Router:
         self.adopted: dict[int, list[tuple[str, int, str]]] = {}
         self.overflowed: set[int] = set()
         self.ended: set[int] = set()
+        self.ended_keys: set[tuple[str, str]] = set()
+        """The (map, key) of records whose actors ended since the dispatch's lookup."""
         self.rewind: dict[str, int] = {}
         self.messages: MemoryObjectSendStream[Message]
         self.caught_up: dict[str, int] = {m.name: 0 for m in ctx.config.maps}
@@ -114,7 +122,11 @@ class Router:
         """Send entries (counted in ``activity``) to their actors; drop those not due."""
         due = [e for e in entries if self.due(e, live)]
         self.ended.clear()  # actors ending from now on may leave these links stale
+        self.ended_keys.clear()
         links = await self.linked(due)
+        found = await lookup(
+            self.ctx, [e for e in due if (e.map, e.side, e.change.native_id) not in links]
+        )
         echoes = []
         for entry in due:
             link = links.get((entry.map, entry.side, entry.change.native_id))
@@ -123,9 +135,9 @@ class Router:
             elif link is None and (writer := self.writing_actor(entry)) is not None:
                 await self.send(self.ctx.map(entry.map), writer, entry, None)
             else:
-                await self.route(self.ctx.map(entry.map), entry, link)
+                await self.route(self.ctx.map(entry.map), entry, link, found)
         if echoes:
-            await self.finish(echoes, "echo")
+            self.tg.start_soon(self.finish, echoes, "echo")
 
     def is_echo(self, entry: JournalEntry, link: Link) -> bool:
         """The echo of our own write to an idle record: dropped without starting an actor."""
@@ -194,11 +206,13 @@ class Router:
             out.update({(map_name, side, nid): link for nid, link in found.items()})
         return out
 
-    async def route(self, m: TableMap, entry: JournalEntry, link: Link | None) -> None:
+    async def route(
+        self, m: TableMap, entry: JournalEntry, link: Link | None, found: Found
+    ) -> None:
         """Send an entry to the actor of its link, or of its key; ack it if nothing to do."""
         if link is None:
             try:
-                link_id, link = await self.resolve(m, entry)
+                link_id, link = await self.resolve(m, entry, found)
             except TransientError as exc:  # its side is away: it waits in the journal
                 return self.retry_later(m, entry, exc)
             except StoreError:
@@ -208,7 +222,7 @@ class Router:
         else:
             link_id = link.id
         if link_id is None:
-            await self.finish([(entry, None)], "noop")
+            self.tg.start_soon(self.finish, [(entry, None)], "noop")
             return
         await self.send(m, link_id, entry, link)
 
@@ -267,8 +281,11 @@ class Router:
         )
         self.ctx.activity.done()
 
-    async def resolve(self, m: TableMap, entry: JournalEntry) -> tuple[int | None, Link | None]:
-        """The link (or a provisional id) of a row not linked by native id, by its key."""
+    async def resolve(
+        self, m: TableMap, entry: JournalEntry, found: Found
+    ) -> tuple[int | None, Link | None]:
+        """The link (or a provisional id) of a row not linked by native id, by its key
+        (as the dispatch's lookup found it, unless its record's actor ended since)."""
         change = entry.change
         native = (m.name, entry.side, change.native_id)
         busy = self.provisional_native.get(native)
@@ -277,38 +294,25 @@ class Router:
         if change.op == "delete":  # linked since the batch's lookup, or nothing to do
             link = await self.ctx.store.link_by_native(m.name, entry.side, change.native_id)
             return (link.id, link) if link is not None else (None, None)
-        key = await self.key(m, entry)
+        if entry.id in found.failed:
+            raise found.failed[entry.id]
+        key = found.keys[entry.id]
         if key is None:
             return None, None
-        found = self.provisional.get((m.name, key))
-        if found is None:
-            link = await self.ctx.store.link_by_key(m.name, key)
+        provisional = self.provisional.get((m.name, key))
+        if provisional is None:
+            link = found.links.get((m.name, key))
+            if (m.name, key) in self.ended_keys:  # its actor may have stored it since
+                link = await self.ctx.store.link_by_key(m.name, key)
             if link is not None:
                 return link.id, link
-            found = self.next_id
+            provisional = self.next_id
             self.next_id += 1
-            self.provisional[(m.name, key)] = found
-            self.provisional_of[found] = ((m.name, key), [])
-        self.provisional_native[native] = found
-        self.provisional_of[found][1].append(native)
-        return found, None
-
-    async def key(self, m: TableMap, entry: JournalEntry) -> str | None:
-        """The encoded integration key of an unlinked row; a unique stand-in if unreadable."""
-        change = entry.change
-        values = change.values
-        if values is None:
-            rows = await self.ctx.sides[entry.side].get(m.entities[entry.side], [change.native_id])
-            if change.native_id not in rows:
-                return None
-            if rows[change.native_id].error is not None:  # its actor queues the error
-                return f"!{entry.side}:{change.native_id}"
-            values = rows[change.native_id].values
-        try:
-            canonical = mapping.canonical(m, entry.side, values)
-        except RuleViolation:
-            return f"!{entry.side}:{change.native_id}"
-        return mapping.encode_key(mapping.key_of(m, canonical))
+            self.provisional[(m.name, key)] = provisional
+            self.provisional_of[provisional] = ((m.name, key), [])
+        self.provisional_native[native] = provisional
+        self.provisional_of[provisional][1].append(native)
+        return provisional, None
 
     async def send(self, m: TableMap, link_id: int, entry: JournalEntry, link: Link | None) -> None:
         """Queue an entry in its actor's mailbox, starting the actor (with ``link``) if idle."""
@@ -357,6 +361,8 @@ class Router:
         try:
             await actor.run()
         finally:
+            keys = (link.key if link else None, actor.key, actor.deleted_key)
+            self.ended_keys.update((m.name, key) for key in keys if key is not None)
             for token in actor.tokens:
                 self.ctx.writing.pop(token, None)
             send = self.actors.pop(link_id)
@@ -376,6 +382,7 @@ class Router:
         natives = self.adopted.pop(link_id, [])
         if found is not None:
             del self.provisional[found[0]]
+            self.ended_keys.add(found[0])
             natives += found[1]
         for native in natives:
             self.provisional_native.pop(native, None)

@@ -151,7 +151,7 @@ def _holders_in(db: sqlite3.Connection, batch: list[Commit]) -> list[Link | None
                 wanted.setdefault((link.map, side), set()).add(native_id)
     stored: dict[tuple[str, int, str], Link] = {}
     for (map_name, side), ids in wanted.items():
-        for rows in _native_chunks(list(ids)):
+        for rows in _chunks(list(ids)):
             for r in db.execute(_by_native_sql(side, len(rows)), (map_name, *rows)):
                 link = _link_of(r)
                 stored[(map_name, side, str(link.ids[side]))] = link
@@ -161,7 +161,7 @@ def _holders_in(db: sqlite3.Connection, batch: list[Commit]) -> list[Link | None
     ]
 
 
-def _native_chunks(ids: list[str]) -> Iterator[list[str]]:
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(ids), 500):
         yield ids[start : start + 500]
 
@@ -395,12 +395,23 @@ class Store:
             )
         )
 
+    async def links_by_key(self, map_name: str, keys: Sequence[str]) -> dict[str, Link]:
+        """Links of many keys of one map (for batch routing); the oldest if several."""
+        out: dict[str, Link] = {}
+        for chunk in _chunks(list(keys)):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND key IN ({marks}) ORDER BY id"
+            for r in await self._all(sql, (map_name, *chunk)):
+                link = _link_of(r)
+                out.setdefault(link.key, link)
+        return out
+
     async def links_by_native(
         self, map_name: str, side: int, ids: Sequence[str]
     ) -> dict[str, Link]:
         """Links of many native ids of one side (for batch routing and initial sync)."""
         out: dict[str, Link] = {}
-        for chunk in _native_chunks(list(ids)):
+        for chunk in _chunks(list(ids)):
             for r in await self._all(_by_native_sql(side, len(chunk)), (map_name, *chunk)):
                 link = _link_of(r)
                 out[str(link.ids[side])] = link
