@@ -156,7 +156,7 @@ class Applier:
         fresh = link is not None and link.versions[s] == change.version
         if change.values is not None and change.version is not None and fresh:
             return Row(change.native_id, change.version, change.values, change.changed_at)
-        rows = await self.ctx.sides[s].get(self.map.entities[s], [change.native_id])
+        rows = await self.ctx.readers[s].get(self.map.entities[s], [change.native_id])
         return rows.get(change.native_id)
 
     async def on_delete(self, s: int, native_id: str) -> Outcome:
@@ -187,7 +187,7 @@ class Applier:
         """Whether the deleted id names this record's row again: the delete is then of an
         earlier row the side gave the same id (a side must not, but is not trusted to)."""
         native_id = str(link.ids[s])
-        row = (await self.ctx.sides[s].get(self.map.entities[s], [native_id])).get(native_id)
+        row = (await self.ctx.readers[s].get(self.map.entities[s], [native_id])).get(native_id)
         if row is None or self.row_key(s, row) != link.key:
             return False
         self.ctx.log.warning(
@@ -249,7 +249,7 @@ class Applier:
                 "rule",
             )
         key = mapping.key_of(self.map, values)
-        found = await self.ctx.sides[t].find(
+        found = await self.ctx.readers[t].find(
             self.map.entities[t], self.map.key_names(t), [mapping.side_key(self.map, t, key)]
         )
         existing = next(iter(found.values()), None)
@@ -274,7 +274,7 @@ class Applier:
                 rules.create_refused(self.map, s, self.ctx.side_names),
                 "rule",
             )
-        if not await self.ctx.sides[s].get(self.map.entities[s], [row.native_id]):
+        if not await self.ctx.readers[s].get(self.map.entities[s], [row.native_id]):
             raise Step(  # the change's values are stale: re-creating it would resurrect it
                 "conflict",
                 f"row {row.native_id} was deleted on {self.side_name(s)!r} meanwhile; "
@@ -430,7 +430,7 @@ class Applier:
 
     async def read_side(self, pair: Pair, side: int) -> None:
         native_id = str(pair.link.ids[side])
-        rows = await self.ctx.sides[side].get(self.map.entities[side], [native_id])
+        rows = await self.ctx.readers[side].get(self.map.entities[side], [native_id])
         row = rows.get(native_id)
         if row is None:
             raise Step(

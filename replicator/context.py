@@ -14,6 +14,7 @@ from .committer import Committer
 from .config import Config, TableMap
 from .model import JournalEntry
 from .parking import Parking
+from .reader import Reader
 from .store import Store
 from .writer import Writer
 
@@ -38,6 +39,8 @@ class Context:
             Writer(side, i, config.engine.batch_size, self.activity.wrote, self.write_down)
             for i, side in enumerate(sides)
         ]
+        self.readers = [Reader(side, config.engine.batch_size) for side in sides]
+        """Batch the actors' row reads, one per side (the actors read through these)."""
         self.maps = {m.name: m for m in config.maps}
         self.prerequisites = config.prerequisite_graph()
         self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]

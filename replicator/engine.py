@@ -149,6 +149,8 @@ class Replicator:
         await self.tg.start(self.ctx.committer.run)
         for writer in self.ctx.writers:
             await self.tg.start(writer.run)
+        for reader in self.ctx.readers:
+            await self.tg.start(reader.run)
         down = [i for i in range(len(sides)) if not await self._connect(i, fail=not self._live)]
         if down:  # a daemon rides out a side that is away at start: it comes up later
             self.tg.start_soon(self._come_up, down)

@@ -1,16 +1,21 @@
-"""The pipeline works in batches: the router's lookups."""
+"""The pipeline works in batches: the router's lookups and the actors' side reads."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from adapters.memory import MemorySide
 from conftest import write_config
+from replicator.adapter import Row
 from replicator.engine import Replicator
+from replicator.errors import TransientError
+from replicator.reader import Reader
 
 pytestmark = pytest.mark.anyio
 
@@ -55,3 +60,51 @@ async def test_the_router_finds_a_batch_of_new_records_without_a_query_per_recor
         assert len(crm.rows("accounts")) == 30
     assert len(single) <= 3, "a store query per new record"
     assert 1 <= len(batched) <= 3
+
+
+class SlowSide(MemorySide):
+    """A memory side whose reads wait for ``go`` (a side busy with an earlier call)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.go = anyio.Event()
+        self.gets: list[tuple[str, list[str]]] = []
+
+    async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
+        self.gets.append((entity, list(native_ids)))
+        await self.go.wait()
+        if entity == "broken":
+            raise TransientError("side 'slow': injected")
+        return await super().get(entity, native_ids)
+
+
+async def test_reads_that_queue_up_meanwhile_are_one_side_call_per_entity() -> None:
+    """Actors' reads asked while the side is busy go out together, one ``get`` per entity;
+    each actor gets its own rows; a failing call fails only the reads of its entity."""
+    side = SlowSide("slow")
+    ids = [side.insert("items", {"code": f"I{i}"}) for i in range(4)]
+    reader = Reader(side, 100)
+    answers: dict[str, Any] = {}
+
+    async def read(name: str, entity: str, wanted: list[str]) -> None:
+        try:
+            answers[name] = sorted(await reader.get(entity, wanted))
+        except TransientError as exc:
+            answers[name] = exc
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(reader.run)
+            tg.start_soon(read, "first", "items", ids[:1])
+            await wait_all_tasks_blocked()  # the first call is at the side
+            for i, name in enumerate(("a", "b", "c")):
+                tg.start_soon(read, name, "items", ids[i + 1 : i + 2])
+            tg.start_soon(read, "bad", "broken", ["x"])
+            await wait_all_tasks_blocked()
+            side.go.set()
+            while len(answers) < 5:
+                await wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()
+    assert side.gets == [("items", ids[:1]), ("items", sorted(ids[1:])), ("broken", ["x"])]
+    assert [answers[n] for n in ("first", "a", "b", "c")] == [[i] for i in ids]
+    assert isinstance(answers["bad"], TransientError)
