@@ -108,3 +108,29 @@ async def test_reads_that_queue_up_meanwhile_are_one_side_call_per_entity() -> N
     assert side.gets == [("items", ids[:1]), ("items", sorted(ids[1:])), ("broken", ["x"])]
     assert [answers[n] for n in ("first", "a", "b", "c")] == [[i] for i in ids]
     assert isinstance(answers["bad"], TransientError)
+
+
+class CountedSide(MemorySide):
+    """A memory side that counts the rows its ``get`` was asked for."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.asked: list[str] = []
+
+    async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
+        self.asked += native_ids
+        return await super().get(entity, native_ids)
+
+
+async def test_a_new_row_is_read_once_on_its_own_side(tmp_path: Path) -> None:
+    """A row created on one side is read there once to be created on the other (before:
+    twice, the create reading again the row the actor had just read)."""
+    fno, crm = CountedSide("fno"), MemorySide("crm")
+    async with Replicator(write_config(tmp_path, CUSTOMERS), sides={"fno": fno, "crm": crm}) as rep:
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+        nid = fno.insert("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "C1"})
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+        assert len(crm.rows("accounts")) == 1
+    assert fno.asked.count(nid) == 1
