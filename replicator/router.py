@@ -124,9 +124,7 @@ class Router:
         self.ended.clear()  # actors ending from now on may leave these links stale
         self.ended_keys.clear()
         links = await self.linked(due)
-        found = await lookup(
-            self.ctx, [e for e in due if (e.map, e.side, e.change.native_id) not in links]
-        )
+        found = await lookup(self.ctx, [e for e in due if self.unlinked(e, links)])
         echoes = []
         for entry in due:
             link = links.get((entry.map, entry.side, entry.change.native_id))
@@ -138,6 +136,12 @@ class Router:
                 await self.route(self.ctx.map(entry.map), entry, link, found)
         if echoes:
             self.tg.start_soon(self.finish, echoes, "echo")
+
+    def unlinked(self, entry: JournalEntry, links: dict[tuple[str, int, str], Link]) -> bool:
+        """Whether an entry is of a row not linked and not of a running actor's write (its
+        key is looked up with the dispatch's others)."""
+        native = (entry.map, entry.side, entry.change.native_id)
+        return native not in links and entry.change.token not in self.ctx.writing
 
     def is_echo(self, entry: JournalEntry, link: Link) -> bool:
         """The echo of our own write to an idle record: dropped without starting an actor."""
@@ -294,6 +298,8 @@ class Router:
         if change.op == "delete":  # linked since the batch's lookup, or nothing to do
             link = await self.ctx.store.link_by_native(m.name, entry.side, change.native_id)
             return (link.id, link) if link is not None else (None, None)
+        if entry.id not in found.keys and entry.id not in found.failed:
+            found = await lookup(self.ctx, [entry])  # not looked up with the dispatch
         if entry.id in found.failed:
             raise found.failed[entry.id]
         key = found.keys[entry.id]
