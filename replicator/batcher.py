@@ -28,24 +28,35 @@ class _Request(Generic[T, R]):
 
 
 class Batcher(Generic[T, R]):
-    """Runs ``handle(items) -> answers`` over batches of at most ``max_batch`` items."""
+    """Runs ``handle(items) -> answers`` over batches of at most ``max_batch`` items.
+
+    ``gather_s``: how long a batch that is not full waits for more items once its first
+    came (0: it takes only what queued meanwhile).
+    """
 
     def __init__(
         self,
         handle: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
         max_batch: int,
         capacity: int = 4096,
+        gather_s: float = 0.0,
     ) -> None:
         self.handle = handle
         self.max_batch = max_batch
+        self.gather_s = gather_s
         self._send: MemoryObjectSendStream[_Request[T, R]]
         self._receive: MemoryObjectReceiveStream[_Request[T, R]]
         self._send, self._receive = anyio.create_memory_object_stream(capacity)
+        self._full: anyio.Event | None = None  # set once the gathering batch can fill up
+        self._room = 0  # how many more items the gathering batch takes
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait for its answer (or the batch's exception)."""
         request: _Request[T, R] = _Request(item)
         await self._send.send(request)
+        full = self._full
+        if full is not None and self._receive.statistics().current_buffer_used >= self._room:
+            full.set()
         await request.done.wait()
         if request.error is not None:
             raise request.error
@@ -58,13 +69,28 @@ class Batcher(Generic[T, R]):
         task_status.started()
         async with self._receive:
             async for first in self._receive:
-                batch = [first]
-                while len(batch) < self.max_batch:
-                    try:
-                        batch.append(self._receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
-                await self._handle(batch)
+                await self._handle(await self._gather(first))
+
+    async def _gather(self, first: _Request[T, R]) -> list[_Request[T, R]]:
+        """``first`` and what queued meanwhile; if that is not a full batch, what comes
+        within ``gather_s`` too, or until it is full (the wait is on an event, never on a
+        receive that a timeout would cancel with an item in hand)."""
+        batch = [first]
+        self._drain(batch)
+        if self.gather_s > 0 and len(batch) < self.max_batch:
+            self._full, self._room = anyio.Event(), self.max_batch - len(batch)
+            with anyio.move_on_after(self.gather_s):
+                await self._full.wait()
+            self._full = None
+            self._drain(batch)
+        return batch
+
+    def _drain(self, batch: list[_Request[T, R]]) -> None:
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except anyio.WouldBlock:
+                return
 
     async def _handle(self, batch: list[_Request[T, R]]) -> None:
         try:

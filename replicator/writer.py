@@ -13,6 +13,10 @@ from .adapter import Side, WriteOp, WriteResult
 from .batcher import Batcher
 from .errors import AdapterError, TransientError
 
+GATHER_S = 0.003
+"""How long a write batch that is not full waits for more (bigger batches, fewer
+transactions: the side's cost is per batch more than per row)."""
+
 
 class Writer(Batcher[WriteOp, WriteResult]):
     """Batches writes to side number ``index``.
@@ -29,7 +33,7 @@ class Writer(Batcher[WriteOp, WriteResult]):
         on_write: Callable[[int], None],
         down: dict[int, float],
     ) -> None:
-        super().__init__(self._write, max_batch)
+        super().__init__(self._write, max_batch, gather_s=GATHER_S)
         self.side = side
         self.index = index
         self.on_write = on_write

