@@ -7,6 +7,22 @@ is committed: its state lives in the store, so memory follows activity, not tabl
 How a change is applied (echo, delete, new record, reconcile) is in apply.py; this
 module is the lifecycle around it: the mailbox, retries with backoff, the commit of each
 outcome, and the ``change`` log event.
+
+**Why the actor stays a task with a mailbox** (issue 10's design call). The pipeline is
+batched at every stage an actor waits on: the router resolves a dispatch with a few
+queries (lookup.py), the readers turn the actors' row reads into one side call per
+entity (reader.py), the writers their writes into one transaction (writer.py), and the
+committer their intents and outcomes into one state-store transaction, one thread hop
+(committer.py). Hundreds of actors in flight each wait at one of those stages, so each
+stage's batch is made of many records' work, and the stages overlap: one batch of
+writes runs while the next batch's reads and the previous batch's commit do. The actor
+itself stays a plain sequential coroutine, which keeps what DESIGN §3 needs easy to
+see: one change at a time per record (per-record order), the actor as the only owner
+of its link while it runs, the intent committed before the write it announces. A state
+machine driven by a batch loop would save the per-record task and its awaits (the
+process's CPU, now the limit on the memory sides), at the cost of turning this
+straight-line code into explicit states; that is the next step if the per-record cost
+must fall further, and the stage boundaries above are where its batches would go.
 """
 
 from __future__ import annotations

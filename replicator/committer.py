@@ -1,7 +1,9 @@
 """The committer: group-commits actor steps (links, shadows, tokens, journal acks, errors).
 
 Actors wait for their own step to be durable before they go on, but a single
-state-store transaction carries every step that queued up meanwhile. A commit that
+state-store transaction carries every step that queued up meanwhile, and that
+transaction is one call into the store's thread (``Store.commit``): its cost is per
+transaction, hardly per step, so batches of hundreds cost about what one did. A commit that
 fails is a ``StoreError`` for every step in it: fatal for the engine, never one
 record's failure.
 """
