@@ -1,0 +1,246 @@
+"""Shared pieces of the SQLite benchmarks: the two schemas, the config, seeding, the raw
+batched copy (the baseline), and the child processes under test.
+
+Both sides are SQLite files with the same pragmas (WAL, foreign keys on, the default
+``synchronous``). Rows are customers with 6 fields on each side; row ``i`` has the key
+``("usmf", "C%07d" % i)`` and, on the fno side, ``RecId = i + 1`` when seeded in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import IO, Any
+
+BENCH = Path(__file__).resolve().parent
+BATCH = 1000  # rows a transaction, for the raw copy and for every bulk load generator
+POLL_S = 0.005  # how often an observer looks at the other side
+
+FNO = """CREATE TABLE CustomersV3 (RecId INTEGER PRIMARY KEY, dataAreaId TEXT NOT NULL,
+  CustomerAccount TEXT NOT NULL, OrganizationName TEXT, CreditLimit REAL, AddressCity TEXT,
+  UNIQUE (dataAreaId, CustomerAccount))"""
+CRM = """CREATE TABLE accounts (accountid TEXT PRIMARY KEY NOT NULL
+  DEFAULT (lower(hex(randomblob(16)))), company TEXT NOT NULL, accountnumber TEXT NOT NULL,
+  name TEXT, creditlimit REAL, address1_city TEXT, UNIQUE (company, accountnumber))"""
+CONFIG = """
+[state]
+path = "state.db"
+[sides.fno]
+adapter = "sqlite"
+path = "fno.db"
+[sides.crm]
+adapter = "sqlite"
+path = "crm.db"
+[engine]
+batch_size = 1000
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "dataAreaId", crm = "company" },
+        { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [ { fno = "OrganizationName", crm = "name" },
+           { fno = "CreditLimit", crm = "creditlimit" },
+           { fno = "AddressCity", crm = "address1_city" } ]
+"""
+FNO_INSERT = (
+    "INSERT INTO CustomersV3 (dataAreaId, CustomerAccount, OrganizationName, CreditLimit,"
+    " AddressCity) VALUES (?, ?, ?, ?, ?)"
+)
+CRM_UPSERT = (
+    "INSERT INTO accounts (company, accountnumber, name, creditlimit, address1_city) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (company, accountnumber) DO UPDATE SET "
+    "name = excluded.name, creditlimit = excluded.creditlimit, "
+    "address1_city = excluded.address1_city"
+)
+FNO_ROWS = (
+    "SELECT dataAreaId, CustomerAccount, OrganizationName, CreditLimit, AddressCity "
+    "FROM CustomersV3 ORDER BY dataAreaId, CustomerAccount"
+)
+CRM_ROWS = (
+    "SELECT company, accountnumber, name, creditlimit, address1_city "
+    "FROM accounts ORDER BY company, accountnumber"
+)
+
+Customer = tuple[str, str, str, float, str]
+
+
+def customer(i: int, city: str = "Boise") -> Customer:
+    """Row ``i`` as (company, account, name, credit limit, city), either side's order."""
+    return ("usmf", f"C{i:07}", f"Customer {i}", i * 10.0, city)
+
+
+def database(path: Path, schema: str) -> sqlite3.Connection:
+    """A new side file with ``schema``, in WAL mode; an autocommit connection to it."""
+    conn = connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(schema)
+    return conn
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """An application's connection: autocommit, foreign keys on, patient with locks."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def load(conn: sqlite3.Connection, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+    """``executemany`` of ``rows`` in transactions of ``BATCH`` rows."""
+    batch: list[Sequence[Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            _commit(conn, statement, batch)
+            batch = []
+    if batch:
+        _commit(conn, statement, batch)
+
+
+def _commit(conn: sqlite3.Connection, statement: str, batch: list[Sequence[Any]]) -> None:
+    conn.execute("BEGIN")
+    conn.executemany(statement, batch)
+    conn.execute("COMMIT")
+
+
+def create_sides(folder: Path, fno_rows: int = 0, crm_rows: int = 0) -> None:
+    """``fno.db`` and ``crm.db`` in ``folder``, with the first rows seeded on each side,
+    and the config ``bench.toml`` that replicates them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with closing(database(folder / "fno.db", FNO)) as fno:
+        load(fno, FNO_INSERT, (customer(i) for i in range(fno_rows)))
+    with closing(database(folder / "crm.db", CRM)) as crm:
+        load(crm, CRM_UPSERT, (customer(i) for i in range(crm_rows)))
+    (folder / "bench.toml").write_text(CONFIG)
+
+
+def raw_copy(folder: Path, rows: int, *, existing: bool = False) -> float:
+    """Seconds to copy ``rows`` rows from one file to another with ``executemany`` upserts
+    in transactions of 1,000; with ``existing`` the target already holds every row with
+    other values (the upsert's update path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with closing(database(folder / "raw_src.db", FNO)) as src:
+        load(src, FNO_INSERT, (customer(i, city="Updated") for i in range(rows)))
+    with closing(database(folder / "raw_dst.db", CRM)) as dst:
+        if existing:
+            load(dst, CRM_UPSERT, (customer(i) for i in range(rows)))
+        with closing(connect(folder / "raw_src.db")) as src:
+            started = time.perf_counter()
+            cursor = src.execute(FNO_ROWS)
+            while batch := cursor.fetchmany(BATCH):
+                _commit(dst, CRM_UPSERT, batch)
+            return time.perf_counter() - started
+
+
+def same_rows(folder: Path) -> bool:
+    """Whether both sides hold the same customers with the same values."""
+    with closing(connect(folder / "fno.db")) as fno, closing(connect(folder / "crm.db")) as crm:
+        return fno.execute(FNO_ROWS).fetchall() == crm.execute(CRM_ROWS).fetchall()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float) -> float:
+    """Poll ``condition`` every ``POLL_S``; the ``perf_counter`` when it first held."""
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(POLL_S)
+    return time.perf_counter()
+
+
+def scalar(conn: sqlite3.Connection, statement: str, params: Sequence[Any] = ()) -> Any:
+    """The first column of the first row (None if none, or the table is not there yet)."""
+    try:
+        row = conn.execute(statement, params).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else row[0]
+
+
+# -- child processes -----------------------------------------------------------------------
+
+
+class Child:
+    """A child process whose stdout and stderr go to ``log``; killed if left running."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.log = log
+        self._out: IO[bytes] = log.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def status_kb(self, field: str) -> int:
+        """``VmRSS``, ``VmHWM``... of the running process, from ``/proc``, in kB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user and system) the running process used so far."""
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def check_running(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.log.name}: exited {self.proc.returncode}\n{self.output()}")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM, wait for the exit (SIGKILL after ``timeout``)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
+
+
+def daemon(folder: Path) -> Child:
+    """``replicator run --config bench.toml`` in ``folder``, logging warnings only."""
+    entry = "from replicator.cli import main; raise SystemExit(main())"
+    argv = [sys.executable, "-c", entry, "--log-format", "json", "--log-level", "warning"]
+    return Child([*argv, "run", "--config", str(folder / "bench.toml")], folder / "daemon.log")
+
+
+def naive(folder: Path) -> Child:
+    """``bench/naive_sync.py fno.db crm.db`` for the sides in ``folder``."""
+    argv = [sys.executable, str(BENCH / "naive_sync.py"), str(folder / "fno.db")]
+    return Child([*argv, str(folder / "crm.db")], folder / "naive.log")
+
+
+def timed_sync(folder: Path) -> dict[str, Any]:
+    """The initial sync of ``folder`` in a child process (bench/_sync_once.py): its
+    seconds, rows and peak RSS (kB), as that process measured them."""
+    argv = [sys.executable, str(BENCH / "_sync_once.py"), str(folder / "bench.toml")]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"_sync_once.py exited {done.returncode}\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
