@@ -1,5 +1,5 @@
-"""Shared pieces of the SQLite benchmarks: the two schemas, the config, seeding, the raw
-batched copy (the baseline), and the child processes under test.
+"""Shared pieces of the SQLite benchmarks: the two schemas, the config, seeding, and the
+raw batched copy (the baseline).
 
 Both sides are SQLite files with the same pragmas (WAL, foreign keys on, the default
 ``synchronous``). Rows are customers with 6 fields on each side; row ``i`` has the key
@@ -8,19 +8,13 @@ Both sides are SQLite files with the same pragmas (WAL, foreign keys on, the def
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-BENCH = Path(__file__).resolve().parent
 BATCH = 1000  # rows a transaction, for the raw copy and for every bulk load generator
 POLL_S = 0.005  # how often an observer looks at the other side
 
@@ -163,84 +157,3 @@ def scalar(conn: sqlite3.Connection, statement: str, params: Sequence[Any] = ())
     except sqlite3.OperationalError:
         return None
     return None if row is None else row[0]
-
-
-# -- child processes -----------------------------------------------------------------------
-
-
-class Child:
-    """A child process whose stdout and stderr go to ``log``; killed if left running."""
-
-    def __init__(self, argv: list[str], log: Path) -> None:
-        self.log = log
-        self._out: IO[bytes] = log.open("wb")
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-    def status_kb(self, field: str) -> int:
-        """``VmRSS``, ``VmHWM``... of the running process, from ``/proc``, in kB."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-        raise KeyError(field)
-
-    def cpu_s(self) -> float:
-        """CPU seconds (user and system) the running process used so far."""
-        stat = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def check_running(self) -> None:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.log.name}: exited {self.proc.returncode}\n{self.output()}")
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """SIGTERM, wait for the exit (SIGKILL after ``timeout``)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-
-    def __enter__(self) -> Child:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._out.close()
-
-
-def daemon(folder: Path) -> Child:
-    """``replicator run --config bench.toml`` in ``folder``, logging warnings only."""
-    entry = "from replicator.cli import main; raise SystemExit(main())"
-    argv = [sys.executable, "-c", entry, "--log-format", "json", "--log-level", "warning"]
-    return Child([*argv, "run", "--config", str(folder / "bench.toml")], folder / "daemon.log")
-
-
-def naive(folder: Path) -> Child:
-    """``bench/naive_sync.py fno.db crm.db`` for the sides in ``folder``."""
-    argv = [sys.executable, str(BENCH / "naive_sync.py"), str(folder / "fno.db")]
-    return Child([*argv, str(folder / "crm.db")], folder / "naive.log")
-
-
-def timed_sync(folder: Path) -> dict[str, Any]:
-    """The initial sync of ``folder`` in a child process (bench/_sync_once.py): its
-    seconds, rows and peak RSS (kB), as that process measured them."""
-    argv = [sys.executable, str(BENCH / "_sync_once.py"), str(folder / "bench.toml")]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"_sync_once.py exited {done.returncode}\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result

@@ -18,18 +18,22 @@ Every phase is a separate measurement on fresh files (customers, 6 fields a side
 * ``steady``: single-row updates on fno at ``--rate`` a second for ``--seconds``, each
   its own transaction, writing a fresh value into CreditLimit (a mapped field). An
   observer on crm sees the values arrive: lag = arrival on crm - commit on fno, as p50,
-  p99 and max; the backlog when the load stops, the time to drain it, and whether the
-  lag grew (falling behind: the last second's median lag above twice the second
-  second's plus 20 ms, or not drained).
+  p99 and max; the most updates in flight at any poll, the backlog when the load
+  stops, the time to drain it, and whether it fell behind: not drained within 1 s of
+  the load's end, or the median lag of its last third above twice that of its
+  middle third plus 20 ms.
 * ``--rss ROWS``: peak RSS (``ru_maxrss``) of the initial sync of ROWS rows, and of
   the naive script's first pass of the same rows (its VmHWM).
 * ``--soak MINUTES``: the ``steady`` load for MINUTES; the daemon's RSS every 10 s
   (first, last, max) and the lag.
 
 The observer and the load generator run in this process, the daemon and the naive
-script in their own; the observer reads crm on its own connection every 5 ms (WAL: it
-never blocks a writer), so lags are known to about 5 ms. Figures are noisy on a shared
-machine: compare ratios within one run, not absolute rates between runs.
+script in their own (bench/_children.py: how each is started and known to be ready);
+the observer reads crm on its own connection every 5 ms (WAL: it never blocks a
+writer), so times are known to about 5 ms (bench/_steady.py: the lag measure). Each
+phase also shows the CPU seconds the daemon or the script used while measured.
+Figures are noisy on a shared machine: compare ratios within one run, not absolute
+rates between runs.
 """
 
 from __future__ import annotations
@@ -40,18 +44,17 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import _common as c
+from _children import Child, first_pass, naive_script, replicator, timed_sync
+from _steady import Lags, steady
 
-READY_S = 600.0  # a start (with its initial sync) or a phase that takes longer: failed
-SETTLE_S = 0.05
-BASE = 1e9  # steady values are BASE + update number: unique, above every seeded value
+TIMEOUT_S = 600.0  # a measurement that takes longer: failed
 PHASES = ("sync", "insert", "update", "steady")
 
 
@@ -79,66 +82,6 @@ def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-# -- starting what is measured -------------------------------------------------------------
-
-
-def live(state: Path, child: c.Child) -> bool:
-    """Whether the daemon runs live: its heartbeat is in the state store."""
-    child.check_running()
-    if not state.exists():
-        return False
-    with closing(sqlite3.connect(state, timeout=30)) as st:
-        beat = c.scalar(st, "SELECT value FROM meta WHERE key = 'heartbeat'")
-    return beat not in (None, "0")
-
-
-def quiet(folder: Path) -> bool:
-    """Whether the daemon has read every change of both sides and finished them all."""
-    heads = []
-    for side in ("fno", "crm"):
-        with closing(c.connect(folder / f"{side}.db")) as db:
-            seq = "SELECT seq FROM sqlite_sequence WHERE name = '_replicator_changes'"
-            heads.append(int(c.scalar(db, seq) or 0))
-    with closing(sqlite3.connect(folder / "state.db", timeout=30)) as st:
-        cursors = dict(st.execute("SELECT side, cursor FROM cursors").fetchall())
-        journal = c.scalar(st, "SELECT count(*) FROM journal")
-    read = [int(cursors.get(i) or 0) for i in range(len(heads))]
-    return journal == 0 and read == heads
-
-
-@contextmanager
-def replicator(folder: Path) -> Iterator[c.Child]:
-    """The daemon on ``folder``, live and quiet (its initial sync done and settled)."""
-    with c.daemon(folder) as child:
-        c.wait_until(lambda: live(folder / "state.db", child), "the daemon to go live", READY_S)
-        c.wait_until(lambda: quiet(folder) and settled(folder), "the daemon to settle", READY_S)
-        yield child
-        child.stop()
-
-
-def settled(folder: Path) -> bool:
-    time.sleep(SETTLE_S)
-    return quiet(folder)
-
-
-@contextmanager
-def naive_script(folder: Path) -> Iterator[c.Child]:
-    """The naive script on ``folder``, its first pass done."""
-    with c.naive(folder) as child:
-        c.wait_until(lambda: first_pass(child) is not None, "the naive first pass", READY_S)
-        yield child
-        child.stop()
-
-
-def first_pass(child: c.Child) -> float | None:
-    """The seconds of the naive script's first pass, once it reported it."""
-    child.check_running()
-    for line in child.output().splitlines():
-        if "first pass" in line:
-            return float(line.split(" in ")[-1].split()[0])
-    return None
-
-
 def count(db: sqlite3.Connection, statement: str, expected: int) -> Callable[[], bool]:
     return lambda: c.scalar(db, statement) == expected
 
@@ -154,7 +97,7 @@ def check_same(folder: Path, what: str) -> None:
 def phase_sync(root: Path, rows: int) -> Line:
     raw = c.raw_copy(root / "sync-raw", rows)
     c.create_sides(root / "sync-rep", fno_rows=rows)
-    result = c.timed_sync(root / "sync-rep")
+    result = timed_sync(root / "sync-rep")
     assert result["created"] == rows, result
     check_same(root / "sync-rep", "initial sync")
     c.create_sides(root / "sync-naive", fno_rows=rows)
@@ -170,11 +113,11 @@ def inserted(folder: Path, rows: int, linked: bool) -> float:
     with closing(c.connect(folder / "fno.db")) as fno, closing(c.connect(folder / "crm.db")) as crm:
         started = time.perf_counter()
         c.load(fno, c.FNO_INSERT, (c.customer(i) for i in range(rows)))
-        done = c.wait_until(count(crm, "SELECT count(*) FROM accounts", rows), "inserts", READY_S)
+        done = c.wait_until(count(crm, "SELECT count(*) FROM accounts", rows), "inserts", TIMEOUT_S)
     if linked:
         with closing(sqlite3.connect(folder / "state.db", timeout=30)) as st:
             links = "SELECT count(*) FROM links WHERE id0 IS NOT NULL AND id1 IS NOT NULL"
-            done = c.wait_until(count(st, links, rows), "links", READY_S)
+            done = c.wait_until(count(st, links, rows), "links", TIMEOUT_S)
     return done - started
 
 
@@ -200,7 +143,7 @@ def updated(folder: Path, rows: int) -> float:
     with closing(c.connect(folder / "fno.db")) as fno, closing(c.connect(folder / "crm.db")) as crm:
         started = time.perf_counter()
         c.load(fno, update, ((i + 1,) for i in range(rows)))
-        return c.wait_until(count(crm, applied, rows), "updates", READY_S) - started
+        return c.wait_until(count(crm, applied, rows), "updates", TIMEOUT_S) - started
 
 
 def phase_update(root: Path, rows: int) -> list[Line]:
@@ -219,7 +162,7 @@ def phase_update(root: Path, rows: int) -> list[Line]:
 T = TypeVar("T")
 
 
-def measured(child: c.Child, measure: Callable[[], T]) -> tuple[T, float]:
+def measured(child: Child, measure: Callable[[], T]) -> tuple[T, float]:
     """What ``measure`` returns, and the CPU seconds ``child`` used meanwhile."""
     before = child.cpu_s()
     result = measure()
@@ -232,122 +175,6 @@ def cpu(rep: float, naive: float) -> Line:
 
 
 # -- steady single-row updates, and their lag ----------------------------------------------
-
-
-@dataclass
-class Lags:
-    """What a steady load measured; times in seconds."""
-
-    offered: float  # updates a second the generator achieved
-    lags: list[float]  # of the updates that arrived, sorted
-    missing: int  # never arrived before the drain deadline
-    backlog: int  # not yet on crm when the load stopped
-    drain_s: float | None  # from the end of the load to the last arrival (None: missing)
-    early_p50: float  # median lag of the updates of the second second
-    late_p50: float  # and of the last second
-
-    @property
-    def behind(self) -> bool:
-        return self.drain_s is None or self.late_p50 > 2 * self.early_p50 + 0.02
-
-    def quantile(self, q: float) -> float:
-        return self.lags[max(0, math.ceil(q * len(self.lags)) - 1)] if self.lags else math.nan
-
-
-@dataclass
-class Steady:
-    """Single-row updates of CreditLimit on fno at ``rate``/s, observed on crm.
-
-    Update k writes ``BASE + k`` into row ``k % rows``; once crm shows value j for a
-    row, every update k <= j of that row has arrived (a later value carries the earlier
-    ones). Each poll reads only the values from the oldest not yet arrived on."""
-
-    fno: sqlite3.Connection
-    crm: sqlite3.Connection
-    rows: int
-    rate: float
-    seconds: float
-    committed: list[float] = field(default_factory=list)
-    arrived: list[float | None] = field(default_factory=list)
-    pending: dict[int, deque[int]] = field(default_factory=dict)
-    floor: int = 0  # every update before it has arrived
-    seen: int = 0
-
-    def update(self) -> None:
-        k = len(self.committed)
-        row = k % self.rows
-        statement = "UPDATE CustomersV3 SET CreditLimit = ? WHERE RecId = ?"
-        self.fno.execute(statement, (BASE + k, row + 1))
-        self.committed.append(time.perf_counter())
-        self.arrived.append(None)
-        self.pending.setdefault(row, deque()).append(k)
-
-    def observe(self) -> None:
-        now = time.perf_counter()
-        statement = "SELECT creditlimit FROM accounts WHERE creditlimit >= ?"
-        for (value,) in self.crm.execute(statement, (BASE + self.floor,)):
-            j = int(value - BASE)
-            queue = self.pending.get(j % self.rows, deque())
-            while queue and queue[0] <= j:
-                self.arrived[queue.popleft()] = now
-                self.seen += 1
-        while self.floor < len(self.committed) and self.arrived[self.floor] is not None:
-            self.floor += 1
-
-    def offer(self, every: Callable[[], None] | None = None) -> float:
-        """Offer the load, observing meanwhile (and calling ``every`` every 10 s); the
-        perf_counter when it started."""
-        total, started = int(self.rate * self.seconds), time.perf_counter()
-        next_poll = next_tick = started
-        while len(self.committed) < total:
-            due, now = started + len(self.committed) / self.rate, time.perf_counter()
-            if now >= due:
-                self.update()
-            elif now >= next_poll:
-                self.observe()
-                next_poll = time.perf_counter() + c.POLL_S
-            elif every is not None and now >= next_tick:
-                every()
-                next_tick += 10.0
-            else:
-                time.sleep(min(due, next_poll) - now)
-        return started
-
-    def run(self, every: Callable[[], None] | None = None) -> Lags:
-        started = self.offer(every)
-        ended, backlog = time.perf_counter(), len(self.committed) - self.seen
-        deadline = ended + max(30.0, self.seconds)
-        while self.seen < len(self.committed) and time.perf_counter() < deadline:
-            time.sleep(c.POLL_S)
-            self.observe()
-        return self.lags(started, ended, backlog)
-
-    def lags(self, started: float, ended: float, backlog: int) -> Lags:
-        done = [(t, a) for t, a in zip(self.committed, self.arrived, strict=True) if a is not None]
-        missing = len(self.committed) - len(done)
-        last = max((a for _, a in done), default=ended)
-        early = started + min(1.0, self.seconds / 3)
-        late = ended - min(1.0, self.seconds / 3)
-        return Lags(
-            offered=len(self.committed) / (ended - started),
-            lags=sorted(a - t for t, a in done),
-            missing=missing,
-            backlog=backlog,
-            drain_s=None if missing else max(0.0, last - ended),
-            early_p50=median([a - t for t, a in done if early <= t < early + 1.0]),
-            late_p50=median([a - t for t, a in done if t >= late]),
-        )
-
-
-def median(xs: list[float]) -> float:
-    return sorted(xs)[len(xs) // 2] if xs else math.nan
-
-
-def steady(
-    folder: Path, rows: int, rate: float, seconds: float, every: Callable[[], None] | None = None
-) -> Lags:
-    with closing(c.connect(folder / "fno.db")) as fno, closing(c.connect(folder / "crm.db")) as crm:
-        return Steady(fno, crm, rows, rate, seconds).run(every)
 
 
 def ms(seconds: float | None) -> str:
@@ -369,6 +196,11 @@ def lag_lines(label: str, rep: Lags, naive: Lags | None) -> list[Line]:
         r, n = rep.quantile(q), naive.quantile(q) if naive else None
         lines.append(Line(f"{label} lag {name}", ms(r), naive=ms(n), vs_naive=better(n, r)))
     lines += [
+        Line(
+            "  backlog max during load",
+            f"{rep.peak_backlog:,}",
+            naive=f"{naive.peak_backlog:,}" if naive else "",
+        ),
         Line(
             "  backlog at load end", f"{rep.backlog:,}", naive=f"{naive.backlog:,}" if naive else ""
         ),
@@ -416,7 +248,7 @@ def mb(kb: int) -> str:
 def phase_rss(root: Path, rows: int) -> list[Line]:
     raw = c.raw_copy(root / "rss-raw", rows)
     c.create_sides(root / "rss-rep", fno_rows=rows)
-    result = c.timed_sync(root / "rss-rep")
+    result = timed_sync(root / "rss-rep")
     c.create_sides(root / "rss-naive", fno_rows=rows)
     with naive_script(root / "rss-naive") as child:
         naive_kb, naive_s = child.status_kb("VmHWM"), first_pass(child)

@@ -101,7 +101,9 @@ def apply(db: sqlite3.Connection, t: Table, todo: Changes, now: Rows) -> tuple[R
 
     Returns what the table holds after it, as far as this script knows, the keys not
     written because the row changed since it was read, and the rows written."""
-    held, skipped, written = dict(now), set(), 0
+    held, skipped, written = dict(now), set[Key](), 0
+    if not todo:
+        return held, skipped, written
     db.execute("BEGIN IMMEDIATE")
     try:
         for key, new in todo.items():
