@@ -26,6 +26,7 @@ import _common as c
 
 BENCH = Path(__file__).resolve().parent
 READY_S = 600.0  # a start (with its initial sync) that takes longer: failed
+READY_POLL_S = 0.02
 SETTLE_S = 0.05
 
 
@@ -135,10 +136,16 @@ def quiet(folder: Path) -> bool:
 def replicator(folder: Path) -> Iterator[Child]:
     """The daemon on ``folder``, live and quiet (its initial sync done and settled)."""
     with daemon(folder) as child:
-        c.wait_until(lambda: live(folder / "state.db", child), "the daemon to go live", READY_S)
-        c.wait_until(lambda: quiet(folder) and settled(folder), "the daemon to settle", READY_S)
+        c.wait_until(
+            lambda: live(folder / "state.db", child), "the daemon to go live", READY_S, READY_POLL_S
+        )
+        c.wait_until(
+            lambda: quiet(folder) and settled(folder), "the daemon to settle", READY_S, READY_POLL_S
+        )
         yield child
         child.stop()
+    if events := child.output().splitlines():  # it logs warnings and errors only
+        print(f"{folder.name}: the daemon logged {len(events)}: {events[0]}", file=sys.stderr)
 
 
 def settled(folder: Path) -> bool:
@@ -150,7 +157,9 @@ def settled(folder: Path) -> bool:
 def naive_script(folder: Path) -> Iterator[Child]:
     """The naive script on ``folder``, its first pass done."""
     with naive(folder) as child:
-        c.wait_until(lambda: first_pass(child) is not None, "the naive first pass", READY_S)
+        c.wait_until(
+            lambda: first_pass(child) is not None, "the naive first pass", READY_S, READY_POLL_S
+        )
         yield child
         child.stop()
 

@@ -140,13 +140,15 @@ def same_rows(folder: Path) -> bool:
         return fno.execute(FNO_ROWS).fetchall() == crm.execute(CRM_ROWS).fetchall()
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float) -> float:
-    """Poll ``condition`` every ``POLL_S``; the ``perf_counter`` when it first held."""
+def wait_until(
+    condition: Callable[[], bool], what: str, timeout: float, every: float = POLL_S
+) -> float:
+    """Poll ``condition`` ``every`` seconds; the ``perf_counter`` when it first held."""
     deadline = time.perf_counter() + timeout
     while not condition():
         if time.perf_counter() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(POLL_S)
+        time.sleep(every)
     return time.perf_counter()
 
 

@@ -174,7 +174,7 @@ def cpu(rep: float, naive: float) -> Line:
                 vs_naive=better(naive, rep))  # fmt: skip
 
 
-# -- steady single-row updates, and their lag ----------------------------------------------
+# -- steady single-row updates: their lag -------------------------------------------------
 
 
 def ms(seconds: float | None) -> str:
@@ -195,32 +195,20 @@ def lag_lines(label: str, rep: Lags, naive: Lags | None) -> list[Line]:
     for name, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
         r, n = rep.quantile(q), naive.quantile(q) if naive else None
         lines.append(Line(f"{label} lag {name}", ms(r), naive=ms(n), vs_naive=better(n, r)))
-    lines += [
-        Line(
-            "  backlog max during load",
-            f"{rep.peak_backlog:,}",
-            naive=f"{naive.peak_backlog:,}" if naive else "",
-        ),
-        Line(
-            "  backlog at load end", f"{rep.backlog:,}", naive=f"{naive.backlog:,}" if naive else ""
-        ),
-        Line("  drain after load end", drained(rep), naive=drained(naive) if naive else ""),
-        Line("  falls behind", yes(rep.behind), naive=yes(naive.behind) if naive else ""),
-        Line(
-            "  offered rate achieved",
-            f"{rep.offered:,.0f}/s",
-            naive=f"{naive.offered:,.0f}/s" if naive else "",
-        ),
+    shown: list[tuple[str, Callable[[Lags], str]]] = [
+        ("  backlog max during load", lambda lags: f"{lags.peak_backlog:,}"),
+        ("  backlog at load end", lambda lags: f"{lags.backlog:,}"),
+        ("  drain after load end", drained),
+        ("  falls behind", lambda lags: "yes" if lags.behind else "no"),
+        ("  offered rate achieved", lambda lags: f"{lags.offered:,.0f}/s"),
     ]
-    return lines
+    return lines + [
+        Line(name, show(rep), naive=show(naive) if naive else "") for name, show in shown
+    ]
 
 
 def drained(lags: Lags) -> str:
     return f"not drained ({lags.missing:,} left)" if lags.drain_s is None else ms(lags.drain_s)
-
-
-def yes(flag: bool) -> str:
-    return "yes" if flag else "no"
 
 
 def phase_steady(root: Path, rows: int, rate: float, seconds: float) -> list[Line]:
