@@ -37,6 +37,12 @@ def fields_fingerprint(m: TableMap) -> str:
     )
 
 
+UNCAPTURED = "uninstalled"
+"""The fields fingerprint ``replicator uninstall`` leaves for a map whose change capture
+it removed: what changed in its tables meanwhile was never captured, so the map's next
+start syncs it again, like a map whose fields changed."""
+
+
 class InitialSync:
     """Runs the initial sync of some maps; see the module docstring."""
 
@@ -61,16 +67,20 @@ class InitialSync:
         """Sync again the maps whose fields changed since their last sync (a field added,
         removed or redirected), so linked records come in step on the new fields at once."""
         states = await self.ctx.store.map_states()
-        changed = []
+        changed: list[str] = []
+        uncaptured: list[str] = []
         for m in sync_order(self.ctx, None):
             before = await self.ctx.store.get_meta(f"fields:{m.name}")
             if before is not None and before != fields_fingerprint(m):
-                changed.append(m.name)
+                (uncaptured if before == UNCAPTURED else changed).append(m.name)
             elif before is None and states.get(m.name, (None, False, None))[0] is not None:
                 await self.ctx.store.set_meta(f"fields:{m.name}", fields_fingerprint(m))
         if changed:
             self.ctx.log.warning("map_fields_changed", maps=changed, action="initial sync")
-        return await self.run(changed) if changed else []
+        if uncaptured:
+            self.ctx.log.warning("map_capture_reinstalled", maps=uncaptured, action="initial sync")
+        names = changed + uncaptured  # run() syncs them in prerequisite order
+        return await self.run(names) if names else []
 
     async def new_companies(self) -> list[SyncReport]:
         """Sync the existing rows of companies added to a map's ``companies`` since last run.
