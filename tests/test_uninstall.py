@@ -135,6 +135,26 @@ async def test_a_run_after_a_full_uninstall_keeping_the_store_replicates_again(
     assert crm_names(tmp_path) == [("C1", "renamed meanwhile"), ("C2", "born after")]
 
 
+async def test_a_map_added_back_to_the_config_brings_what_changed_while_it_was_out(
+    tmp_path: Path,
+) -> None:
+    """A daemon run without a map passes over its captured changes: when the map comes
+    back it is synced again (before: a row written while it was out never arrived)."""
+    cfg = await two_maps_installed(tmp_path)
+    sql(
+        tmp_path / "fno.db",
+        "INSERT INTO CustCustomerGroup (dataAreaId, CustomerGroupId, Description) "
+        "VALUES ('usmf', '10', 'written while the map was out')",
+    )
+    add_customer(tmp_path, "C2", "after it")  # its arrival: the feed passed the group row
+    async with Replicator(write_config(tmp_path, COMPANY_CUSTOMERS_MAP, name="one.toml")):
+        await until(lambda: len(crm_names(tmp_path)) == 2)
+    async with Replicator(cfg) as rep:
+        await idle(rep)
+    groups = "SELECT msdyn_groupid, msdyn_description FROM msdyn_customergroups"
+    assert query(tmp_path / "crm.db", groups) == [("10", "written while the map was out")]
+
+
 async def test_uninstall_removes_everything_it_installed_and_no_user_data(tmp_path: Path) -> None:
     """``uninstall`` with no map leaves no trigger and no ``_replicator_*`` table; rows stay."""
     cfg = await two_maps_installed(tmp_path)
