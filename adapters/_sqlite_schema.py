@@ -583,8 +583,15 @@ def uninstall(db: sqlite3.Connection, entities: Sequence[str] | None) -> list[st
 
 
 def key_indexed(db: sqlite3.Connection, table: str, key_fields: Sequence[str]) -> bool:
-    """Whether an index (or the primary key) starts with the key's columns, in any order."""
+    """Whether an index (or the primary key) starts with the key's columns, in any order.
+
+    An ``INTEGER PRIMARY KEY`` is the rowid itself, the table's own b-tree key, which
+    ``index_list`` does not show.
+    """
     wanted = {f.lower() for f in key_fields}
+    primary = [c for c in db.execute(f"PRAGMA table_info({quote(table)})") if c[5]]
+    if [(str(c[1]).lower(), str(c[2]).upper()) for c in primary] == [(*wanted, "INTEGER")]:
+        return True
     for index in db.execute(f"PRAGMA index_list({quote(table)})").fetchall():
         columns = db.execute(f"PRAGMA index_info({quote(index[1])})").fetchall()
         leading = [str(c[2]).lower() for c in sorted(columns, key=lambda c: c[0])]

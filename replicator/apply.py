@@ -62,8 +62,12 @@ class Applier:
         return self.ctx.side_names[side]
 
     def entry_key(self, entry: JournalEntry) -> str | None:
-        """The encoded key of the change's values, if it carries them."""
+        """The encoded key of the change's values, or of its row as read (a retry's change
+        carries no values), if either is known."""
         values = entry.change.values
+        read = self.read
+        if values is None and read is not None and read.native_id == entry.change.native_id:
+            values = read.values
         if values is None:
             return None
         try:

@@ -159,10 +159,13 @@ def test_empty_delete_rule_keeps_deletes_from_propagating(tmp_path: Path) -> Non
         ("1979-05-27", "default 1979-05-27 is a date, not a field value"),
         ("[1, 2]", "default [1, 2] is an array, not a field value"),
         ("{ a = 1 }", "default { a = 1 } is a table, not a field value"),
+        ("nan", "default nan is not a finite number"),
+        ("1e400", "default inf is not a finite number"),
+        ("-inf", "default -inf is not a finite number"),
     ],
 )
 def test_default_a_side_cannot_store_is_refused(tmp_path: Path, default: str, message: str) -> None:
-    """A default that no side could store (over 64 bits, a date, an array) names map and field."""
+    """A default no side could store (over 64 bits, nan, a date, an array) names map and field."""
     field = f'{{ fno = "CreditLimit", crm = "creditlimit", default = {default} }}'
     line = only_problem(tmp_path, customers(f"fields = [ {field} ]"))
     assert line.startswith(

@@ -376,6 +376,16 @@ async def test_an_unindexed_integration_key_is_warned_about_once_indexed_not(
 
 
 @pytest.mark.anyio
+async def test_an_integer_primary_key_as_integration_key_is_not_warned_about(
+    side: SQLiteSide,
+) -> None:
+    """An INTEGER PRIMARY KEY is the rowid itself (no index in index_list): no warning."""
+    with capture_logs() as logs:
+        await side.prepare([EntitySpec("items", ("name",), ("id",))])
+    assert [e for e in logs if e["event"] == "sqlite_key_not_indexed"] == []
+
+
+@pytest.mark.anyio
 async def test_an_integer_over_64_bits_is_refused_alone(side: SQLiteSide) -> None:
     """SQLite cannot store 2**64: that item answers permanent, the rest of the batch applies."""
     await side.prepare([ITEMS])
