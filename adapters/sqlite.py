@@ -52,8 +52,11 @@ TEXT (and other non-integer) primary keys are the application's own names for it
 a key deleted and inserted again is taken as that name given again. A filter is an SQL
 WHERE fragment on the table. Rows carry the spec's fields and key fields.
 
-Known limit: a ``REPLACE`` that deletes a *different* row (a UNIQUE clash) fires no
-delete trigger unless that connection enabled ``recursive_triggers``.
+Known limit: a ``REPLACE`` deletes the row it clashes with (a UNIQUE or primary key
+clash) firing no delete trigger unless that connection enabled ``recursive_triggers``; the
+new row gets a new native id. When the two rows share the record's integration key, the
+core takes the new row for the record (``row_replaced``); a clash on another UNIQUE
+column leaves the old row's record linked to a row that is gone.
 """
 
 from __future__ import annotations
