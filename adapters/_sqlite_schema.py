@@ -122,9 +122,12 @@ class Table:
         """The row (filter or not) whose rid is the one parameter."""
         return self.select(f"t.{self.id_column} = ?", filtered=False)
 
-    def scan(self, after: bool) -> str:
-        """Rows (filtered) in rid order, after the first parameter if ``after``."""
+    def scan(self, after: bool, *, after_bytes: bool = False) -> str:
+        """Rows (filtered) in rid order, after the first parameter if ``after`` (given as
+        the bytes of a text that is not UTF-8 if ``after_bytes``)."""
         where = f"t.{self.id_column} > ?" if after else "1"
+        if after_bytes:
+            where = f"t.{self.id_column} > CAST(? AS TEXT)"
         return self.select(where) + f" ORDER BY t.{self.id_column} LIMIT ?"
 
     def by_keys(self, key_fields: Sequence[str], count: int, *, filtered: bool = True) -> str:
@@ -386,7 +389,8 @@ def _change(record: sqlite3.Row, row: Row | None) -> Change:
 
 
 def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str]) -> dict[str, Row]:
-    """Rows (filtered) by native id, one query per chunk of ids."""
+    """Rows (filtered) by native id, one query per chunk of ids (and one per id that names
+    a TEXT id that is not UTF-8, see ``undecodable_id``)."""
     wanted = set(native_ids)
     rids = list(dict.fromkeys(table.native(n) for n in wanted))
     found: dict[str, Row] = {}
@@ -394,6 +398,11 @@ def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str])
         for row in fetch_rows(db, table, table.by_ids(len(chunk)), chunk):
             if row.native_id in wanted:  # not a later row given the same rid
                 found[row.native_id] = row
+    for native_id in wanted - found.keys():
+        raw = _undecodable_bytes(native_id)
+        if raw is not None:
+            by_bytes = table.select(f"CAST(t.{table.id_column} AS BLOB) = ?")
+            found.update((r.native_id, r) for r in fetch_rows(db, table, by_bytes, [raw]))
     return found
 
 
@@ -425,8 +434,12 @@ def row_by_id(db: sqlite3.Connection, table: Table, native_id: str | None) -> Ro
 
 
 def scan_rows(db: sqlite3.Connection, table: Table, after: str | None, limit: int) -> list[Row]:
-    params = [] if after is None else [table.native(after)]
-    return fetch_rows(db, table, table.scan(after is not None), [*params, limit])
+    if after is None:
+        return fetch_rows(db, table, table.scan(False), [limit])
+    raw = _undecodable_bytes(after)
+    if raw is not None:
+        return fetch_rows(db, table, table.scan(True, after_bytes=True), [raw, limit])
+    return fetch_rows(db, table, table.scan(True), [table.native(after), limit])
 
 
 def present_values(
@@ -495,11 +508,49 @@ def decode_row(table: Table, r: sqlite3.Row) -> Row:
     that is not UTF-8 is unreadable: ``error`` names the columns, ``values`` the rest."""
     values = dict(zip(table.columns, r[3:], strict=True))
     bad = [c for c, v in values.items() if isinstance(v, _Undecodable)]
-    if not bad:
-        return Row(str(r[0]), str(r[1]), values, r[2])
-    error = "; ".join(f"column {c!r} holds text that is not UTF-8 ({values[c]!r})" for c in bad)
+    native_id = undecodable_id(r[0]) if isinstance(r[0], _Undecodable) else str(r[0])
+    if not bad and native_id == str(r[0]):
+        return Row(native_id, str(r[1]), values, r[2])
+    errors = [f"column {c!r} holds text that is not UTF-8 ({values[c]!r})" for c in bad]
+    if isinstance(r[0], _Undecodable):
+        errors.insert(0, f"its id is text that is not UTF-8 ({bytes(r[0])!r})")
     readable = {c: v for c, v in values.items() if c not in bad}
-    return Row(str(r[0]), str(r[1]), readable, r[2], error=error)
+    return Row(native_id, str(r[1]), readable, r[2], error="; ".join(errors))
+
+
+def undecodable_id(raw: bytes) -> str:
+    """The native id of a row whose TEXT id is not UTF-8: its bytes as ``x'ff44fe'``."""
+    return f"x'{raw.hex()}'"
+
+
+def _undecodable_bytes(native_id: str) -> bytes | None:
+    """The bytes an ``undecodable_id`` names (None for any other native id)."""
+    if not (native_id.startswith("x'") and native_id.endswith("'")):
+        return None
+    try:
+        raw = bytes.fromhex(native_id[2:-1])
+    except ValueError:
+        return None
+    return None if isinstance(_text_or_bytes(raw), str) else raw
+
+
+def read_records(db: sqlite3.Connection, start: int, head: int, limit: int) -> list[Any]:
+    """The feed's records after ``start`` up to ``head``: ``(seq, entity, native id, op,
+    token)``; a TEXT id that is not UTF-8 comes as its ``undecodable_id``."""
+    try:
+        return list(db.execute(READ_CHANGES, (start, head, limit)).fetchall())
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc).lower():
+            raise
+    db.text_factory = _text_or_bytes
+    try:
+        records = db.execute(READ_CHANGES, (start, head, limit)).fetchall()
+    finally:
+        db.text_factory = str
+    return [
+        (seq, entity, undecodable_id(nid) if isinstance(nid, _Undecodable) else nid, op, token)
+        for seq, entity, nid, op, token in records
+    ]
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:

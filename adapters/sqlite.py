@@ -49,7 +49,8 @@ without AUTOINCREMENT) to the next insert. So for integer rids:
   missing, keep their plain rid: native ids stored by earlier releases stay valid.
 
 TEXT (and other non-integer) primary keys are the application's own names for its rows:
-a key deleted and inserted again is taken as that name given again. A filter is an SQL
+a key deleted and inserted again is taken as that name given again. One that is not
+valid UTF-8 is named by its bytes, ``x'ff44fe'``, and its row is unreadable. A filter is an SQL
 WHERE fragment on the table. Rows carry the spec's fields and key fields.
 
 Known limit: a ``REPLACE`` deletes the row it clashes with (a UNIQUE or primary key
@@ -290,7 +291,7 @@ class SQLiteSide:
         self._wrote = False
         self._seen = sql.data_version(db)
         head = sql.head(db)  # bound first: every seq <= head is committed
-        records = db.execute(sql.READ_CHANGES, (start, head, limit)).fetchall()
+        records = sql.read_records(db, start, head, limit)
         changes = sql.changes_with_values(db, self._tables, records)
         if records:
             return ChangeBatch(changes, str(records[-1][0]))

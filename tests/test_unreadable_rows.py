@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 from test_faults import (
     CRM_SQL,
@@ -103,3 +104,48 @@ async def test_invalid_utf8_in_a_sqlite_row_does_not_abort_the_initial_sync(
         (error,) = await errors(rep)
         assert (error.native_id, error.kind, error.key) == ("1", "unreadable", '["usmf","C1"]')
         assert "column 'Name'" in error.reason
+
+
+BAD_ID_ACCOUNT = (
+    "INSERT INTO accounts (accountid, company, accountnumber, name, creditlimit)"
+    " VALUES (CAST(x'ff44fe' AS TEXT), 'usmf', 'C1', 'bad id', 1)"
+)
+
+
+async def test_a_text_id_that_is_not_utf8_queues_its_row_and_the_feed_flows(
+    tmp_path: Path,
+) -> None:
+    """A row whose TEXT primary key is not UTF-8 is queued, named ``x'ff44fe'``; the side
+    stays up and later rows flow."""
+    async with Replicator(sqlite_sides(tmp_path)) as rep:
+        await idle(rep)
+        sql(tmp_path / "crm.db", BAD_ID_ACCOUNT)
+        sql(tmp_path / "crm.db", "INSERT INTO accounts VALUES ('a2', 'usmf', 'C2', 'fine', 1)")
+        await idle(rep)
+        assert query(tmp_path / "fno.db", "SELECT CustomerAccount FROM CustomersV3") == [("C2",)]
+        (error,) = await errors(rep)
+        assert (error.side, error.native_id, error.kind) == (1, "x'ff44fe'", "unreadable")
+        assert error.key == '["usmf","C1"]' and "id" in error.reason and "UTF-8" in error.reason
+        assert (await rep.status())["outages"] == {}
+
+
+async def test_a_text_id_that_is_not_utf8_does_not_stall_the_initial_sync(
+    tmp_path: Path,
+) -> None:
+    """The initial sync queues a row whose TEXT primary key is not UTF-8 and syncs the rest
+    (before, its scan read that row again and again)."""
+    cfg = sqlite_sides(tmp_path)
+    sql(tmp_path / "crm.db", BAD_ID_ACCOUNT)
+    sql(tmp_path / "crm.db", "INSERT INTO accounts VALUES ('a2', 'usmf', 'C2', 'fine', 1)")
+    with anyio.fail_after(20):
+        async with Replicator(cfg) as rep:
+            await idle(rep)
+            assert query(tmp_path / "fno.db", "SELECT CustomerAccount FROM CustomersV3") == [
+                ("C2",)
+            ]
+            (error,) = await errors(rep)
+            assert (error.native_id, error.kind, error.key) == (
+                "x'ff44fe'",
+                "unreadable",
+                '["usmf","C1"]',
+            )
