@@ -250,7 +250,8 @@ class SQLiteSide:
     def _repair(self, db: sqlite3.Connection) -> None:
         """Re-install the triggers of a mapped table dropped and re-created meanwhile, with
         a ``reset`` in the feed (the core re-syncs the map, so nothing written to it before
-        the triggers came back is missed); a table gone for now is left to fail its writes.
+        the triggers came back is missed). A table gone for now, or back without a mapped
+        column, is reported and left to fail its writes until the next schema change.
         """
         if self._schema is None or sql.schema_version(db) == self._schema:
             return
@@ -259,6 +260,7 @@ class SQLiteSide:
                 continue
             found = sql.inspect(db, self._specs[entity])
             if isinstance(found, list):
+                log.error("sqlite_table_unfit", side=self.name, entity=entity, problems=found)
                 continue
             with _transaction(db):
                 self._capture(db, found)

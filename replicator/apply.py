@@ -105,11 +105,11 @@ class Applier:
         return await self.reconcile(Pair(link, s, {s: (row, values)}))
 
     async def take_over(self, s: int, link: Link, row: Row) -> None:
-        """A second row of the record's key: a duplicate while the linked row is there;
-        else that row went with no delete in the feed (SQLite's ``REPLACE`` deletes so)
-        and this row is the record's row now."""
-        linked = str(link.ids[s])
-        if await self.ctx.sides[s].get(self.map.entities[s], [linked]):
+        """A second row of the record's key: a duplicate while the linked row is there (or
+        the link names none: a lost table's re-sync decides); else that row went with no
+        delete in the feed (SQLite's ``REPLACE`` deletes so) and this row is the record's."""
+        linked = link.ids[s]
+        if linked is None or await self.ctx.sides[s].get(self.map.entities[s], [linked]):
             raise Step(
                 "rejected",
                 f"duplicate key {link.key} on side {self.side_name(s)!r}: "
