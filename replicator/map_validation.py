@@ -54,7 +54,7 @@ class MapReader:
             initial_master=self.one_side("initial_master") or 0,
             prerequisites=self.prerequisites(),
             filters=self.filters(),
-            companies=self.str_list("companies"),
+            companies=self.companies(),
             company=self.company([f for _, f in key]),
             sync_existing_companies=self.flag("sync_existing_companies", True),
             park_timeout_s=self.park_timeout(),
@@ -231,6 +231,16 @@ class MapReader:
             self.problem("must be a list of strings", what)
             return ()
         return tuple(raw)
+
+    def companies(self) -> tuple[str, ...]:
+        """The companies taking part; ``[]`` would read as every company: a mistake."""
+        if self.raw.get("companies") == []:
+            self.problem(
+                "an empty list names no company, yet would let every company through: "
+                "name the companies that take part, or leave companies out for all",
+                "companies",
+            )
+        return self.str_list("companies")
 
     def flag(self, what: str, default: bool) -> bool:
         raw = self.raw.get(what, default)

@@ -137,6 +137,12 @@ def test_empty_create_rule_is_refused(tmp_path: Path) -> None:
     assert line.startswith("replica.toml: map 'customers', create: an empty list lets no side")
 
 
+def test_empty_companies_list_is_refused(tmp_path: Path) -> None:
+    """``companies = []`` read as "every company" (a list naming none): refused, said so."""
+    line = only_problem(tmp_path, customers("companies = []"))
+    assert line.startswith("replica.toml: map 'customers', companies: an empty list names no")
+
+
 def test_empty_delete_rule_keeps_deletes_from_propagating(tmp_path: Path) -> None:
     """``delete = []`` is a real policy (deletes stay where they happen), so it loads."""
     assert load(tmp_path, customers("delete = []")).map_named("customers").delete == frozenset()
