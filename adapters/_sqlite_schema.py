@@ -114,21 +114,22 @@ class Table:
             f" WHERE {condition}"
         )
 
-    def by_ids(self, count: int) -> str:
+    def by_ids(self, count: int, *, filtered: bool = True) -> str:
         """Rows (filtered) whose rid is one of ``count`` parameters."""
-        return self.select(f"t.{self.id_column} IN ({', '.join('?' * count)})")
+        where = f"t.{self.id_column} IN ({', '.join('?' * count)})"
+        return self.select(where, filtered=filtered)
 
     def by_id(self) -> str:
         """The row (filter or not) whose rid is the one parameter."""
         return self.select(f"t.{self.id_column} = ?", filtered=False)
 
-    def scan(self, after: bool, *, after_bytes: bool = False) -> str:
+    def scan(self, after: bool, *, after_bytes: bool = False, filtered: bool = True) -> str:
         """Rows (filtered) in rid order, after the first parameter if ``after`` (given as
         the bytes of a text that is not UTF-8 if ``after_bytes``)."""
         where = f"t.{self.id_column} > ?" if after else "1"
         if after_bytes:
             where = f"t.{self.id_column} > CAST(? AS TEXT)"
-        return self.select(where) + f" ORDER BY t.{self.id_column} LIMIT ?"
+        return self.select(where, filtered=filtered) + f" ORDER BY t.{self.id_column} LIMIT ?"
 
     def by_keys(self, key_fields: Sequence[str], count: int, *, filtered: bool = True) -> str:
         """Rows whose ``key_fields`` equal one of ``count`` tuples of parameters."""
@@ -395,7 +396,7 @@ def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str])
     rids = list(dict.fromkeys(table.native(n) for n in wanted))
     found: dict[str, Row] = {}
     for chunk in _chunks(rids, _CHUNK):
-        for row in fetch_rows(db, table, table.by_ids(len(chunk)), chunk):
+        for row in _fetch_by_ids(db, table, chunk):
             if row.native_id in wanted:  # not a later row given the same rid
                 found[row.native_id] = row
     for native_id in wanted - found.keys():
@@ -404,6 +405,31 @@ def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str])
             by_bytes = table.select(f"CAST(t.{table.id_column} AS BLOB) = ?")
             found.update((r.native_id, r) for r in fetch_rows(db, table, by_bytes, [raw]))
     return found
+
+
+def _fetch_by_ids(db: sqlite3.Connection, table: Table, rids: list[Value]) -> list[Row]:
+    """Rows (filtered) by rid; if the filter fails on some row (``json_extract`` on text
+    that is not JSON), each row is judged alone (see ``_judged``)."""
+    try:
+        return fetch_rows(db, table, table.by_ids(len(rids)), rids)
+    except sqlite3.OperationalError:
+        if not table.filter:
+            raise
+    rows = fetch_rows(db, table, table.by_ids(len(rids), filtered=False), rids)
+    return [r for r in (_judged(db, table, row) for row in rows) if r is not None]
+
+
+def _judged(db: sqlite3.Connection, table: Table, row: Row) -> Row | None:
+    """``row`` if it passes the filter, None if not; unreadable if the filter fails on it
+    (one row's data must not stop the side's feed or its initial sync)."""
+    if row.error is not None:
+        return row
+    try:
+        found = fetch_rows(db, table, table.by_ids(1), [table.native(row.native_id)])
+    except sqlite3.OperationalError as exc:
+        why = f"the filter {table.filter!r} fails on it: {exc}"
+        return Row(row.native_id, row.version, row.values, row.changed_at, error=why)
+    return next((r for r in found if r.native_id == row.native_id), None)
 
 
 def rows_by_keys(
@@ -434,12 +460,33 @@ def row_by_id(db: sqlite3.Connection, table: Table, native_id: str | None) -> Ro
 
 
 def scan_rows(db: sqlite3.Connection, table: Table, after: str | None, limit: int) -> list[Row]:
+    """The next rows (filtered) after ``after``; if the filter fails on some row, rows are
+    scanned unfiltered and each judged alone (``_judged``), until one is kept or none is
+    left (an empty answer ends the scan)."""
+    try:
+        return _scan(db, table, after, limit, filtered=True)
+    except sqlite3.OperationalError:
+        if not table.filter:
+            raise
+    while rows := _scan(db, table, after, limit, filtered=False):
+        kept = [r for r in (_judged(db, table, row) for row in rows) if r is not None]
+        if kept:
+            return kept
+        after = rows[-1].native_id
+    return []
+
+
+def _scan(
+    db: sqlite3.Connection, table: Table, after: str | None, limit: int, *, filtered: bool
+) -> list[Row]:
     if after is None:
-        return fetch_rows(db, table, table.scan(False), [limit])
+        return fetch_rows(db, table, table.scan(False, filtered=filtered), [limit])
     raw = _undecodable_bytes(after)
     if raw is not None:
-        return fetch_rows(db, table, table.scan(True, after_bytes=True), [raw, limit])
-    return fetch_rows(db, table, table.scan(True), [table.native(after), limit])
+        statement = table.scan(True, after_bytes=True, filtered=filtered)
+        return fetch_rows(db, table, statement, [raw, limit])
+    statement = table.scan(True, filtered=filtered)
+    return fetch_rows(db, table, statement, [table.native(after), limit])
 
 
 def present_values(

@@ -149,3 +149,35 @@ async def test_a_text_id_that_is_not_utf8_does_not_stall_the_initial_sync(
                 "unreadable",
                 '["usmf","C1"]',
             )
+
+
+JSON_FILTER_MAP = COMPANY_CUSTOMERS_MAP + "filter = { fno = \"json_extract(Name, '$.ok') = 1\" }\n"
+
+
+async def test_a_row_the_filter_fails_on_is_queued_and_the_feed_flows(tmp_path: Path) -> None:
+    """A filter that fails on one row's data (``json_extract`` of text that is not JSON)
+    queues that row with the reason; the side stays up and later rows flow."""
+    async with Replicator(sqlite_sides(tmp_path, JSON_FILTER_MAP)) as rep:
+        await idle(rep)
+        add_customer(tmp_path, "C1", "not json")
+        add_customer(tmp_path, "C2", '{"ok": 1}')
+        add_customer(tmp_path, "C3", '{"ok": 0}')
+        await idle(rep)
+        assert query(tmp_path / "crm.db", CRM_SQL) == [("C2", '{"ok": 1}', 1.0)]
+        (error,) = await errors(rep)
+        assert (error.native_id, error.kind, error.key) == ("1", "unreadable", '["usmf","C1"]')
+        assert "filter" in error.reason and "malformed JSON" in error.reason
+        assert (await rep.status())["outages"] == {}
+
+
+async def test_a_row_the_filter_fails_on_does_not_abort_the_initial_sync(tmp_path: Path) -> None:
+    """The initial sync queues a row its filter fails on and syncs the rows that pass."""
+    cfg = sqlite_sides(tmp_path, JSON_FILTER_MAP)
+    add_customer(tmp_path, "C1", '{"ok": 0}')
+    add_customer(tmp_path, "C2", "not json")
+    add_customer(tmp_path, "C3", '{"ok": 1}')
+    async with Replicator(cfg) as rep:
+        await idle(rep)
+        assert query(tmp_path / "crm.db", CRM_SQL) == [("C3", '{"ok": 1}', 1.0)]
+        (error,) = await errors(rep)
+        assert (error.native_id, error.kind, error.key) == ("2", "unreadable", '["usmf","C2"]')
