@@ -446,7 +446,13 @@ class SQLiteSide:
                 current = next(iter(found.values()))
                 return WriteResult("conflict", current=current, reason="a row with this key exists")
         columns = list(op.values)
-        return self._applied(db, table, table.insert(columns), [op.values[c] for c in columns])
+        rid = db.execute(table.insert(columns), [op.values[c] for c in columns]).fetchone()[0]
+        if rid is None:  # NULL names no row (and every such row the same): undone
+            db.execute("ROLLBACK TO replicator_op")
+            why = f"the new row has no id: give {table.id_column} a DEFAULT, or map it"
+            return self._permanent(op, why)
+        native_id, version = sql.identity(db, table, rid)
+        return WriteResult("applied", native_id=native_id, version=version)
 
     def _applied(
         self, db: sqlite3.Connection, table: Table, statement: str, params: list[Value]
