@@ -400,11 +400,20 @@ def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str])
             if row.native_id in wanted:  # not a later row given the same rid
                 found[row.native_id] = row
     for native_id in wanted - found.keys():
-        raw = _undecodable_bytes(native_id)
-        if raw is not None:
-            by_bytes = table.select(f"CAST(t.{table.id_column} AS BLOB) = ?")
-            found.update((r.native_id, r) for r in fetch_rows(db, table, by_bytes, [raw]))
+        found.update((r.native_id, r) for r in _odd_id_rows(db, table, native_id))
     return found
+
+
+def _odd_id_rows(db: sqlite3.Connection, table: Table, native_id: str) -> list[Row]:
+    """The rows (unreadable) an odd native id names: ``''``, rows whose primary key is
+    NULL; an ``undecodable_id``, the row whose TEXT id holds those bytes."""
+    if native_id == "":
+        return fetch_rows(db, table, table.select(f"t.{table.id_column} IS NULL"), [])[:1]
+    raw = _undecodable_bytes(native_id)
+    if raw is None:
+        return []
+    by_bytes = table.select(f"CAST(t.{table.id_column} AS BLOB) = ?")
+    return fetch_rows(db, table, by_bytes, [raw])
 
 
 def _fetch_by_ids(db: sqlite3.Connection, table: Table, rids: list[Value]) -> list[Row]:
@@ -555,12 +564,14 @@ def decode_row(table: Table, r: sqlite3.Row) -> Row:
     that is not UTF-8 is unreadable: ``error`` names the columns, ``values`` the rest."""
     values = dict(zip(table.columns, r[3:], strict=True))
     bad = [c for c, v in values.items() if isinstance(v, _Undecodable)]
-    native_id = undecodable_id(r[0]) if isinstance(r[0], _Undecodable) else str(r[0])
+    native_id = undecodable_id(r[0]) if isinstance(r[0], _Undecodable) else str(r[0] or "")
     if not bad and native_id == str(r[0]):
         return Row(native_id, str(r[1]), values, r[2])
     errors = [f"column {c!r} holds text that is not UTF-8 ({values[c]!r})" for c in bad]
     if isinstance(r[0], _Undecodable):
         errors.insert(0, f"its id is text that is not UTF-8 ({bytes(r[0])!r})")
+    elif r[0] is None:
+        errors.insert(0, f"its primary key {table.id_column} is NULL (a row needs an id)")
     readable = {c: v for c, v in values.items() if c not in bad}
     return Row(native_id, str(r[1]), readable, r[2], error="; ".join(errors))
 

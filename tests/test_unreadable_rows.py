@@ -181,3 +181,17 @@ async def test_a_row_the_filter_fails_on_does_not_abort_the_initial_sync(tmp_pat
         assert query(tmp_path / "crm.db", CRM_SQL) == [("C3", '{"ok": 1}', 1.0)]
         (error,) = await errors(rep)
         assert (error.native_id, error.kind, error.key) == ("2", "unreadable", '["usmf","C2"]')
+
+
+async def test_a_row_whose_primary_key_is_null_is_queued_not_dropped(tmp_path: Path) -> None:
+    """SQLite lets a TEXT primary key be NULL: such a row names no row, so it is queued as
+    unreadable (before, it was silently taken for a row filtered out)."""
+    async with Replicator(sqlite_sides(tmp_path)) as rep:
+        await idle(rep)
+        sql(tmp_path / "crm.db", "INSERT INTO accounts VALUES (NULL, 'usmf', 'C1', 'no id', 1)")
+        sql(tmp_path / "crm.db", "INSERT INTO accounts VALUES ('a2', 'usmf', 'C2', 'fine', 1)")
+        await idle(rep)
+        assert query(tmp_path / "fno.db", "SELECT CustomerAccount FROM CustomersV3") == [("C2",)]
+        (error,) = await errors(rep)
+        assert (error.side, error.native_id, error.kind) == (1, "", "unreadable")
+        assert error.key == '["usmf","C1"]' and "NULL" in error.reason
