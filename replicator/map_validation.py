@@ -261,9 +261,9 @@ class MapReader:
         for k, v in raw.items():
             if k not in self.sides:
                 self.problem(f"{k!r} is not a side: use {either(self.sides)}", "filter")
-            elif not isinstance(v, str) or not v:
+            elif not isinstance(v, str) or not v.strip():
                 self.problem(f"the condition for side {k!r} must be a non-empty string", "filter")
-        out = [v if isinstance(v := raw.get(s), str) and v else None for s in self.sides]
+        out = [v if isinstance(v := raw.get(s), str) and v.strip() else None for s in self.sides]
         return (out[0], out[1])
 
     def company(self, key: list[c.FieldMap]) -> c.FieldMap | None:
