@@ -137,6 +137,19 @@ def test_empty_create_rule_is_refused(tmp_path: Path) -> None:
     assert line.startswith("replica.toml: map 'customers', create: an empty list lets no side")
 
 
+def test_empty_companies_list_is_refused(tmp_path: Path) -> None:
+    """``companies = []`` read as "every company" (a list naming none): refused, said so."""
+    line = only_problem(tmp_path, customers("companies = []"))
+    assert line.startswith("replica.toml: map 'customers', companies: an empty list names no")
+
+
+@pytest.mark.parametrize("condition", ["", "   "])
+def test_a_blank_filter_is_refused_as_empty(tmp_path: Path, condition: str) -> None:
+    """A filter of only spaces is empty, said so (not "does not compile: near ')'")."""
+    line = only_problem(tmp_path, customers(f'filter = {{ fno = "{condition}" }}'))
+    assert line.endswith("filter: the condition for side 'fno' must be a non-empty string")
+
+
 def test_empty_delete_rule_keeps_deletes_from_propagating(tmp_path: Path) -> None:
     """``delete = []`` is a real policy (deletes stay where they happen), so it loads."""
     assert load(tmp_path, customers("delete = []")).map_named("customers").delete == frozenset()
