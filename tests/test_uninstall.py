@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from test_faults import SQLITE_CRM, SQLITE_FNO, add_customer, events, idle, logs, sql
 
-from conftest import COMPANY_CUSTOMERS_MAP, until
+from conftest import COMPANY_CUSTOMERS_MAP, GROUPS_MAP, until
 from daemon import Daemon, cli, create_db, query, write_config
 from replicator.engine import Replicator
 
@@ -26,15 +26,6 @@ CREATE TABLE CustCustomerGroup (RecId INTEGER PRIMARY KEY, dataAreaId TEXT,
 CRM_GROUPS_TABLES = """
 CREATE TABLE msdyn_customergroups (id INTEGER PRIMARY KEY, company TEXT, msdyn_groupid TEXT,
     msdyn_description TEXT);
-"""
-GROUPS_MAP = """
-[[maps]]
-name = "customer_groups"
-fno = "CustCustomerGroup"
-crm = "msdyn_customergroups"
-key = [ { fno = "dataAreaId", crm = "company" },
-        { fno = "CustomerGroupId", crm = "msdyn_groupid" } ]
-fields = [ { fno = "Description", crm = "msdyn_description" } ]
 """
 TRIGGERS = "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger' ORDER BY 2"
 OWN_TABLES = "SELECT name FROM sqlite_master WHERE name LIKE '\\_replicator%' ESCAPE '\\'"
