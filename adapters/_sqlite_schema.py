@@ -115,18 +115,22 @@ class Table:
             f" WHERE {condition}"
         )
 
-    def by_ids(self, count: int) -> str:
+    def by_ids(self, count: int, *, filtered: bool = True) -> str:
         """Rows (filtered) whose rid is one of ``count`` parameters."""
-        return self.select(f"t.{self.id_column} IN ({', '.join('?' * count)})")
+        where = f"t.{self.id_column} IN ({', '.join('?' * count)})"
+        return self.select(where, filtered=filtered)
 
     def by_id(self) -> str:
         """The row (filter or not) whose rid is the one parameter."""
         return self.select(f"t.{self.id_column} = ?", filtered=False)
 
-    def scan(self, after: bool) -> str:
-        """Rows (filtered) in rid order, after the first parameter if ``after``."""
+    def scan(self, after: bool, *, after_bytes: bool = False, filtered: bool = True) -> str:
+        """Rows (filtered) in rid order, after the first parameter if ``after`` (given as
+        the bytes of a text that is not UTF-8 if ``after_bytes``)."""
         where = f"t.{self.id_column} > ?" if after else "1"
-        return self.select(where) + f" ORDER BY t.{self.id_column} LIMIT ?"
+        if after_bytes:
+            where = f"t.{self.id_column} > CAST(? AS TEXT)"
+        return self.select(where, filtered=filtered) + f" ORDER BY t.{self.id_column} LIMIT ?"
 
     def by_keys(self, key_fields: Sequence[str], count: int, *, filtered: bool = True) -> str:
         """Rows whose ``key_fields`` equal one of ``count`` tuples of parameters.
@@ -393,15 +397,55 @@ def _change(record: sqlite3.Row, row: Row | None) -> Change:
 
 
 def rows_by_ids(db: sqlite3.Connection, table: Table, native_ids: Iterable[str]) -> dict[str, Row]:
-    """Rows (filtered) by native id, one query per chunk of ids."""
+    """Rows (filtered) by native id, one query per chunk of ids (and one per id that names
+    a TEXT id that is not UTF-8, see ``undecodable_id``)."""
     wanted = set(native_ids)
     rids = list(dict.fromkeys(table.native(n) for n in wanted))
     found: dict[str, Row] = {}
     for chunk in _chunks(rids, _CHUNK):
-        for row in fetch_rows(db, table, table.by_ids(len(chunk)), chunk):
+        for row in _fetch_by_ids(db, table, chunk):
             if row.native_id in wanted:  # not a later row given the same rid
                 found[row.native_id] = row
+    for native_id in wanted - found.keys():
+        found.update((r.native_id, r) for r in _odd_id_rows(db, table, native_id))
     return found
+
+
+def _odd_id_rows(db: sqlite3.Connection, table: Table, native_id: str) -> list[Row]:
+    """The rows (unreadable) an odd native id names: ``''``, rows whose primary key is
+    NULL; an ``undecodable_id``, the row whose TEXT id holds those bytes."""
+    if native_id == "":
+        return fetch_rows(db, table, table.select(f"t.{table.id_column} IS NULL"), [])[:1]
+    raw = _undecodable_bytes(native_id)
+    if raw is None:
+        return []
+    by_bytes = table.select(f"CAST(t.{table.id_column} AS BLOB) = ?")
+    return fetch_rows(db, table, by_bytes, [raw])
+
+
+def _fetch_by_ids(db: sqlite3.Connection, table: Table, rids: list[Value]) -> list[Row]:
+    """Rows (filtered) by rid; if the filter fails on some row (``json_extract`` on text
+    that is not JSON), each row is judged alone (see ``_judged``)."""
+    try:
+        return fetch_rows(db, table, table.by_ids(len(rids)), rids)
+    except sqlite3.OperationalError:
+        if not table.filter:
+            raise
+    rows = fetch_rows(db, table, table.by_ids(len(rids), filtered=False), rids)
+    return [r for r in (_judged(db, table, row) for row in rows) if r is not None]
+
+
+def _judged(db: sqlite3.Connection, table: Table, row: Row) -> Row | None:
+    """``row`` if it passes the filter, None if not; unreadable if the filter fails on it
+    (one row's data must not stop the side's feed or its initial sync)."""
+    if row.error is not None:
+        return row
+    try:
+        found = fetch_rows(db, table, table.by_ids(1), [table.native(row.native_id)])
+    except sqlite3.OperationalError as exc:
+        why = f"the filter {table.filter!r} fails on it: {exc}"
+        return Row(row.native_id, row.version, row.values, row.changed_at, error=why)
+    return next((r for r in found if r.native_id == row.native_id), None)
 
 
 def rows_by_keys(
@@ -432,8 +476,33 @@ def row_by_id(db: sqlite3.Connection, table: Table, native_id: str | None) -> Ro
 
 
 def scan_rows(db: sqlite3.Connection, table: Table, after: str | None, limit: int) -> list[Row]:
-    params = [] if after is None else [table.native(after)]
-    return fetch_rows(db, table, table.scan(after is not None), [*params, limit])
+    """The next rows (filtered) after ``after``; if the filter fails on some row, rows are
+    scanned unfiltered and each judged alone (``_judged``), until one is kept or none is
+    left (an empty answer ends the scan)."""
+    try:
+        return _scan(db, table, after, limit, filtered=True)
+    except sqlite3.OperationalError:
+        if not table.filter:
+            raise
+    while rows := _scan(db, table, after, limit, filtered=False):
+        kept = [r for r in (_judged(db, table, row) for row in rows) if r is not None]
+        if kept:
+            return kept
+        after = rows[-1].native_id
+    return []
+
+
+def _scan(
+    db: sqlite3.Connection, table: Table, after: str | None, limit: int, *, filtered: bool
+) -> list[Row]:
+    if after is None:
+        return fetch_rows(db, table, table.scan(False, filtered=filtered), [limit])
+    raw = _undecodable_bytes(after)
+    if raw is not None:
+        statement = table.scan(True, after_bytes=True, filtered=filtered)
+        return fetch_rows(db, table, statement, [raw, limit])
+    statement = table.scan(True, filtered=filtered)
+    return fetch_rows(db, table, statement, [table.native(after), limit])
 
 
 def present_values(
@@ -502,11 +571,51 @@ def decode_row(table: Table, r: sqlite3.Row) -> Row:
     that is not UTF-8 is unreadable: ``error`` names the columns, ``values`` the rest."""
     values = dict(zip(table.columns, r[3:], strict=True))
     bad = [c for c, v in values.items() if isinstance(v, _Undecodable)]
-    if not bad:
-        return Row(str(r[0]), str(r[1]), values, r[2])
-    error = "; ".join(f"column {c!r} holds text that is not UTF-8 ({values[c]!r})" for c in bad)
+    native_id = undecodable_id(r[0]) if isinstance(r[0], _Undecodable) else str(r[0] or "")
+    if not bad and native_id == str(r[0]):
+        return Row(native_id, str(r[1]), values, r[2])
+    errors = [f"column {c!r} holds text that is not UTF-8 ({values[c]!r})" for c in bad]
+    if isinstance(r[0], _Undecodable):
+        errors.insert(0, f"its id is text that is not UTF-8 ({bytes(r[0])!r})")
+    elif r[0] is None:
+        errors.insert(0, f"its primary key {table.id_column} is NULL (a row needs an id)")
     readable = {c: v for c, v in values.items() if c not in bad}
-    return Row(str(r[0]), str(r[1]), readable, r[2], error=error)
+    return Row(native_id, str(r[1]), readable, r[2], error="; ".join(errors))
+
+
+def undecodable_id(raw: bytes) -> str:
+    """The native id of a row whose TEXT id is not UTF-8: its bytes as ``x'ff44fe'``."""
+    return f"x'{raw.hex()}'"
+
+
+def _undecodable_bytes(native_id: str) -> bytes | None:
+    """The bytes an ``undecodable_id`` names (None for any other native id)."""
+    if not (native_id.startswith("x'") and native_id.endswith("'")):
+        return None
+    try:
+        raw = bytes.fromhex(native_id[2:-1])
+    except ValueError:
+        return None
+    return None if isinstance(_text_or_bytes(raw), str) else raw
+
+
+def read_records(db: sqlite3.Connection, start: int, head: int, limit: int) -> list[Any]:
+    """The feed's records after ``start`` up to ``head``: ``(seq, entity, native id, op,
+    token)``; a TEXT id that is not UTF-8 comes as its ``undecodable_id``."""
+    try:
+        return list(db.execute(READ_CHANGES, (start, head, limit)).fetchall())
+    except sqlite3.OperationalError as exc:
+        if "decode" not in str(exc).lower():
+            raise
+    db.text_factory = _text_or_bytes
+    try:
+        records = db.execute(READ_CHANGES, (start, head, limit)).fetchall()
+    finally:
+        db.text_factory = str
+    return [
+        (seq, entity, undecodable_id(nid) if isinstance(nid, _Undecodable) else nid, op, token)
+        for seq, entity, nid, op, token in records
+    ]
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -590,8 +699,15 @@ def uninstall(db: sqlite3.Connection, entities: Sequence[str] | None) -> list[st
 
 
 def key_indexed(db: sqlite3.Connection, table: str, key_fields: Sequence[str]) -> bool:
-    """Whether an index (or the primary key) starts with the key's columns, in any order."""
+    """Whether an index (or the primary key) starts with the key's columns, in any order.
+
+    An ``INTEGER PRIMARY KEY`` is the rowid itself, the table's own b-tree key, which
+    ``index_list`` does not show.
+    """
     wanted = {f.lower() for f in key_fields}
+    primary = [c for c in db.execute(f"PRAGMA table_info({quote(table)})") if c[5]]
+    if [(str(c[1]).lower(), str(c[2]).upper()) for c in primary] == [(*wanted, "INTEGER")]:
+        return True
     for index in db.execute(f"PRAGMA index_list({quote(table)})").fetchall():
         columns = db.execute(f"PRAGMA index_info({quote(index[1])})").fetchall()
         leading = [str(c[2]).lower() for c in sorted(columns, key=lambda c: c[0])]

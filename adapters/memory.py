@@ -106,6 +106,13 @@ class MemorySide:
         """Delete a row as an application would."""
         self._remove(entity, native_id, None)
 
+    def replace(self, entity: str, native_id: str, values: Values) -> str:
+        """Replace a row by a new row with a new id, the old one gone with no delete in the
+        feed (as SQLite's ``INSERT OR REPLACE`` does); returns the new native id."""
+        old = self.tables[entity].pop(native_id)
+        self._reindex(entity, native_id, old.values, None)
+        return self.insert(entity, values)
+
     def spoil(self, entity: str, native_id: str, error: str) -> None:
         """Make a row unreadable, as an application writing bad bytes would."""
         self._put(entity, native_id, self.tables[entity][native_id].values, None, error)

@@ -49,11 +49,15 @@ without AUTOINCREMENT) to the next insert. So for integer rids:
   missing, keep their plain rid: native ids stored by earlier releases stay valid.
 
 TEXT (and other non-integer) primary keys are the application's own names for its rows:
-a key deleted and inserted again is taken as that name given again. A filter is an SQL
+a key deleted and inserted again is taken as that name given again. One that is not
+valid UTF-8 is named by its bytes, ``x'ff44fe'``, and its row is unreadable. A filter is an SQL
 WHERE fragment on the table. Rows carry the spec's fields and key fields.
 
-Known limit: a ``REPLACE`` that deletes a *different* row (a UNIQUE clash) fires no
-delete trigger unless that connection enabled ``recursive_triggers``.
+Known limit: a ``REPLACE`` deletes the row it clashes with (a UNIQUE or primary key
+clash) firing no delete trigger unless that connection enabled ``recursive_triggers``; the
+new row gets a new native id. When the two rows share the record's integration key, the
+core takes the new row for the record (``row_replaced``); a clash on another UNIQUE
+column leaves the old row's record linked to a row that is gone.
 """
 
 from __future__ import annotations
@@ -246,7 +250,8 @@ class SQLiteSide:
     def _repair(self, db: sqlite3.Connection) -> None:
         """Re-install the triggers of a mapped table dropped and re-created meanwhile, with
         a ``reset`` in the feed (the core re-syncs the map, so nothing written to it before
-        the triggers came back is missed); a table gone for now is left to fail its writes.
+        the triggers came back is missed). A table gone for now, or back without a mapped
+        column, is reported and left to fail its writes until the next schema change.
         """
         if self._schema is None or sql.schema_version(db) == self._schema:
             return
@@ -255,6 +260,7 @@ class SQLiteSide:
                 continue
             found = sql.inspect(db, self._specs[entity])
             if isinstance(found, list):
+                log.error("sqlite_table_unfit", side=self.name, entity=entity, problems=found)
                 continue
             with _transaction(db):
                 self._capture(db, found)
@@ -287,7 +293,7 @@ class SQLiteSide:
         self._wrote = False
         self._seen = sql.data_version(db)
         head = sql.head(db)  # bound first: every seq <= head is committed
-        records = db.execute(sql.READ_CHANGES, (start, head, limit)).fetchall()
+        records = sql.read_records(db, start, head, limit)
         changes = sql.changes_with_values(db, self._tables, records)
         if records:
             return ChangeBatch(changes, str(records[-1][0]))
@@ -440,7 +446,13 @@ class SQLiteSide:
                 current = next(iter(found.values()))
                 return WriteResult("conflict", current=current, reason="a row with this key exists")
         columns = list(op.values)
-        return self._applied(db, table, table.insert(columns), [op.values[c] for c in columns])
+        rid = db.execute(table.insert(columns), [op.values[c] for c in columns]).fetchone()[0]
+        if rid is None:  # NULL names no row (and every such row the same): undone
+            db.execute("ROLLBACK TO replicator_op")
+            why = f"the new row has no id: give {table.id_column} a DEFAULT, or map it"
+            return self._permanent(op, why)
+        native_id, version = sql.identity(db, table, rid)
+        return WriteResult("applied", native_id=native_id, version=version)
 
     def _applied(
         self, db: sqlite3.Connection, table: Table, statement: str, params: list[Value]

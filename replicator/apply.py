@@ -7,6 +7,8 @@
   there if the create rule allows its side (else it goes to the error queue); a row
   another record is still linked to is not taken (``native_id_taken``): the record
   waits, retrying, for that one's delete (the store refuses such a link, too);
+* a row of a linked record's key under another id is a duplicate, unless the linked row is
+  gone with no delete in the feed (a ``REPLACE``): the record then takes the new row;
 * a linked row is reconciled: a three-way merge of both sides against the shadow,
   written back with conditional writes (see ``Applier.reconcile``).
 
@@ -62,8 +64,12 @@ class Applier:
         return self.ctx.side_names[side]
 
     def entry_key(self, entry: JournalEntry) -> str | None:
-        """The encoded key of the change's values, if it carries them."""
+        """The encoded key of the change's values, or of its row as read (a retry's change
+        carries no values), if either is known."""
         values = entry.change.values
+        read = self.read
+        if values is None and read is not None and read.native_id == entry.change.native_id:
+            values = read.values
         if values is None:
             return None
         try:
@@ -99,13 +105,32 @@ class Applier:
         if link is None:
             return await self.on_new(s, row, values)
         if link.ids[s] != row.native_id:
+            await self.take_over(s, link, row)
+        return await self.reconcile(Pair(link, s, {s: (row, values)}))
+
+    async def take_over(self, s: int, link: Link, row: Row) -> None:
+        """A second row of the record's key: a duplicate while the linked row is there (or
+        the link names none: a lost table's re-sync decides); else that row went with no
+        delete in the feed (SQLite's ``REPLACE`` deletes so) and this row is the record's."""
+        linked = link.ids[s]
+        if linked is None or await self.ctx.sides[s].get(self.map.entities[s], [linked]):
             raise Step(
                 "rejected",
                 f"duplicate key {link.key} on side {self.side_name(s)!r}: "
-                f"row {row.native_id} has the key of row {link.ids[s]}",
+                f"row {row.native_id} has the key of row {linked}",
                 "duplicate",
             )
-        return await self.reconcile(Pair(link, s, {s: (row, values)}))
+        await self.claim(s, row.native_id, link)
+        self.ctx.log.warning(
+            "row_replaced",
+            map=self.map.name,
+            key=link.key,
+            side=self.side_name(s),
+            change_id=self.change_id,
+            native_id=row.native_id,
+            replaced=linked,
+        )
+        link.ids[s], link.versions[s] = row.native_id, row.version
 
     async def resolve_references(self, values: Values) -> Values:
         """Park on a lookup target that is not linked; defer lookups into this map.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -84,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return anyio.run(command, args, backend="asyncio")
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:  # the reader went away (``| head``); say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except BaseException as exc:
         error = sole_error(exc)
         if error is None:

@@ -56,9 +56,12 @@ def storable_problem(value: Any) -> str | None:
     """Why a side could not store ``value`` (a default, a value map's value), else None:
     ``does not fit in a 64-bit integer (...)``, ``is an array, not a field value: ...``.
 
-    Field values are strings, booleans, floats and 64-bit integers; a TOML
-    date, time, array or table is none of them.
+    Field values are strings, booleans, finite floats and 64-bit integers; a TOML
+    nan or inf, date, time, array or table is none of them (a nan equals nothing, not
+    even itself, so a record holding one would never agree with its shadow).
     """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "is not a finite number: use a number, or leave the field empty"
     if isinstance(value, bool | str | float) or value is None:
         return None
     if isinstance(value, int):

@@ -17,7 +17,10 @@ DIR_MODE = 0o700
 
 def private_dir(path: Path) -> None:
     """Create the folder ``path`` (and missing parents) ``0700`` unless it exists."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    # mkdir(parents=True) would create the parents with the default mode, not ``mode``
+    if not path.parent.is_dir():
+        private_dir(path.parent)
+    path.mkdir(mode=DIR_MODE, exist_ok=True)
 
 
 def open_private(path: Path, flags: int = os.O_RDWR) -> int:

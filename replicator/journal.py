@@ -19,7 +19,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from . import resync
 from .adapter import Change
 from .context import Context
-from .errors import PermanentError, ReplicatorError, SchemaError, TransientError
+from .errors import ReplicatorError, StoreError
 from .model import JournalEntry
 from .router import Hold, Message
 
@@ -87,8 +87,10 @@ class Intake:
                     cursor = await self.step(cursor, out)
                     failures = 0
                     self.up()
-                except (TransientError, PermanentError, SchemaError) as exc:
-                    failures += 1  # unreachable, or unreadable (a mapped table changed)
+                except StoreError:
+                    raise  # fatal for the engine, with the store's message
+                except Exception as exc:  # unreachable, unreadable, or the adapter's bug
+                    failures += 1
                     await self.outage(exc, failures)
 
     async def journal_all(self) -> None:
@@ -99,7 +101,9 @@ class Intake:
         while True:
             try:
                 read = await journal_batch(self.ctx, self.side, cursor)
-            except (TransientError, PermanentError, SchemaError) as exc:
+            except StoreError:
+                raise
+            except Exception as exc:  # as in ``run``
                 failures += 1
                 await self.outage(exc, failures)
                 continue
@@ -151,12 +155,19 @@ class Intake:
                 self.ctx.activity.done(len(entries) - sent)
         return cursor
 
-    async def outage(self, exc: ReplicatorError, failures: int) -> None:
+    async def outage(self, exc: Exception, failures: int) -> None:
+        """The side's feed failed: down (logged once), retried with backoff. An exception
+        outside the errors tree is the adapter's bug: its type and traceback are logged."""
         now = anyio.current_time()
         if self.down_since is None:
             self.down_since = now
             self.ctx.read_down[self.side] = time.time()
-            self.ctx.log.error("side_down", side=self.ctx.side_names[self.side], reason=str(exc))
+            side = self.ctx.side_names[self.side]
+            if isinstance(exc, ReplicatorError):
+                self.ctx.log.error("side_down", side=side, reason=str(exc))
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+                self.ctx.log.error("side_down", side=side, reason=reason, exc_info=exc)
         await anyio.sleep(min(MAX_OUTAGE_BACKOFF_S, 0.1 * 2 ** min(failures, 10)))
 
     def up(self) -> None:

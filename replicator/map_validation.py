@@ -54,7 +54,7 @@ class MapReader:
             initial_master=self.one_side("initial_master") or 0,
             prerequisites=self.prerequisites(),
             filters=self.filters(),
-            companies=self.str_list("companies"),
+            companies=self.companies(),
             company=self.company([f for _, f in key]),
             sync_existing_companies=self.flag("sync_existing_companies", True),
             park_timeout_s=self.park_timeout(),
@@ -232,6 +232,16 @@ class MapReader:
             return ()
         return tuple(raw)
 
+    def companies(self) -> tuple[str, ...]:
+        """The companies taking part; ``[]`` would read as every company: a mistake."""
+        if self.raw.get("companies") == []:
+            self.problem(
+                "an empty list names no company, yet would let every company through: "
+                "name the companies that take part, or leave companies out for all",
+                "companies",
+            )
+        return self.str_list("companies")
+
     def flag(self, what: str, default: bool) -> bool:
         raw = self.raw.get(what, default)
         if not isinstance(raw, bool):
@@ -251,9 +261,9 @@ class MapReader:
         for k, v in raw.items():
             if k not in self.sides:
                 self.problem(f"{k!r} is not a side: use {either(self.sides)}", "filter")
-            elif not isinstance(v, str) or not v:
+            elif not isinstance(v, str) or not v.strip():
                 self.problem(f"the condition for side {k!r} must be a non-empty string", "filter")
-        out = [v if isinstance(v := raw.get(s), str) and v else None for s in self.sides]
+        out = [v if isinstance(v := raw.get(s), str) and v.strip() else None for s in self.sides]
         return (out[0], out[1])
 
     def company(self, key: list[c.FieldMap]) -> c.FieldMap | None:

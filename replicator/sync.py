@@ -37,6 +37,12 @@ def fields_fingerprint(m: TableMap) -> str:
     )
 
 
+UNCAPTURED = "uncaptured"
+"""The fields fingerprint of a map whose changes were not all replicated for a while:
+``replicator uninstall`` removed its capture, or a run without it in the config passed
+over them. Its next start syncs it again, like a map whose fields changed."""
+
+
 class InitialSync:
     """Runs the initial sync of some maps; see the module docstring."""
 
@@ -59,18 +65,32 @@ class InitialSync:
 
     async def changed_maps(self) -> list[SyncReport]:
         """Sync again the maps whose fields changed since their last sync (a field added,
-        removed or redirected), so linked records come in step on the new fields at once."""
+        removed or redirected), so linked records come in step on the new fields at once,
+        and the maps whose changes were not captured for a while (``UNCAPTURED``)."""
         states = await self.ctx.store.map_states()
-        changed = []
+        await self.mark_absent(states)
+        changed: list[str] = []
+        uncaptured: list[str] = []
         for m in sync_order(self.ctx, None):
             before = await self.ctx.store.get_meta(f"fields:{m.name}")
             if before is not None and before != fields_fingerprint(m):
-                changed.append(m.name)
+                (uncaptured if before == UNCAPTURED else changed).append(m.name)
             elif before is None and states.get(m.name, (None, False, None))[0] is not None:
                 await self.ctx.store.set_meta(f"fields:{m.name}", fields_fingerprint(m))
         if changed:
             self.ctx.log.warning("map_fields_changed", maps=changed, action="initial sync")
-        return await self.run(changed) if changed else []
+        if uncaptured:
+            why = "changes not captured meanwhile (uninstalled, or out of the config)"
+            self.ctx.log.warning("map_resync", maps=uncaptured, reason=why, action="initial sync")
+        names = changed + uncaptured  # run() syncs them in prerequisite order
+        return await self.run(names) if names else []
+
+    async def mark_absent(self, states: dict[str, tuple[float | None, bool, str | None]]) -> None:
+        """A synced map this run's config lacks: its changes pass by unreplicated, so it
+        is synced again if it comes back."""
+        for name, (synced_at, _, _) in states.items():
+            if synced_at is not None and name not in self.ctx.maps:
+                await self.ctx.store.set_meta(f"fields:{name}", UNCAPTURED)
 
     async def new_companies(self) -> list[SyncReport]:
         """Sync the existing rows of companies added to a map's ``companies`` since last run.

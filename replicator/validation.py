@@ -72,15 +72,22 @@ class ConfigReader:
         return (self.path.parent / raw_path).resolve()
 
     def check_state_apart(self, state_path: Path, sides: Iterable[c.SideConfig]) -> None:
-        """The state store must not be a side's database (any side option named ``path``)."""
-        for side in sides:
-            raw = side.options.get("path")
-            if isinstance(raw, str) and raw and same_file(state_path, self.path.parent / raw):
+        """The state store and each side need files of their own (side options ``path``)."""
+        files = [(s.name, self.path.parent / s.options["path"]) for s in sides if _has_path(s)]
+        for name, path in files:
+            if same_file(state_path, path):
                 self.problem(
                     "[state]",
-                    f"path and [sides.{side.name}] path both name {state_path}: the state "
+                    f"path and [sides.{name}] path both name {state_path}: the state "
                     'store needs a file of its own (e.g. path = "state.db")',
                 )
+        if len(files) == 2 and same_file(files[0][1], files[1][1]):
+            (a, path), (b, _) = files
+            self.problem(
+                f"[sides.{b}]",
+                f"path names {path.resolve()}, the database of [sides.{a}] too: each side "
+                "needs a database of its own",
+            )
 
     def read_engine(self) -> c.EngineConfig:
         engine = self.table("[engine]", self.raw.get("engine", {}))
@@ -215,6 +222,11 @@ class ConfigReader:
             return dict(value)
         self.problem(where, f"must be a table, not {type(value).__name__}")
         return {}
+
+
+def _has_path(side: c.SideConfig) -> bool:
+    raw = side.options.get("path")
+    return isinstance(raw, str) and bool(raw)
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -16,6 +16,18 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+GROUPS_MAP = """
+[[maps]]
+name = "customer_groups"
+fno = "CustCustomerGroup"
+crm = "msdyn_customergroups"
+key = [ { fno = "dataAreaId", crm = "company" },
+        { fno = "CustomerGroupId", crm = "msdyn_groupid" } ]
+fields = [ { fno = "Description", crm = "msdyn_description" } ]
+"""
+"""Customer groups keyed by company and group id, with a description."""
+
+
 COMPANY_CUSTOMERS_MAP = """
 [[maps]]
 name = "customers"

@@ -208,6 +208,20 @@ async def test_errors_retry_all_against_a_running_daemon(
         assert left.change.values["name"] == "born on crm", "the queued change lost its values"
 
 
+async def test_a_retried_record_refused_again_is_logged_with_its_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The change event of a retry (a change without values: the row is read) names the key."""
+    cfg, fno, crm = await two_errors(tmp_path)
+    await run(capsys, "errors", "--config", str(cfg), "retry", "--all")
+    with structlog.testing.capture_logs() as logs:
+        async with running(cfg, fno, crm) as rep:
+            await until(lambda: rows(crm, CRM, "accountnumber").get("C1") is not None)
+            await idle(rep)
+    [refused] = [e for e in logs if e["event"] == "change" and e["outcome"] == "rejected"]
+    assert refused["key"] == '["usmf","K1"]'
+
+
 async def test_errors_retry_of_an_unknown_id_says_so_and_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

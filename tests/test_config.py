@@ -618,3 +618,12 @@ def test_a_state_store_hard_linked_to_a_sides_database_is_refused(tmp_path: Path
     (tmp_path / "fno.db").touch()
     (tmp_path / "state.db").hardlink_to(tmp_path / "fno.db")
     assert "[sides.fno] path" in only_problem(tmp_path, EXAMPLE)
+
+
+def test_two_sides_on_one_database_are_refused(tmp_path: Path) -> None:
+    """Both sides naming one database file is a config error naming both sides (before, it
+    passed, and each side warned that the other's triggers belonged to no map)."""
+    text = EXAMPLE.replace('path = "crm.db"', 'path = "./fno.db"', 1)
+    found = only_problem(tmp_path, text)
+    assert found.startswith("replica.toml: [sides.crm]: path names ")
+    assert "the database of [sides.fno] too" in found

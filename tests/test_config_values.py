@@ -137,6 +137,19 @@ def test_empty_create_rule_is_refused(tmp_path: Path) -> None:
     assert line.startswith("replica.toml: map 'customers', create: an empty list lets no side")
 
 
+def test_empty_companies_list_is_refused(tmp_path: Path) -> None:
+    """``companies = []`` read as "every company" (a list naming none): refused, said so."""
+    line = only_problem(tmp_path, customers("companies = []"))
+    assert line.startswith("replica.toml: map 'customers', companies: an empty list names no")
+
+
+@pytest.mark.parametrize("condition", ["", "   "])
+def test_a_blank_filter_is_refused_as_empty(tmp_path: Path, condition: str) -> None:
+    """A filter of only spaces is empty, said so (not "does not compile: near ')'")."""
+    line = only_problem(tmp_path, customers(f'filter = {{ fno = "{condition}" }}'))
+    assert line.endswith("filter: the condition for side 'fno' must be a non-empty string")
+
+
 def test_empty_delete_rule_keeps_deletes_from_propagating(tmp_path: Path) -> None:
     """``delete = []`` is a real policy (deletes stay where they happen), so it loads."""
     assert load(tmp_path, customers("delete = []")).map_named("customers").delete == frozenset()
@@ -159,10 +172,13 @@ def test_empty_delete_rule_keeps_deletes_from_propagating(tmp_path: Path) -> Non
         ("1979-05-27", "default 1979-05-27 is a date, not a field value"),
         ("[1, 2]", "default [1, 2] is an array, not a field value"),
         ("{ a = 1 }", "default { a = 1 } is a table, not a field value"),
+        ("nan", "default nan is not a finite number"),
+        ("1e400", "default inf is not a finite number"),
+        ("-inf", "default -inf is not a finite number"),
     ],
 )
 def test_default_a_side_cannot_store_is_refused(tmp_path: Path, default: str, message: str) -> None:
-    """A default that no side could store (over 64 bits, a date, an array) names map and field."""
+    """A default no side could store (over 64 bits, nan, a date, an array) names map and field."""
     field = f'{{ fno = "CreditLimit", crm = "creditlimit", default = {default} }}'
     line = only_problem(tmp_path, customers(f"fields = [ {field} ]"))
     assert line.startswith(

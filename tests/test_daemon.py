@@ -7,9 +7,11 @@ processes; the tests watch the files and the CLI, as an operator would.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -28,6 +30,7 @@ from daemon import (
     execute,
     link_count,
     query,
+    replicator_argv,
     scalar,
     wait_for,
     wait_rows,
@@ -507,6 +510,24 @@ def test_validate_accepts_a_config_matching_the_sides(env: Env) -> None:
     """``validate`` exits 0 when every mapped table and column exists."""
     done = cli("validate", "--config", str(env.config))
     assert done.returncode == 0, done.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly(env: Env) -> None:
+    """``replicator status | head -1``: a reader that stops early gets no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    try:
+        done = subprocess.run(
+            replicator_argv("validate", "--config", str(env.config)),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
 
 
 def test_validate_rejects_a_missing_column_naming_file_and_field(env: Env) -> None:

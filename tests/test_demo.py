@@ -17,7 +17,7 @@ from replicator import demo
 from replicator.config import Config, TableMap, load_config
 from replicator.demo import create_demo, demo_guide
 from replicator.demo.guide import SQLITE, tour
-from replicator.errors import ConfigError
+from replicator.errors import ConfigError, ReplicatorError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -181,6 +181,14 @@ def test_leftover_database_without_config_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="crm.db"):
         create_demo(tmp_path)
     assert (tmp_path / "crm.db").read_bytes() == b"someone's data"
+
+
+def test_a_demo_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    """A file where the demo folder goes (or a folder one may not write): an error naming
+    the folder, not an OSError traceback."""
+    (tmp_path / "replicator-demo").write_text("not a folder")
+    with pytest.raises(ReplicatorError, match="replicator-demo: cannot create the demo"):
+        create_demo(tmp_path / "replicator-demo")
 
 
 def test_missing_demo_config_raises_config_error(

@@ -19,7 +19,7 @@ import structlog
 from adapters.memory import MemorySide
 from conftest import COMPANY_CUSTOMERS_MAP, until, write_config
 from replicator import cli
-from replicator.adapter import Row, Values
+from replicator.adapter import ChangeBatch, Row, Values
 from replicator.engine import Replicator
 from replicator.errors import StoreError
 
@@ -191,6 +191,35 @@ async def test_a_live_change_a_value_map_cannot_read_is_queued_and_the_rest_flow
         (error,) = await rep.ctx.store.errors()
     assert [v["CustomerAccount"] for v in fno.rows(FNO).values()] == ["K2"]
     assert (error.side, error.kind) == (1, "internal") and "TypeError" in error.reason
+
+
+class FlakyFeedSide(MemorySide):
+    """A memory side whose feed raises ``ValueError`` (a bug of the adapter) ``fails`` times."""
+
+    fails = 0
+
+    async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
+        if self.fails:
+            self.fails -= 1
+            raise ValueError("unexpected payload")
+        return await super().read_changes(cursor, limit)
+
+
+async def test_a_feed_that_raises_a_bug_is_an_outage_of_its_side_not_the_engines_end(
+    tmp_path: Path, logs: list[dict[str, Any]]
+) -> None:
+    """An adapter's feed raising outside the errors tree takes that side down (logged with
+    the exception, retried), not the engine; once it reads again, its changes replicate."""
+    fno, crm = FlakyFeedSide("fno"), MemorySide("crm")
+    cfg = write_config(tmp_path, COMPANY_CUSTOMERS_MAP)
+    async with Replicator(cfg, sides={"fno": fno, "crm": crm}) as rep:
+        await idle(rep)
+        fno.fails = 2
+        fno.insert(FNO, customer("C1"))
+        await until(lambda: accounts(crm) == ["C1"])
+    (down,) = [e for e in logs if e["event"] == "side_down"]
+    assert down["side"] == "fno" and down["reason"] == "ValueError: unexpected payload"
+    assert isinstance(down["exc_info"], ValueError), "the traceback goes to the log event"
 
 
 async def test_a_state_store_failure_stops_the_engine_with_the_stores_message(

@@ -17,7 +17,7 @@ import pytest
 import structlog
 
 from adapters.memory import MemorySide
-from conftest import COMPANY_CUSTOMERS_MAP, until, write_config
+from conftest import COMPANY_CUSTOMERS_MAP, GROUPS_MAP, until, write_config
 from daemon import connect, create_db, query
 from daemon import write_config as write_sqlite_config
 from replicator import cli, engine
@@ -30,16 +30,6 @@ pytestmark = pytest.mark.anyio
 
 TIMEOUT_S = 10.0
 FNO, CRM = "CustomersV3", "accounts"
-
-GROUPS = """
-[[maps]]
-name = "customer_groups"
-fno = "CustCustomerGroup"
-crm = "msdyn_customergroups"
-key = [ { fno = "dataAreaId", crm = "company" },
-        { fno = "CustomerGroupId", crm = "msdyn_groupid" } ]
-fields = [ { fno = "Description", crm = "msdyn_description" } ]
-"""
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -314,7 +304,7 @@ async def test_a_paused_map_keeps_capturing_and_catches_up_in_order_on_resume(
 ) -> None:
     """Changes made while a map is paused wait in the journal; resume applies them in order."""
     fno, crm = MemorySide("fno"), FaultySide("crm")
-    async with running(write_config(tmp_path, GROUPS + COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
+    async with running(write_config(tmp_path, GROUPS_MAP + COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
         await rep.pause("customers")
         assert (await map_status(rep))["state"] == "paused"
         nid = fno.insert(FNO, fno_customer("C1", Name="v0"))

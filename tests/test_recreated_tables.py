@@ -170,3 +170,26 @@ async def test_the_sqlite_side_reports_a_re_created_table_as_a_reset_in_its_feed
     sql(tmp_path / "app.db", "DROP TABLE items")
     sql(tmp_path / "app.db", items)
     assert await resets_after_prepare(tmp_path) == ["items"]
+
+
+async def test_a_table_re_created_without_a_mapped_column_is_reported_until_mended(
+    tmp_path: Path, logs: list[dict[str, Any]]
+) -> None:
+    """Re-created live without a mapped column: an error names the column (before, the
+    table was silently left uncaptured); once the column is back, a reset follows."""
+    items = "CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT, name TEXT);"
+    create_db(tmp_path / "app.db", items)
+    side = create_side("lite", {"path": "app.db"}, tmp_path)
+    await side.open()
+    try:
+        await side.prepare([ITEMS])
+        sql(tmp_path / "app.db", "DROP TABLE items")
+        sql(tmp_path / "app.db", "CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT)")
+        assert (await side.read_changes(None, 100)).changes == []
+        (unfit,) = events(logs, "sqlite_table_unfit", side="lite", entity="items")
+        assert "no column 'name'" in unfit["problems"][0]
+        sql(tmp_path / "app.db", "ALTER TABLE items ADD COLUMN name TEXT")
+        batch = await side.read_changes(None, 100)
+    finally:
+        await side.close()
+    assert [c.op for c in batch.changes] == ["reset"]

@@ -148,3 +148,21 @@ async def test_a_commit_linking_a_row_another_link_holds_is_not_made(tmp_path: P
         assert (await store.link_by_native("customers", 0, "7")) == y
     finally:
         await store.close()
+
+
+async def test_a_row_replaced_without_a_delete_is_its_record_s_row(tmp_path: Path) -> None:
+    """fno replaces A's row by a new row of A's key, its old row gone with no delete in
+    the feed (SQLite's REPLACE): the new row is A's, and edits flow both ways again."""
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    async with running(tmp_path, fno, crm) as rep:
+        a = fno.insert(FNO, customer("A"))
+        await settled(rep)
+        a_crm = accounts(crm, CRM, "accountnumber")["A"]
+        fno.replace(FNO, a, {**customer("A"), "Name": "replaced"})
+        await settled(rep)
+        assert crm.rows(CRM)[a_crm]["name"] == "replaced"
+        crm.update(CRM, a_crm, {"name": "edited on crm"})
+        await settled(rep)
+        assert await rep.ctx.store.errors() == []
+    assert [v["Name"] for v in fno.rows(FNO).values()] == ["edited on crm"]
+    assert accounts(crm, CRM, "accountnumber") == {"A": a_crm}

@@ -12,7 +12,18 @@ from pathlib import Path
 import pytest
 
 from conftest import COMPANY_CUSTOMERS_MAP
-from daemon import Daemon, cli, connect, create_db, execute, query, scalar, wait_for, write_config
+from daemon import (
+    Daemon,
+    cli,
+    connect,
+    create_db,
+    execute,
+    query,
+    scalar,
+    wait_for,
+    wait_rows,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +88,27 @@ def test_a_delete_read_after_its_rowid_went_to_a_new_row_deletes_only_its_own_re
     assert query(fno, ends.format("Name", "CustomersV3", "CustomerAccount")) == [("new",)]
     assert query(crm, "SELECT accountnumber FROM deleted") == [("X",)]
     assert scalar(crm, "SELECT count(*) FROM accounts WHERE creditlimit = 101") == SEED_ROWS
+
+
+def test_an_insert_or_replace_of_an_integer_id_keeps_its_record_in_step(tmp_path: Path) -> None:
+    """``INSERT OR REPLACE`` of an existing INTEGER PRIMARY KEY (SQLite's old upsert idiom:
+    no delete trigger fires, the row gets a fresh native id) edits the record, and edits
+    of it keep flowing both ways."""
+    items = "CREATE TABLE {} (id INTEGER PRIMARY KEY, code TEXT UNIQUE NOT NULL, name TEXT);"
+    fno = create_db(tmp_path / "fno.db", items.format("items"))
+    crm = create_db(tmp_path / "crm.db", items.format("products"))
+    execute(fno, "INSERT INTO items (code, name) VALUES ('A', 'a'), ('B', 'b')")
+    config = write_config(
+        tmp_path,
+        '[[maps]]\nname = "items"\nfno = "items"\ncrm = "products"\n'
+        'key = [{ fno = "code", crm = "code" }]\nfields = [{ fno = "name", crm = "name" }]\n',
+    )
+    with Daemon(config) as daemon:
+        daemon.start()
+        wait_rows(crm, "SELECT code, name FROM products ORDER BY code", [("A", "a"), ("B", "b")])
+        execute(fno, "INSERT OR REPLACE INTO items (id, code, name) VALUES (2, 'B', 'replaced')")
+        wait_rows(crm, "SELECT name FROM products WHERE code = 'B'", [("replaced",)])
+        execute(crm, "UPDATE products SET name = 'edited on crm' WHERE code = 'B'")
+        wait_rows(fno, "SELECT name FROM items WHERE code = 'B'", [("edited on crm",)])
+        assert daemon.stop() == 0, daemon.log_tail()
+    assert cli("errors", "--config", str(config), "list", "--json").stdout.strip() == "[]"

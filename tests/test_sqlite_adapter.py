@@ -142,6 +142,20 @@ async def test_changes_made_while_the_side_was_closed_are_read_after_reopening(
 
 
 @pytest.mark.anyio
+async def test_an_insert_leaving_the_primary_key_null_is_refused_and_undone(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """A TEXT primary key with no default, not mapped: the new row would have no id (NULL
+    names no row, and every such row the same) so the insert is refused, naming why."""
+    app.execute("CREATE TABLE products (id TEXT PRIMARY KEY, code TEXT, name TEXT)")
+    await side.prepare([EntitySpec("products", ("name",), ("code",))])
+    results = await side.write([insert("products", code="A", name="a")])
+    assert [r.status for r in results] == ["permanent"]
+    assert "'products'" in results[0].reason and "no id" in results[0].reason
+    assert app.execute("SELECT count(*) FROM products").fetchone() == (0,)
+
+
+@pytest.mark.anyio
 async def test_foreign_key_violation_is_permanent_and_the_rest_applies(
     side: SQLiteSide, app: sqlite3.Connection
 ) -> None:
@@ -372,6 +386,16 @@ async def test_an_unindexed_integration_key_is_warned_about_once_indexed_not(
     app.execute("CREATE INDEX items_code ON items (code)")
     with capture_logs() as logs:
         await side.prepare([spec])
+    assert [e for e in logs if e["event"] == "sqlite_key_not_indexed"] == []
+
+
+@pytest.mark.anyio
+async def test_an_integer_primary_key_as_integration_key_is_not_warned_about(
+    side: SQLiteSide,
+) -> None:
+    """An INTEGER PRIMARY KEY is the rowid itself (no index in index_list): no warning."""
+    with capture_logs() as logs:
+        await side.prepare([EntitySpec("items", ("name",), ("id",))])
     assert [e for e in logs if e["event"] == "sqlite_key_not_indexed"] == []
 
 

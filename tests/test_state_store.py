@@ -19,7 +19,7 @@ import structlog.testing
 from adapters.memory import MemorySide
 from conftest import NAME_PHONE_MAP, until, write_config
 from daemon import cli, replicator_argv
-from replicator import store_db
+from replicator import files, store_db
 from replicator.engine import Replicator
 from replicator.ownership import holder, lock_path
 
@@ -171,6 +171,14 @@ def umask_022() -> Iterator[None]:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_every_folder_replicator_creates_for_the_store_is_private(tmp_path: Path) -> None:
+    """Missing parent folders are created 0700 too, not only the last one (before: 0755)."""
+    files.private_dir(tmp_path / "var" / "lib" / "replicator")
+    created = [tmp_path / "var", tmp_path / "var" / "lib", tmp_path / "var" / "lib" / "replicator"]
+    assert [mode(f) for f in created] == [0o700, 0o700, 0o700]
 
 
 @pytest.mark.anyio

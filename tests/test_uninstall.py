@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_faults import SQLITE_CRM, SQLITE_FNO, add_customer, events, idle, logs
+from test_faults import SQLITE_CRM, SQLITE_FNO, add_customer, events, idle, logs, sql
 
-from conftest import COMPANY_CUSTOMERS_MAP
+from conftest import COMPANY_CUSTOMERS_MAP, GROUPS_MAP, until
 from daemon import Daemon, cli, create_db, query, write_config
 from replicator.engine import Replicator
 
@@ -26,15 +26,6 @@ CREATE TABLE CustCustomerGroup (RecId INTEGER PRIMARY KEY, dataAreaId TEXT,
 CRM_GROUPS_TABLES = """
 CREATE TABLE msdyn_customergroups (id INTEGER PRIMARY KEY, company TEXT, msdyn_groupid TEXT,
     msdyn_description TEXT);
-"""
-GROUPS_MAP = """
-[[maps]]
-name = "customer_groups"
-fno = "CustCustomerGroup"
-crm = "msdyn_customergroups"
-key = [ { fno = "dataAreaId", crm = "company" },
-        { fno = "CustomerGroupId", crm = "msdyn_groupid" } ]
-fields = [ { fno = "Description", crm = "msdyn_description" } ]
 """
 TRIGGERS = "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger' ORDER BY 2"
 OWN_TABLES = "SELECT name FROM sqlite_master WHERE name LIKE '\\_replicator%' ESCAPE '\\'"
@@ -88,6 +79,71 @@ async def test_uninstall_of_one_map_removes_only_its_triggers(tmp_path: Path) ->
     assert triggered(tmp_path / "fno.db") == {"CustCustomerGroup"}
     assert triggered(tmp_path / "crm.db") == {"msdyn_customergroups"}
     assert query(tmp_path / "fno.db", OWN_TABLES)  # the bookkeeping stays
+
+
+def rename(tmp_path: Path, account: str, name: str) -> None:
+    sql(
+        tmp_path / "fno.db",
+        "UPDATE CustomersV3 SET Name = ? WHERE CustomerAccount = ?",
+        (name, account),
+    )
+
+
+def crm_names(tmp_path: Path) -> list[tuple[Any, ...]]:
+    return query(tmp_path / "crm.db", "SELECT accountnumber, name FROM accounts ORDER BY 1")
+
+
+async def test_a_map_run_again_after_its_uninstall_brings_what_changed_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """Edits and inserts made while a map's capture was uninstalled arrive when it runs
+    again (it is synced again against its shadows); before, they were never replicated."""
+    cfg = await two_maps_installed(tmp_path)
+    assert cli("uninstall", "--config", str(cfg), "--map", "customers").returncode == 0
+    rename(tmp_path, "C1", "renamed meanwhile")
+    add_customer(tmp_path, "C2", "born meanwhile")
+    async with Replicator(cfg) as rep:
+        await idle(rep)
+    assert crm_names(tmp_path) == [("C1", "renamed meanwhile"), ("C2", "born meanwhile")]
+
+
+async def test_a_run_after_a_full_uninstall_keeping_the_store_replicates_again(
+    tmp_path: Path,
+) -> None:
+    """A full uninstall drops the sides' feeds: a later run on the same state store syncs
+    what changed meanwhile, and new changes flow (before: the old cursors skipped them)."""
+    cfg = await two_maps_installed(tmp_path)
+    async with Replicator(cfg):  # the fno feed's cursor well past 1
+        for n in range(5):
+            rename(tmp_path, "C1", f"v{n}")
+        await until(lambda: crm_names(tmp_path) == [("C1", "v4")])
+    assert cli("uninstall", "--config", str(cfg)).returncode == 0
+    rename(tmp_path, "C1", "renamed meanwhile")
+    async with Replicator(cfg) as rep:
+        await idle(rep)
+        add_customer(tmp_path, "C2", "born after")
+        await until(lambda: len(crm_names(tmp_path)) == 2)
+    assert crm_names(tmp_path) == [("C1", "renamed meanwhile"), ("C2", "born after")]
+
+
+async def test_a_map_added_back_to_the_config_brings_what_changed_while_it_was_out(
+    tmp_path: Path,
+) -> None:
+    """A daemon run without a map passes over its captured changes: when the map comes
+    back it is synced again (before: a row written while it was out never arrived)."""
+    cfg = await two_maps_installed(tmp_path)
+    sql(
+        tmp_path / "fno.db",
+        "INSERT INTO CustCustomerGroup (dataAreaId, CustomerGroupId, Description) "
+        "VALUES ('usmf', '10', 'written while the map was out')",
+    )
+    add_customer(tmp_path, "C2", "after it")  # its arrival: the feed passed the group row
+    async with Replicator(write_config(tmp_path, COMPANY_CUSTOMERS_MAP, name="one.toml")):
+        await until(lambda: len(crm_names(tmp_path)) == 2)
+    async with Replicator(cfg) as rep:
+        await idle(rep)
+    groups = "SELECT msdyn_groupid, msdyn_description FROM msdyn_customergroups"
+    assert query(tmp_path / "crm.db", groups) == [("10", "written while the map was out")]
 
 
 async def test_uninstall_removes_everything_it_installed_and_no_user_data(tmp_path: Path) -> None:

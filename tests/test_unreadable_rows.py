@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 from test_faults import (
     CRM_SQL,
@@ -103,3 +104,94 @@ async def test_invalid_utf8_in_a_sqlite_row_does_not_abort_the_initial_sync(
         (error,) = await errors(rep)
         assert (error.native_id, error.kind, error.key) == ("1", "unreadable", '["usmf","C1"]')
         assert "column 'Name'" in error.reason
+
+
+BAD_ID_ACCOUNT = (
+    "INSERT INTO accounts (accountid, company, accountnumber, name, creditlimit)"
+    " VALUES (CAST(x'ff44fe' AS TEXT), 'usmf', 'C1', 'bad id', 1)"
+)
+
+
+async def test_a_text_id_that_is_not_utf8_queues_its_row_and_the_feed_flows(
+    tmp_path: Path,
+) -> None:
+    """A row whose TEXT primary key is not UTF-8 is queued, named ``x'ff44fe'``; the side
+    stays up and later rows flow."""
+    async with Replicator(sqlite_sides(tmp_path)) as rep:
+        await idle(rep)
+        sql(tmp_path / "crm.db", BAD_ID_ACCOUNT)
+        sql(tmp_path / "crm.db", "INSERT INTO accounts VALUES ('a2', 'usmf', 'C2', 'fine', 1)")
+        await idle(rep)
+        assert query(tmp_path / "fno.db", "SELECT CustomerAccount FROM CustomersV3") == [("C2",)]
+        (error,) = await errors(rep)
+        assert (error.side, error.native_id, error.kind) == (1, "x'ff44fe'", "unreadable")
+        assert error.key == '["usmf","C1"]' and "id" in error.reason and "UTF-8" in error.reason
+        assert (await rep.status())["outages"] == {}
+
+
+async def test_a_text_id_that_is_not_utf8_does_not_stall_the_initial_sync(
+    tmp_path: Path,
+) -> None:
+    """The initial sync queues a row whose TEXT primary key is not UTF-8 and syncs the rest
+    (before, its scan read that row again and again)."""
+    cfg = sqlite_sides(tmp_path)
+    sql(tmp_path / "crm.db", BAD_ID_ACCOUNT)
+    sql(tmp_path / "crm.db", "INSERT INTO accounts VALUES ('a2', 'usmf', 'C2', 'fine', 1)")
+    with anyio.fail_after(20):
+        async with Replicator(cfg) as rep:
+            await idle(rep)
+            assert query(tmp_path / "fno.db", "SELECT CustomerAccount FROM CustomersV3") == [
+                ("C2",)
+            ]
+            (error,) = await errors(rep)
+            assert (error.native_id, error.kind, error.key) == (
+                "x'ff44fe'",
+                "unreadable",
+                '["usmf","C1"]',
+            )
+
+
+JSON_FILTER_MAP = COMPANY_CUSTOMERS_MAP + "filter = { fno = \"json_extract(Name, '$.ok') = 1\" }\n"
+
+
+async def test_a_row_the_filter_fails_on_is_queued_and_the_feed_flows(tmp_path: Path) -> None:
+    """A filter that fails on one row's data (``json_extract`` of text that is not JSON)
+    queues that row with the reason; the side stays up and later rows flow."""
+    async with Replicator(sqlite_sides(tmp_path, JSON_FILTER_MAP)) as rep:
+        await idle(rep)
+        add_customer(tmp_path, "C1", "not json")
+        add_customer(tmp_path, "C2", '{"ok": 1}')
+        add_customer(tmp_path, "C3", '{"ok": 0}')
+        await idle(rep)
+        assert query(tmp_path / "crm.db", CRM_SQL) == [("C2", '{"ok": 1}', 1.0)]
+        (error,) = await errors(rep)
+        assert (error.native_id, error.kind, error.key) == ("1", "unreadable", '["usmf","C1"]')
+        assert "filter" in error.reason and "malformed JSON" in error.reason
+        assert (await rep.status())["outages"] == {}
+
+
+async def test_a_row_the_filter_fails_on_does_not_abort_the_initial_sync(tmp_path: Path) -> None:
+    """The initial sync queues a row its filter fails on and syncs the rows that pass."""
+    cfg = sqlite_sides(tmp_path, JSON_FILTER_MAP)
+    add_customer(tmp_path, "C1", '{"ok": 0}')
+    add_customer(tmp_path, "C2", "not json")
+    add_customer(tmp_path, "C3", '{"ok": 1}')
+    async with Replicator(cfg) as rep:
+        await idle(rep)
+        assert query(tmp_path / "crm.db", CRM_SQL) == [("C3", '{"ok": 1}', 1.0)]
+        (error,) = await errors(rep)
+        assert (error.native_id, error.kind, error.key) == ("2", "unreadable", '["usmf","C2"]')
+
+
+async def test_a_row_whose_primary_key_is_null_is_queued_not_dropped(tmp_path: Path) -> None:
+    """SQLite lets a TEXT primary key be NULL: such a row names no row, so it is queued as
+    unreadable (before, it was silently taken for a row filtered out)."""
+    async with Replicator(sqlite_sides(tmp_path)) as rep:
+        await idle(rep)
+        sql(tmp_path / "crm.db", "INSERT INTO accounts VALUES (NULL, 'usmf', 'C1', 'no id', 1)")
+        sql(tmp_path / "crm.db", "INSERT INTO accounts VALUES ('a2', 'usmf', 'C2', 'fine', 1)")
+        await idle(rep)
+        assert query(tmp_path / "fno.db", "SELECT CustomerAccount FROM CustomersV3") == [("C2",)]
+        (error,) = await errors(rep)
+        assert (error.side, error.native_id, error.kind) == (1, "", "unreadable")
+        assert error.key == '["usmf","C1"]' and "NULL" in error.reason

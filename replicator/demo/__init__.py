@@ -20,8 +20,8 @@ import sqlite3
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..files import create_private, private_dir
+from ..errors import ConfigError, ReplicatorError
+from ..files import create_private, os_reason, private_dir
 
 __all__ = ["CONFIG_SOURCE", "create_demo", "demo_guide"]
 
@@ -54,6 +54,17 @@ def create_demo(folder: Path, *, seed: int = 7) -> Path:
                     f"remove {folder} to create the demo afresh"
                 ]
             )
+    try:
+        _create(folder, config, seed)
+    except (OSError, sqlite3.Error) as exc:
+        reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        raise ReplicatorError(
+            f"{folder}: cannot create the demo: {reason} (run it in a folder you may write)"
+        ) from exc
+    return config
+
+
+def _create(folder: Path, config: Path, seed: int) -> None:
     private_dir(folder)  # 0700: the demo's data is the user's only, as a real store's is
     seeder = Seeder(random.Random(seed))
     seeder.seed()
@@ -64,7 +75,6 @@ def create_demo(folder: Path, *, seed: int = 7) -> Path:
     create_private(partial)  # 0600; writing keeps the mode of the file created here
     partial.write_bytes(CONFIG_SOURCE.read_bytes())
     os.replace(partial, config)
-    return config
 
 
 # -- writing -----------------------------------------------------------------------------
