@@ -129,6 +129,30 @@ def _holder(
     return None
 
 
+def _append_journal_in(
+    db: sqlite3.Connection,
+    side: int,
+    items: Sequence[tuple[str, Change]],
+    cursor: str | None,
+    now: float,
+) -> list[JournalEntry]:
+    """``Store.append_journal``'s transaction body, run in the connection's thread."""
+    out = []
+    for start in range(0, len(items), _JOURNAL_CHUNK):
+        chunk = items[start : start + _JOURNAL_CHUNK]
+        rows = [(side, m, _enc.encode(change), now) for m, change in chunk]
+        marks = ", ".join(["(?, ?, ?, ?)"] * len(rows))
+        ids = db.execute(
+            f"INSERT INTO journal (side, map, change, received_at) VALUES {marks} RETURNING id",
+            [v for row in rows for v in row],
+        ).fetchall()
+        # ids are handed out in VALUES order; RETURNING's own order is unspecified
+        for (map_name, change), (entry_id,) in zip(chunk, sorted(ids), strict=True):
+            out.append(JournalEntry(entry_id, side, map_name, change, now))
+    db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (side, cursor))
+    return out
+
+
 def _commit_in(db: sqlite3.Connection, batch: list[Commit]) -> list[Link | None]:
     """``Store.commit``'s transaction body, run in the connection's thread."""
     holders = _holders_in(db, batch)
@@ -326,24 +350,12 @@ class Store:
     async def append_journal(
         self, side: int, items: Sequence[tuple[str, Change]], cursor: str | None
     ) -> list[JournalEntry]:
-        """Journal changes and advance the side's cursor, in one transaction."""
+        """Journal changes and advance the side's cursor, in one transaction (one call
+        to the connection's thread)."""
         now = time.time()
-        out = []
-        async with self.transaction():
-            for start in range(0, len(items), _JOURNAL_CHUNK):
-                chunk = items[start : start + _JOURNAL_CHUNK]
-                rows = [(side, m, _enc.encode(change), now) for m, change in chunk]
-                marks = ", ".join(["(?, ?, ?, ?)"] * len(rows))
-                ids = await self.db.returning(
-                    f"INSERT INTO journal (side, map, change, received_at) VALUES {marks}"
-                    " RETURNING id",
-                    [v for row in rows for v in row],
-                )
-                # ids are handed out in VALUES order; RETURNING's own order is unspecified
-                for (map_name, change), (entry_id,) in zip(chunk, sorted(ids), strict=True):
-                    out.append(JournalEntry(entry_id, side, map_name, change, now))
-            await self._write_cursor(side, cursor)
-        return out
+        return await self.db.run_transaction(
+            lambda db: _append_journal_in(db, side, items, cursor, now)
+        )
 
     async def journal_after(self, map_name: str, after: int, limit: int) -> list[JournalEntry]:
         """Journaled changes of a map with id above ``after``, oldest first."""

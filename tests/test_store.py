@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 
+from replicator.adapter import Change
 from replicator.errors import StoreBusy, StoreError
 from replicator.model import Commit, Link
 from replicator.store import Store
@@ -127,26 +129,54 @@ def _links(n: int) -> list[Commit]:
     ]
 
 
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> Callable[[Store], list[int]]:
+    """Counts a store's calls into aiosqlite's thread (one item per call)."""
+
+    def count(store: Store) -> list[int]:
+        conn = store.db._conn
+        calls: list[int] = []
+        real = conn._execute
+
+        async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            return await real(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+        monkeypatch.setattr(conn, "_execute", counted)
+        return calls
+
+    return count
+
+
 async def test_a_group_commit_is_one_call_to_the_stores_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, hops: Callable[[Store], list[int]]
 ) -> None:
     """A commit of many steps (links, acks, the native-id check) runs as one call into
     aiosqlite's thread (before: one per statement, BEGIN and COMMIT: 4.7 ms a commit)."""
     store = await Store.open(tmp_path / "state.db")
     try:
-        conn = store.db._conn
-        calls = 0
-        real = conn._execute
-
-        async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return await real(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-
-        monkeypatch.setattr(conn, "_execute", counted)
+        calls = hops(store)
         assert await store.commit(_links(50)) == [None] * 50
-        assert calls == 1
+        assert len(calls) == 1
         assert (await store.link(50)) is not None
+    finally:
+        await store.close()
+
+
+async def test_journaling_a_batch_is_one_call_to_the_stores_thread(
+    tmp_path: Path, hops: Callable[[Store], list[int]]
+) -> None:
+    """An intake's batch (500 changes, in chunks, and the cursor) is journaled in one call
+    into aiosqlite's thread (before: one per chunk, the cursor, BEGIN and COMMIT)."""
+    store = await Store.open(tmp_path / "state.db")
+    try:
+        calls = hops(store)
+        items = [("customers", Change("accounts", str(i), "upsert")) for i in range(500)]
+        entries = await store.append_journal(1, items, "500")
+        assert len(calls) == 1
+        assert [e.change.native_id for e in entries] == [str(i) for i in range(500)]
+        assert await store.cursor(1) == "500"
+        assert len(await store.journal_after("customers", 0, 1000)) == 500
     finally:
         await store.close()
 
