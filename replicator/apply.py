@@ -113,7 +113,7 @@ class Applier:
         the link names none: a lost table's re-sync decides); else that row went with no
         delete in the feed (SQLite's ``REPLACE`` deletes so) and this row is the record's."""
         linked = link.ids[s]
-        if linked is None or await self.ctx.sides[s].get(self.map.entities[s], [linked]):
+        if linked is None or await self.ctx.readers[s].get(self.map.entities[s], [linked]):
             raise Step(
                 "rejected",
                 f"duplicate key {link.key} on side {self.side_name(s)!r}: "
