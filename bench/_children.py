@@ -2,7 +2,8 @@
 (``replicator run``), the naive script (bench/naive_sync.py) and a timed initial sync
 (bench/_sync_once.py), and how to tell that each is ready.
 
-The daemon is ready once it runs live (its heartbeat is in the state store) and quiet
+The daemon is ready once it runs live (it owns the state store as a daemon and has synced
+its maps) and quiet
 (its journal is empty and its cursors are at the head of both sides' change feeds, twice
 in a row), so its own initial sync and the echoes of it are behind it. The naive script
 is ready once it reported its first pass.
@@ -109,13 +110,20 @@ def timed_sync(folder: Path) -> dict[str, Any]:
 
 
 def live(state: Path, child: Child) -> bool:
-    """Whether the daemon runs live: its heartbeat is in the state store."""
+    """Whether the daemon runs live: it owns the store (``state.db.lock`` names it) and
+    every map of the store has been synced."""
     child.check_running()
-    if not state.exists():
+    lock = state.with_name(state.name + ".lock")
+    try:
+        holder = json.loads(lock.read_bytes() or b"{}")
+    except (OSError, ValueError):  # not there yet, or being written
+        return False
+    if holder.get("pid") != child.proc.pid or not holder.get("live"):
         return False
     with closing(sqlite3.connect(state, timeout=30)) as st:
-        beat = c.scalar(st, "SELECT value FROM meta WHERE key = 'heartbeat'")
-    return beat not in (None, "0")
+        unsynced = c.scalar(st, "SELECT count(*) FROM maps WHERE synced_at IS NULL")
+        synced = c.scalar(st, "SELECT count(*) FROM maps WHERE synced_at IS NOT NULL")
+    return unsynced == 0 and bool(synced)
 
 
 def quiet(folder: Path) -> bool:
