@@ -156,7 +156,7 @@ class SyncWrites:
         holders = await self.ctx.committer.handle(commits)
         refused = [(c, h) for c, h in zip(commits, holders, strict=True) if h is not None]
         for commit, holder in refused:
-            if commit.link is not None:
+            if commit.link is not None and not linked_meanwhile(commit.link, holder):
                 self.taken(commit.link, holder)
         if refused:  # their writes are done: the error queue holds their outcome
             await self.ctx.committer.handle(
@@ -393,3 +393,10 @@ class SyncWrites:
         )
         report.linked += 1
         return Commit(link=link, resolve=None)
+
+
+def linked_meanwhile(link: Link, holder: Link) -> bool:
+    """Whether ``holder`` is this very pair, linked by the live sync while the job ran (a
+    re-sync beside an actor still at work on the record): nothing to queue, the live
+    sync owns the record and reconciles what the job wrote."""
+    return holder.key == link.key and list(holder.ids) == list(link.ids)
