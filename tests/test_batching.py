@@ -11,7 +11,7 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from adapters.memory import MemorySide
-from conftest import write_config
+from conftest import COMPANY_CUSTOMERS_MAP, write_config
 from replicator.adapter import Row
 from replicator.batcher import Batcher
 from replicator.engine import Replicator
@@ -20,16 +20,6 @@ from replicator.reader import Reader
 
 pytestmark = pytest.mark.anyio
 
-CUSTOMERS = """
-[[maps]]
-name = "customers"
-fno = "CustomersV3"
-crm = "accounts"
-key = [ { fno = "dataAreaId", crm = "company" },
-        { fno = "CustomerAccount", crm = "accountnumber" } ]
-fields = [ { fno = "Name", crm = "name" } ]
-"""
-
 
 async def test_the_router_finds_a_batch_of_new_records_without_a_query_per_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -37,7 +27,8 @@ async def test_the_router_finds_a_batch_of_new_records_without_a_query_per_recor
     """Thirty rows created at once are routed with a batched query by key, not one store
     round trip each (before: one ``link_by_key`` per row, which capped inserts at 500/s)."""
     fno, crm = MemorySide("fno"), MemorySide("crm")
-    async with Replicator(write_config(tmp_path, CUSTOMERS), sides={"fno": fno, "crm": crm}) as rep:
+    config = write_config(tmp_path, COMPANY_CUSTOMERS_MAP)
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
         with anyio.fail_after(10):
             await rep.wait_idle()
         store = rep.ctx.store
@@ -127,7 +118,8 @@ async def test_a_new_row_is_read_once_on_its_own_side(tmp_path: Path) -> None:
     """A row created on one side is read there once to be created on the other (before:
     twice, the create reading again the row the actor had just read)."""
     fno, crm = CountedSide("fno"), MemorySide("crm")
-    async with Replicator(write_config(tmp_path, CUSTOMERS), sides={"fno": fno, "crm": crm}) as rep:
+    config = write_config(tmp_path, COMPANY_CUSTOMERS_MAP)
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
         with anyio.fail_after(10):
             await rep.wait_idle()
         nid = fno.insert("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "C1"})
