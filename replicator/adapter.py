@@ -67,6 +67,27 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   capture (``None``: everything it installed) and says what it removed. Never user data.
 * **Idempotence.** Writing the same values twice leaves the row as once; the core
   relies on this after a crash (at-least-once delivery).
+* **Remote sides** (optional attributes and methods; a side without them gets the defaults):
+
+  - ``limits: SideLimits``: the most operations one ``write`` call may carry and how many
+    ``write`` calls the core may have in flight at once (a ``$batch`` of 1,000 operations
+    and several requests in flight for Dataverse; one transaction at a time for SQLite).
+  - ``lookups_hold_native_ids: bool``: ``True`` when a lookup column holds the referenced
+    row's native id (a Dataverse GUID) rather than its key. The core then translates a
+    map lookup (``lookup = "<map>"``) between the referenced record's key and that side's
+    native id through its links, in both directions: the side reads and writes native ids,
+    the rest of the core sees keys as on every other side. A native id no link knows yet
+    parks the record, like a key not linked yet.
+  - ``serve(*, task_status)``: a side that runs tasks of its own (a poller, a token
+    refresher) runs them here; the engine starts it in its task group after ``open`` and
+    cancels it before ``close``. It calls ``task_status.started()`` once it can serve.
+  - **Echoes by version.** A side that cannot carry tokens (``Change.token`` always
+    ``None``) still reports the version of each change; a change whose version is the one
+    the core's own write returned (``WriteResult.version``) is that write's echo.
+* **Typed options** (optional). An adapter module may define ``Options``, a
+  ``msgspec.Struct`` (``kw_only=True, forbid_unknown_fields=True``) describing its options;
+  its ``check_options`` decodes them with it so that a wrong type or an unknown option is
+  named like any other problem.
 * **Present values** (optional). ``present_values(spec, field, values)`` answers which
   of ``values`` some row of ``spec.entity`` passing ``spec.filter`` holds in ``field``,
   without needing ``prepare`` (``validate`` asks it of an unprepared side). The core uses
@@ -152,6 +173,18 @@ class WriteResult(msgspec.Struct, frozen=True):
     current: Row | None = None
     reason: str = ""
     retry_after: float | None = None
+
+
+class SideLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """How much a side takes at once (see "Remote sides")."""
+
+    batch_size: int = 1000
+    """The most operations in one ``write`` call (the core may send fewer)."""
+    in_flight: int = 1
+    """How many ``write`` calls may run at once."""
+
+
+DEFAULT_LIMITS = SideLimits()
 
 
 class EntitySpec(msgspec.Struct, frozen=True):
