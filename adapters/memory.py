@@ -72,9 +72,21 @@ def parse_filter(text: str | None) -> Callable[[Values], bool]:
 class MemorySide:
     """A side whose tables live in a dict. See the module docstring."""
 
-    def __init__(self, name: str, tables: Sequence[str] = (), *, reuse_ids: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        tables: Sequence[str] = (),
+        *,
+        reuse_ids: bool = False,
+        tokens: bool = True,
+        native_lookups: bool = False,
+    ) -> None:
         self.name = name
         self.reuse_ids = reuse_ids
+        self.carries_tokens = tokens
+        """``tokens=False`` plays a side like Dataverse: its feed never carries tokens."""
+        self.lookups_hold_native_ids = native_lookups
+        """``native_lookups=True``: lookup columns hold the referenced row's native id."""
         self.tables: dict[str, dict[str, _Stored]] = {t: {} for t in tables}
         self.feed: list[Change] = []
         self.first_seq = 0
@@ -275,13 +287,14 @@ class MemorySide:
         old = table.get(nid)
         self._reindex(entity, nid, None if old is None else old.values, values)
         table[nid] = stored
-        self._emit(Change(entity, nid, "upsert", token))
+        kept = token if self.carries_tokens else None
+        self._emit(Change(entity, nid, "upsert", kept, version=str(stored.version)))
         return stored
 
     def _remove(self, entity: str, nid: str, token: str | None) -> None:
         old = self.tables[entity].pop(nid)
         self._reindex(entity, nid, old.values, None)
-        self._emit(Change(entity, nid, "delete", token))
+        self._emit(Change(entity, nid, "delete", token if self.carries_tokens else None))
 
     def _emit(self, change: Change) -> None:
         self.feed.append(change)

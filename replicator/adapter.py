@@ -81,9 +81,11 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   - ``serve(*, task_status)``: a side that runs tasks of its own (a poller, a token
     refresher) runs them here; the engine starts it in its task group after ``open`` and
     cancels it before ``close``. It calls ``task_status.started()`` once it can serve.
-  - **Echoes by version.** A side that cannot carry tokens (``Change.token`` always
-    ``None``) still reports the version of each change; a change whose version is the one
-    the core's own write returned (``WriteResult.version``) is that write's echo.
+  - **Echoes by version.** A side that cannot carry tokens says so with
+    ``carries_tokens = False`` (``Change.token`` is then always ``None``). It still reports
+    the version of each change, and a change whose version is the one the core's own write
+    returned (``WriteResult.version``) is that write's echo. Crash recovery then judges
+    by the row itself whether a write happened (``replicator.recovery``).
 * **Typed options** (optional). An adapter module may define ``Options``, a
   ``msgspec.Struct`` (``kw_only=True, forbid_unknown_fields=True``) describing its options;
   its ``check_options`` decodes them with it so that a wrong type or an unknown option is
@@ -159,6 +161,9 @@ class WriteOp(msgspec.Struct, frozen=True):
     values: Values = {}
     expected_version: str | None = None
     key_fields: tuple[str, ...] = ()
+    record_key: str | None = None
+    """The record's integration key as the core encodes it (``["usmf","US-001"]``), for
+    messages and for the core's own translations; a side may ignore it."""
 
 
 WriteStatus = Literal["applied", "conflict", "transient", "permanent"]
@@ -194,6 +199,9 @@ class EntitySpec(msgspec.Struct, frozen=True):
     fields: tuple[str, ...]
     key_fields: tuple[str, ...]
     filter: str | None = None
+    lookups: tuple[tuple[str, str], ...] = ()
+    """The map lookup fields: (field, the referenced map's entity on this side). A side whose
+    lookup columns hold native ids checks that each column refers to that entity."""
 
 
 @runtime_checkable

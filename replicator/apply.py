@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 
 from . import lookups, mapping, rules
-from .adapter import UNKNOWN_VERSION, Row, Values, WriteOp, WriteResult
+from .adapter import UNKNOWN_VERSION, Change, Row, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation, TransientError
@@ -89,6 +89,8 @@ class Applier:
             and change.native_id == link.ids[s]
         ):
             return "echo"
+        if self.known_version(s, change):
+            return "echo" if link is not None and link.tokens[s] is not None else "noop"
         if change.token in self.tokens and (link is None or change.native_id != link.ids[s]):
             # another row a write of ours touched (e.g. a trigger): routed again, by its own
             # link or key, once this actor is done (our tokens then route nothing here)
@@ -107,6 +109,20 @@ class Applier:
         if link.ids[s] != row.native_id:
             await self.take_over(s, link, row)
         return await self.reconcile(Pair(link, s, {s: (row, values)}))
+
+    def known_version(self, s: int, change: Change) -> bool:
+        """Whether a change (of a side that carries no tokens) is of the row's version the
+        link holds already: the echo of our own write, whose result gave that version, or a
+        change applied before (versions change whenever the row does)."""
+        link = self.link
+        return (
+            link is not None
+            and change.op == "upsert"
+            and change.token is None
+            and bool(change.version)
+            and change.native_id == link.ids[s]
+            and change.version == link.versions[s]
+        )
 
     async def take_over(self, s: int, link: Link, row: Row) -> None:
         """A second row of the record's key: a duplicate while the linked row is there (or
@@ -203,7 +219,11 @@ class Applier:
                 "rule",
             )
         op = WriteOp(
-            self.map.entities[t], "delete", self.ctx.token(self.link_id), native_id=link.ids[t]
+            self.map.entities[t],
+            "delete",
+            self.ctx.token(self.link_id),
+            native_id=link.ids[t],
+            record_key=link.key,
         )
         result = await self.write(t, op)
         if result.status == "permanent":
@@ -308,6 +328,7 @@ class Applier:
             token,
             values=self.target_values(t, values),
             key_fields=self.map.key_names(t),
+            record_key=link.key,
         )
         after = Link(
             self.link_id,
@@ -420,6 +441,7 @@ class Applier:
             native_id=link.ids[side],
             values=self.target_values(side, {k: merged[k] for k in changed}),
             expected_version=pair.versions[side],
+            record_key=mapping.encode_key(mapping.key_of(self.map, merged)),
         )
         await self.intend(side, token, pair.after(side, token, merged))
         result = await self.write(side, op)

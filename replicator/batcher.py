@@ -31,7 +31,9 @@ class Batcher(Generic[T, R]):
     """Runs ``handle(items) -> answers`` over batches of at most ``max_batch`` items.
 
     ``gather_s``: how long a batch that is not full waits for more items once its first
-    came (0: it takes only what queued meanwhile).
+    came (0: it takes only what queued meanwhile). ``concurrency``: how many batches may be
+    handled at once (a remote side takes several requests in flight); one batch gathers at
+    a time, and the next gathers while the ones before it are handled.
     """
 
     def __init__(
@@ -40,8 +42,11 @@ class Batcher(Generic[T, R]):
         max_batch: int,
         capacity: int = 4096,
         gather_s: float = 0.0,
+        concurrency: int = 1,
     ) -> None:
         self.handle = handle
+        self.concurrency = max(1, concurrency)
+        self._gathering = anyio.Lock()
         self.max_batch = max_batch
         self.gather_s = gather_s
         self._send: MemoryObjectSendStream[_Request[T, R]]
@@ -67,9 +72,20 @@ class Batcher(Generic[T, R]):
     ) -> None:
         """Handle batches until cancelled."""
         task_status.started()
-        async with self._receive:
-            async for first in self._receive:
-                await self._handle(await self._gather(first))
+        async with self._receive, anyio.create_task_group() as tg:
+            for _ in range(self.concurrency - 1):
+                tg.start_soon(self._loop)
+            await self._loop()
+
+    async def _loop(self) -> None:
+        while True:
+            async with self._gathering:
+                try:
+                    first = await self._receive.receive()
+                except anyio.EndOfStream:
+                    return
+                batch = await self._gather(first)
+            await self._handle(batch)
 
     async def _gather(self, first: _Request[T, R]) -> list[_Request[T, R]]:
         """``first`` and what queued meanwhile; if that is not a full batch, what comes

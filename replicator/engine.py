@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from . import resync
+from . import native_lookups, resync
 from .adapter import EntitySpec, Side, load_adapter
 from .alerts import Alerts
 from .companies import warn_unmatched
@@ -56,15 +56,21 @@ def shielded(close: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[Non
     return run
 
 
-def entity_spec(m: TableMap, side: int) -> EntitySpec:
-    """What side ``side`` must provide for map ``m``."""
+def entity_spec(m: TableMap, side: int, config: Config | None = None) -> EntitySpec:
+    """What side ``side`` must provide for map ``m`` (its lookups need the ``config``)."""
     fields = tuple(f.names[side] for f in m.all_fields)
-    return EntitySpec(m.entities[side], fields, m.key_names(side), m.filters[side])
+    maps = {} if config is None else {r.name: r for r in config.maps}
+    lookups = tuple(
+        (f.names[side], maps[f.lookup].entities[side])
+        for f in m.all_fields
+        if f.lookup is not None and f.lookup in maps
+    )
+    return EntitySpec(m.entities[side], fields, m.key_names(side), m.filters[side], lookups)
 
 
 def entity_specs(config: Config, side: int) -> list[EntitySpec]:
     """What side ``side`` must provide for the config's maps."""
-    return [entity_spec(m, side) for m in config.maps]
+    return [entity_spec(m, side, config) for m in config.maps]
 
 
 async def check_schema(config: Config, side: Side, index: int) -> list[str]:
@@ -72,7 +78,7 @@ async def check_schema(config: Config, side: Side, index: int) -> list[str]:
     problems = []
     for m in config.maps:
         try:
-            await side.check([entity_spec(m, index)])
+            await side.check([entity_spec(m, index, config)])
         except SchemaError as exc:
             problems.append(f"{config.path.name}: map {m.name!r}: {exc}")
     return problems
@@ -101,6 +107,7 @@ class Replicator:
         self._live = live
         self._progress = progress
         self._outages: dict[str, float] = {}
+        self._serving: set[int] = set()
         self._stack = AsyncExitStack()
         self._intakes: anyio.CancelScope | None = None
         self.ctx: Context
@@ -138,9 +145,14 @@ class Replicator:
         store = await Store.open(path, patient=True, on_locked=on_locked)
         self._stack.push_async_callback(shielded(store.close))
         sides = [
-            self._side_overrides.get(s.name)
-            or load_adapter(s.adapter, s.name, s.options, self.config.base_dir)
-            for s in self.config.sides
+            native_lookups.wrap(
+                self._side_overrides.get(s.name)
+                or load_adapter(s.adapter, s.name, s.options, self.config.base_dir),
+                i,
+                self.config,
+                store,
+            )
+            for i, s in enumerate(self.config.sides)
         ]
         self.ctx = Context(self.config, store, sides)
         for side in sides:
@@ -174,6 +186,9 @@ class Replicator:
             return False
         if self.ctx.read_down.pop(index, None) is not None:
             self.ctx.log.warning("side_up", side=self.ctx.side_names[index])
+        if index not in self._serving and hasattr(side, "serve"):
+            self._serving.add(index)  # its own tasks (a poller, a token refresher)
+            await self.tg.start(side.serve)
         return True
 
     async def _come_up(self, down: list[int]) -> None:

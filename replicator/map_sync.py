@@ -206,6 +206,7 @@ class MapSync(SyncWrites):
             self.ctx.token(job.link_id),
             values=mapping.side_values(self.map, 1 - source, scanned.values),
             key_fields=self.map.key_names(1 - source),
+            record_key=mapping.encode_key(job.key),
         )
         return job
 
@@ -223,6 +224,7 @@ class MapSync(SyncWrites):
             self.ctx.token(job.link_id),
             values=mapping.side_values(self.map, lost, scanned.values),
             key_fields=self.map.key_names(lost),
+            record_key=mapping.encode_key(job.key),
         )
         return job
 

@@ -25,8 +25,9 @@ import structlog
 
 from .activity import Activity
 from .config import Config
-from .lookups import Reference
-from .model import Commit, ErrorEntry
+from .lookups import NATIVE, Reference, native_key
+from .mapping import decode_key, encode_key
+from .model import Commit, ErrorEntry, Link
 from .store import Store
 
 Release = tuple[str, str]
@@ -49,8 +50,16 @@ class Parking:
         """Register what parked records wait for; release those whose target is linked."""
         for ref in await self.store.parked_refs():
             self.waiting.add(ref)
-            if await self.store.link_by_key(*ref) is not None:
+            if await self._linked(ref[0], ref[1]):
                 self._queue(ref)
+
+    async def _linked(self, map_name: str, encoded: str) -> bool:
+        """Whether the record a parked row waits for (by key or by native id) is linked."""
+        key = decode_key(encoded)
+        if isinstance(key, list) and len(key) == 3 and key[0] == NATIVE:
+            found = await self.store.link_by_native(map_name, int(key[1]), str(key[2]))
+            return found is not None
+        return await self.store.link_by_key(map_name, encoded) is not None
 
     def _queue(self, ref: Release) -> None:
         if ref not in self.pending:
@@ -61,17 +70,28 @@ class Parking:
     async def missing(self, ref: Reference) -> bool:
         """Whether ``ref`` is not linked yet (registering the wait first)."""
         self.waiting.add((ref.map, ref.encoded))
-        return await self.store.link_by_key(ref.map, ref.encoded) is None
+        return not await self._linked(ref.map, ref.encoded)
 
     def committed(self, commits: Sequence[Commit]) -> None:
         """Called after each group commit: release those waiting for a new link."""
         for c in commits:
-            if c.link is not None and (c.link.map, c.link.key) in self.waiting:
-                self._queue((c.link.map, c.link.key))
+            if c.link is None:
+                continue
+            for ref in self._targets(c.link):
+                if ref in self.waiting:
+                    self._queue(ref)
+
+    @staticmethod
+    def _targets(link: Link) -> list[Release]:
+        """What a committed link releases: waits for its key, and for its native ids."""
+        natives = [(i, n) for i, n in enumerate(link.ids) if n is not None]
+        return [(link.map, link.key)] + [
+            (link.map, encode_key(native_key(i, n))) for i, n in natives
+        ]
 
     async def recheck(self, ref: Reference) -> None:
         """After parking: if the target was linked meanwhile, release at once."""
-        if await self.store.link_by_key(ref.map, ref.encoded) is not None:
+        if await self._linked(ref.map, ref.encoded):
             self._queue((ref.map, ref.encoded))
 
     async def run(self, catch_up: Callable[[str], Awaitable[None]]) -> None:

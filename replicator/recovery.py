@@ -23,6 +23,15 @@ feed into the journal up to now, and looks for the token there:
 Of one link's intents (a step may write both sides), the newest one found wins: each
 was computed knowing the outcome of the writes before it.
 
+A side whose feed carries no tokens (Dataverse: nothing marks a row as written by an
+integration) is asked for the row itself instead (``row_shows_write``): an insert
+happened if a row with the record's key is there and no other record holds it; an update
+happened if the row holds the intended value of at least one field the write changed.
+The one case this cannot tell is a user who, in the moments between our write and the
+crash, changed *every* field the write changed: the write is then taken as not made, and
+the user's values meet the old shadow, so the map's conflict policy decides between them
+and the other side's (logged as a conflict, never silent).
+
 Recovery runs before the initial sync and the live sync; it waits out a side that is
 away, since the links it settles are the state both depend on.
 """
@@ -53,7 +62,10 @@ async def recover(ctx: Context) -> None:
     settled: dict[int, Link] = {}
     written = 0
     for intent in intents:  # oldest first: a link's newest intent found wins
-        native_id = await echo_of(ctx, intent, echoes[intent.side].get(intent.token, []))
+        if getattr(ctx.sides[intent.side], "carries_tokens", True):
+            native_id = await echo_of(ctx, intent, echoes[intent.side].get(intent.token, []))
+        else:
+            native_id = await row_shows_write(ctx, intent)
         if native_id is not None:
             written += 1
             settled[intent.link.id] = settled_link(intent, native_id)
@@ -96,6 +108,34 @@ async def echo_of(ctx: Context, intent: Intent, changes: list[tuple[str, Change]
         if await ctx.store.link_by_native(link.map, side, c.native_id) is None
     }
     return next(iter(new)) if len(new) == 1 else None
+
+
+async def row_shows_write(ctx: Context, intent: Intent) -> str | None:
+    """The native id of the row the intent's write made, judged by the row as it is now
+    (a side whose feed carries no tokens; see the module docstring)."""
+    link, side = intent.link, intent.side
+    m = ctx.maps.get(link.map)
+    if m is None:
+        return None
+    entity = m.entities[side]
+    if link.ids[side] is None:
+        key = mapping.side_key(m, side, tuple(mapping.decode_key(link.key)))
+        found = await ctx.sides[side].find(entity, m.key_names(side), [key])
+        row = next(iter(found.values()), None)
+        taken = row and await ctx.store.link_by_native(link.map, side, row.native_id)
+        return row.native_id if row is not None and not taken else None
+    native_id = str(link.ids[side])
+    row = (await ctx.sides[side].get(entity, [native_id])).get(native_id)
+    if row is None or row.error is not None:
+        return None
+    before = await ctx.store.link(link.id)
+    old = before.shadow if before is not None else {}
+    try:
+        now = mapping.canonical(m, side, row.values)
+    except RuleViolation:
+        return None
+    changed = [f for f, v in link.shadow.items() if old.get(f) != v]
+    return native_id if any(now.get(f) == link.shadow[f] for f in changed) else None
 
 
 def key_of(m: TableMap, side: int, values: Values) -> str | None:

@@ -129,6 +129,7 @@ class SyncWrites:
                 native_id=scanned.row.native_id,
                 values=mapping.side_values(self.map, side, job.merged, changed),
                 expected_version=scanned.row.version,
+                record_key=mapping.encode_key(job.key),
             )
 
     async def execute(self, jobs: list[Job], report: SyncReport) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from .adapter import Side, WriteOp, WriteResult
+from .adapter import DEFAULT_LIMITS, Side, WriteOp, WriteResult
 from .batcher import Batcher
 from .errors import AdapterError, TransientError
 
@@ -19,7 +19,8 @@ transactions: the side's cost is per batch more than per row)."""
 
 
 class Writer(Batcher[WriteOp, WriteResult]):
-    """Batches writes to side number ``index``.
+    """Batches writes to side number ``index``, within the side's own ``limits`` (the most
+    operations a call carries, how many calls may be in flight).
 
     ``on_write(index)`` is called after each batch reaches the side; ``down`` records when
     the side started refusing whole batches (an outage), and forgets it once one passes.
@@ -33,7 +34,13 @@ class Writer(Batcher[WriteOp, WriteResult]):
         on_write: Callable[[int], None],
         down: dict[int, float],
     ) -> None:
-        super().__init__(self._write, max_batch, gather_s=GATHER_S)
+        limits = getattr(side, "limits", DEFAULT_LIMITS)
+        super().__init__(
+            self._write,
+            max(1, min(max_batch, limits.batch_size)),
+            gather_s=GATHER_S,
+            concurrency=limits.in_flight,
+        )
         self.side = side
         self.index = index
         self.on_write = on_write
