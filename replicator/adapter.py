@@ -280,14 +280,37 @@ def option_problems(adapter: Any, name: str, options: Mapping[str, Any]) -> list
     """What is wrong with side ``name``'s ``adapter`` and options, one line each.
 
     An adapter that is not a plain module name, or names no installed module, is one
-    problem; else the adapter's own ``check_options`` (if it has one) speaks.
+    problem; else the options are decoded with the adapter's ``Options`` (if it has one:
+    an unknown option or a wrong type is named), and then its own ``check_options`` (if
+    it has one) speaks.
     """
     try:
         module = adapter_module(adapter)
     except ConfigError as exc:
         return exc.problems
+    typed = getattr(module, "Options", None)
+    if isinstance(typed, type) and issubclass(typed, msgspec.Struct):
+        if problem := typed_problem(typed, options):
+            return [problem]
     check = getattr(module, "check_options", None)
     return list(check(name, dict(options))) if check is not None else []
+
+
+def typed_problem(typed: type[msgspec.Struct], options: Mapping[str, Any]) -> str | None:
+    """What ``msgspec`` finds wrong decoding ``options`` as ``typed``, in the config's
+    words (``poll_interval_ms: expected int, got str``), or None."""
+    try:
+        msgspec.convert(dict(options), typed)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        where = ""
+        if " - at `$." in text:
+            text, _, where = text.partition(" - at `$.")
+            where = where.rstrip("`") + ": "
+        text = text.replace("`", "").replace("Object contains unknown field", "unknown option")
+        text = text.replace("Object missing required field", "missing required option")
+        return where + text[:1].lower() + text[1:]
+    return None
 
 
 def adapter_module(adapter: Any) -> ModuleType:
