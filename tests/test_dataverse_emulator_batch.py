@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -507,3 +509,39 @@ def test_each_answer_gets_fresh_boundaries() -> None:
 def test_prefer_header_decides_continue_on_error(prefer: str | None, wanted: bool) -> None:
     """Only an odata.continue-on-error preference (bare or true) asks to go on."""
     assert prefers_continue_on_error(prefer) is wanted
+
+
+def test_a_standard_mime_parser_reads_the_rendered_answer() -> None:
+    """Python's email parser (an independent MIME reader) finds the parts and the change set."""
+    first_task = msgspec.structs.replace(created("/api/data/v9.2/tasks(1)"), content_id="1")
+    content_type, body = render_batch(
+        [[first_task], failure(400, "0x80044331", "too long"), created("/x(2)")]
+    )
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    parts = list(message.iter_parts())
+    assert [p.get_content_type() for p in parts] == [
+        "multipart/mixed",
+        "application/http",
+        "application/http",
+    ]
+    (inner,) = parts[0].iter_parts()
+    assert inner["Content-ID"] == "1"
+    assert str(inner.get_payload()).startswith("HTTP/1.1 204 No Content\r\n")
+    assert str(parts[1].get_payload()).endswith('"message":"too long"}}')
+
+
+def test_preamble_and_epilogue_are_ignored() -> None:
+    """Text before the first delimiter and after the closing one is not a part."""
+    content_type, body = batch([http_part("DELETE", "accounts(1)")])
+    (request,) = parse_batch(content_type, b"preamble\r\n" + body + b"epilogue\r\n")
+    assert request.method == "DELETE"
+
+
+def test_boundaries_with_regex_characters_are_taken_literally() -> None:
+    """A boundary such as 'b+(1).*' delimits only itself."""
+    content_type, body = batch([http_part("DELETE", "accounts(1)")], boundary="b+(1).*")
+    assert len(parse_batch(content_type, body)) == 1
+    with pytest.raises(BatchError):
+        parse_batch('multipart/mixed; boundary="b+"', body)
