@@ -194,6 +194,7 @@ def test_every_answer_carries_the_dop_hint(dop_hint: int) -> None:
     assert headers["x-ms-dop-hint"] == str(dop_hint)
     assert headers["x-ms-ratelimit-burst-remaining-xrm-requests"] == "7"
     assert protection.headers("new user")["x-ms-ratelimit-burst-remaining-xrm-requests"] == "10"
+    assert protection.headers(None) == {"x-ms-dop-hint": str(dop_hint)}
 
 
 def test_leave_without_enter_is_harmless() -> None:

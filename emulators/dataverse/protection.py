@@ -129,9 +129,11 @@ class Protection:
         )
         self._injected.extend([refusal] * count)
 
-    def headers(self, user: str) -> dict[str, str]:
-        """The headers every answer to this user carries: the recommended parallelism, and
-        the remaining-budget headers the docs describe for debugging."""
+    def headers(self, user: str | None) -> dict[str, str]:
+        """The headers every answer carries: the recommended parallelism and, for an
+        authenticated user, the remaining-budget headers the docs describe for debugging."""
+        if user is None:
+            return {"x-ms-dop-hint": str(self.limits.dop_hint)}
         state = self._users.get(user, _User())
         requests_left = max(0, self.limits.requests - len(state.accepted))
         time_left_ms = max(0.0, self.limits.execution_s - _spent(state)) * 1000
