@@ -18,6 +18,7 @@ rows with etags and alternate keys, conditional writes, lookups, paging, change 
 from __future__ import annotations
 
 import secrets
+from functools import partial
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,6 +104,7 @@ class DataverseEmulator:
             retention_s=change_retention_s,
         )
         self._group: anyio.abc.TaskGroup | None = None
+        self._stop = anyio.Event()
 
     def __repr__(self) -> str:  # no secret in a repr
         return f"DataverseEmulator(url={self.url!r}, tenant_id={self.tenant_id!r})"
@@ -124,7 +126,9 @@ class DataverseEmulator:
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         app = build_app(self._service)
-        port = await self._group.start(serve_tls, app, tls, self._host, self._port)
+        port = await self._group.start(
+            partial(serve_tls, app, tls, self._host, self._port, stop=self._stop)
+        )
         self.url = self.authority = f"https://{self._host}:{port}"
         self._service.base_url = self._auth.resource = self.url
         return self
@@ -136,8 +140,9 @@ class DataverseEmulator:
         trace: TracebackType | None,
     ) -> bool | None:
         assert self._group is not None
-        self._group.cancel_scope.cancel()
-        return await self._group.__aexit__(kind, error, trace)
+        self._stop.set()  # hypercorn shuts down gracefully; cancelling it mid-serve breaks it
+        await self._group.__aexit__(None, None, None)
+        return None
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is expired: the next API call with it gets 401."""

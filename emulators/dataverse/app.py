@@ -7,6 +7,7 @@ through service protection (429 with ``Retry-After``) and carries ``x-ms-dop-hin
 from __future__ import annotations
 
 import uuid
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -177,7 +178,8 @@ def build_app(service: Service) -> Starlette:
 
     async def token(request: Request) -> Response:
         service.requests.record("POST", "token")
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        # parsed here: Starlette's request.form() needs python-multipart
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         endpoint = f"{service.base_url}{request.url.path}"
         try:
             answer = service.authority.issue(request.path_params["tenant"], form, endpoint)
