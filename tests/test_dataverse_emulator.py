@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import ssl
 import stat
 import sys
 from collections.abc import AsyncIterator
@@ -13,14 +14,14 @@ from pathlib import Path
 
 import anyio
 import httpx
-import msal
+import msal  # type: ignore[import-untyped]
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from dataverse_client import API, HEADERS, api, error_of, tls, token, token_response
 
+from dataverse_client import API, HEADERS, api, error_of, tls, token_response
 from emulators.dataverse import DataverseEmulator
 
 
@@ -240,9 +241,7 @@ async def test_the_module_runs_the_emulator_and_writes_emulator_json(tmp_path: P
             assert await process.wait() == 0
 
 
-def tls_of(connection: dict[str, str]) -> object:
-    import ssl
-
+def tls_of(connection: dict[str, str]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=connection["ca_file"])
 
 
@@ -256,6 +255,3 @@ async def token_of(client: httpx.AsyncClient, connection: dict[str, str]) -> htt
             "scope": f"{connection['url']}/.default",
         },
     )
-
-
-__all__ = ["token"]
