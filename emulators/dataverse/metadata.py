@@ -39,12 +39,9 @@ def answer(call: Call) -> Answer:
     if match["entity"] is None:
         infos = call.db.infos()
         docs = _where([definitions.entity(info) for info in infos], call.query)
-        chosen = [
-            i
-            for i in infos
-            if definitions.metadata_id(i.logical_name) in {d["MetadataId"] for d in docs}
-        ]
-        value = [_entity_doc(call, info, call.query) for info in chosen]
+        ids = {doc["MetadataId"] for doc in docs}
+        kept = [i for i in infos if definitions.metadata_id(i.logical_name) in ids]
+        value = [_entity_doc(call, info, call.query) for info in kept]
         return json_answer(200, {"@odata.context": context, "value": value})
     info = _table(call, match["entity"])
     if match["part"] is None:
