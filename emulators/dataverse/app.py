@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import parse_qsl
 
+import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +23,8 @@ from emulators.dataverse.requestlog import RequestLog, kind_of
 from emulators.dataverse.tableinfo import TableInfo
 from emulators.dataverse.tables import Tables
 from emulators.dataverse.urls import Address, normalise, parse_resource
+
+log = structlog.get_logger()
 
 
 class Organization:
@@ -58,6 +61,9 @@ class Service:
             return await self._route(call)
         except errors.ApiError as error:
             return error_answer(error)
+        except Exception:  # a bug of the emulator: answer like the service, keep the trace
+            log.exception("emulator_failed", method=call.method, path=call.path)
+            return error_answer(errors.ApiError(500, "0x80040216", "An unexpected error occurred."))
 
     async def _route(self, call: Call) -> Answer:
         if call.path == "WhoAmI" and call.method == "GET":
@@ -150,7 +156,10 @@ class Service:
 
     def unauthorized(self) -> Answer:
         authorize = f"{self.base_url}/{self.authority.tenant_id}/oauth2/authorize"
-        challenge = f"Bearer authorization_uri={authorize}, resource_id={self.base_url}/"
+        challenge = (
+            'Bearer error="invalid_token", error_description="Error during token validation!",'
+            f" authorization_uri={authorize}, resource_id={self.base_url}/"
+        )
         error = errors.ApiError(
             401,
             errors.UNAUTHORIZED,

@@ -27,6 +27,8 @@ def create(call: Call, info: TableInfo) -> Answer:
     """POST to an entity set."""
     body = call.json_body(info.entity_set)
     guid = body.pop(info.primary_id, None)
+    if guid is not None:
+        guid = values.check(info, info.columns[info.primary_id], guid)
     changes, targets = _changes(call, info, body)
     row = call.db.create(info.entity_set, changes, user=call.user, guid=guid, targets=targets)
     return _written(call, info, row, 201)
@@ -149,6 +151,8 @@ def _bound(call: Call, info: TableInfo, nav: str, value: Any) -> tuple[str, str,
         return wire, target, None
     if not isinstance(value, str):
         raise errors.payload(info.entity_set, f"The value of '{nav}{BIND}' must be a URL string.")
+    if not call.db.has(target):
+        raise errors.payload(info.entity_set, f"The emulator has no table '{target}' for '{nav}'.")
     target_info = call.db.store(target).info
     address = bind_target(value, "/api/data/v9.2/")
     if address.entity_set != target_info.entity_set or address.rest:
