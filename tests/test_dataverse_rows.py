@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dataverse_client import api, company, error_of
@@ -213,45 +214,60 @@ async def test_bad_columns_and_values_answer_the_real_errors(crm: DataverseEmula
     assert crm.db.rows("accounts") == []
 
 
+def _four_accounts(crm: DataverseEmulator) -> str:
+    usmf = company(crm)
+    for number, limit in (("A1", 10), ("A2", 20), ("A3", 30), ("B4", None)):
+        row = {"accountnumber": number, "name": number, "creditlimit": limit}
+        crm.db.create("accounts", {**row, "_msdyn_company_value": usmf})
+    return usmf
+
+
+async def _numbers(client: httpx.AsyncClient, query: str) -> list[str]:
+    answer = await client.get(f"accounts?$select=accountnumber&{query}")
+    assert answer.status_code == 200, answer.text
+    return [row["accountnumber"] for row in answer.json()["value"]]
+
+
 @pytest.mark.anyio
 async def test_filter_orderby_top_and_count(crm: DataverseEmulator) -> None:
     """$filter (comparisons, and/or/not, parentheses, In, null, lookups), $orderby, $top, $count."""
-    usmf = company(crm)
-    for number, limit in (("A1", 10), ("A2", 20), ("A3", 30), ("B4", None)):
-        crm.db.create(
-            "accounts",
-            {
-                "accountnumber": number,
-                "name": number,
-                "creditlimit": limit,
-                "_msdyn_company_value": usmf,
-            },
-        )
-
-    async def numbers(query: str) -> list[str]:
-        answer = await client.get(f"accounts?$select=accountnumber&{query}")
-        assert answer.status_code == 200, answer.text
-        return [row["accountnumber"] for row in answer.json()["value"]]
-
+    usmf = _four_accounts(crm)
     async with api(crm) as client:
-        assert await numbers(
-            "$filter=(creditlimit gt 10 and creditlimit le 30) or accountnumber eq "
-            "'b4'&$orderby=accountnumber"
+        assert await _numbers(
+            client,
+            "$filter=(creditlimit gt 10 and creditlimit le 30) or accountnumber eq 'b4'"
+            "&$orderby=accountnumber",
         ) == ["A2", "A3", "B4"]
-        assert await numbers(
-            "$filter=not (creditlimit eq null)&$orderby=creditlimit desc&$top=2"
+        assert await _numbers(
+            client, "$filter=not (creditlimit eq null)&$orderby=creditlimit desc&$top=2"
         ) == ["A3", "A2"]
-        assert await numbers(
-            "$filter=Microsoft.Dynamics.CRM.In(PropertyName='accountnumber',PropertyValues=['A1','A3'])&$orderby=accountnumber"
+        assert await _numbers(
+            client,
+            "$filter=Microsoft.Dynamics.CRM.In(PropertyName='accountnumber',"
+            "PropertyValues=['A1','A3'])&$orderby=accountnumber",
         ) == ["A1", "A3"]
-        assert await numbers(
-            f"$filter=_msdyn_company_value eq {usmf} and startswith(name,'a')&$orderby=name"
+        assert await _numbers(
+            client, f"$filter=_msdyn_company_value eq {usmf} and startswith(name,'a')&$orderby=name"
         ) == ["A1", "A2", "A3"]
         counted = (await client.get("accounts?$select=name&$count=true")).json()
         skip = await client.get("accounts?$skip=1")
     assert counted["@odata.count"] == 4
     assert skip.status_code == 400
     assert error_of(skip) == ("0x80060888", "The query parameter $skip is not supported")
+
+
+@pytest.mark.anyio
+async def test_filters_pinning_an_alternate_key(crm: DataverseEmulator) -> None:
+    """A filter on every column of a key (eq or In) finds its rows, case-insensitively."""
+    by_key = f"$filter=_msdyn_company_value eq {_four_accounts(crm)} and "
+    async with api(crm) as client:
+        assert await _numbers(client, f"{by_key}accountnumber eq 'a2'") == ["A2"]
+        assert await _numbers(
+            client,
+            f"{by_key}Microsoft.Dynamics.CRM.In(PropertyName='accountnumber',"
+            "PropertyValues=['A3','A1','Z9'])&$orderby=accountnumber",
+        ) == ["A1", "A3"]
+        assert await _numbers(client, f"{by_key}accountnumber eq 'A2' and creditlimit gt 20") == []
 
 
 @pytest.mark.anyio

@@ -10,6 +10,7 @@ by offset.
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 from urllib.parse import quote
@@ -176,11 +177,26 @@ def _refuse_options(call: Call) -> None:
 
 
 def _filtered(store: TableStore, call: Call) -> list[Row]:
-    rows = list(store.rows.values())
     if "$filter" not in call.query:
-        return rows
-    predicate = query.compile_filter(call.query["$filter"], _resolver(store.info))
+        return list(store.rows.values())
+    text = call.query["$filter"]
+    predicate = query.compile_filter(text, _resolver(store.info))
+    candidates = _by_key(store, query.equalities(text, _resolver(store.info)))
+    rows = candidates if candidates is not None else store.rows.values()
     return [row for row in rows if predicate(row)]
+
+
+def _by_key(store: TableStore, equal: dict[str, list[Any]]) -> list[Row] | None:
+    """The rows an id or alternate key names when the filter pins its columns; else None."""
+    if store.info.primary_id in equal:
+        return [store.rows[g] for g in map(str, equal[store.info.primary_id]) if g in store.rows]
+    for key in store.info.table.keys:
+        wires = store.key_wires(key)
+        if all(wire in equal for wire in wires):
+            found = (store.find(key, dict(zip(wires, values, strict=True)))
+                     for values in itertools.product(*(equal[w] for w in wires)))  # fmt: skip
+            return [row for row in found if row is not None]
+    return None
 
 
 def _resolver(info: TableInfo) -> query.Resolve:
