@@ -100,6 +100,27 @@ async def test_lookups_bind_by_id_or_key_and_read_as_values(crm: DataverseEmulat
 
 
 @pytest.mark.anyio
+async def test_lookups_are_cleared_with_null_and_set_through_ref(crm: DataverseEmulator) -> None:
+    """A lookup is cleared by a null bind, a null navigation property or DELETE of its $ref,
+    and set by PUT of its $ref (associate-disassociate-entities-using-web-api.md)."""
+    usrt = f"{crm.url}/api/data/v9.2/cdm_companies({company(crm, 'usrt')})"
+    async with api(crm) as client:
+        made = await client.post("accounts", json=_account(crm, "A1"), headers=REPRESENTATION)
+        row = f"accounts({made.json()['accountid']})"
+        await client.patch(row, json={"msdyn_company@odata.bind": None})
+        cleared_by_bind = (await client.get(row)).json()["_msdyn_company_value"]
+        await client.put(f"{row}/msdyn_company/$ref", json={"@odata.id": usrt})
+        set_by_ref = (await client.get(row)).json()["_msdyn_company_value"]
+        await client.patch(row, json={"msdyn_company": None})
+        cleared_by_name = (await client.get(row)).json()["_msdyn_company_value"]
+        await client.put(f"{row}/msdyn_company/$ref", json={"@odata.id": usrt})
+        deleted = await client.delete(f"{row}/msdyn_company/$ref")
+        cleared_by_ref = (await client.get(row)).json()["_msdyn_company_value"]
+    assert cleared_by_bind is None and cleared_by_name is None and cleared_by_ref is None
+    assert set_by_ref == company(crm, "usrt") and deleted.status_code == 204
+
+
+@pytest.mark.anyio
 async def test_bad_lookups_answer_the_real_errors(crm: DataverseEmulator) -> None:
     """A wrong-case navigation property, a wrong table, a missing row or a direct _x_value
     write are refused."""

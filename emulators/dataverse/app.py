@@ -6,6 +6,7 @@ through service protection (429 with ``Retry-After``) and carries ``x-ms-dop-hin
 
 from __future__ import annotations
 
+import re
 import uuid
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,7 @@ from emulators.dataverse.tables import Tables
 from emulators.dataverse.urls import Address, normalise, parse_resource
 
 log = structlog.get_logger()
+_REF = re.compile(r"^/(?P<nav>\w+)/\$ref$")
 
 
 class Organization:
@@ -95,6 +97,9 @@ class Service:
                 headers={"Content-Type": "text/plain", "OData-Version": "4.0"},
                 body=count.encode(),
             )
+        ref = _REF.match(address.rest)
+        if ref and one and call.method in ("PUT", "DELETE"):
+            return writes.reference(call, info, address, ref["nav"])
         if address.rest:
             raise errors.bad_query(f"The emulator does not serve '{address.rest}'.", 501)
         if call.method == "GET":

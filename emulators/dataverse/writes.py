@@ -71,6 +71,22 @@ def delete(call: Call, info: TableInfo, address: Address) -> Answer:
     return Answer(status=204, headers={"OData-Version": "4.0"})
 
 
+def reference(call: Call, info: TableInfo, address: Address, nav: str) -> Answer:
+    """PUT (``{"@odata.id": url}``) or DELETE of ``<row>/<single-valued navprop>/$ref``."""
+    row = locate(call, info, address)
+    if row is None:
+        raise missing(info, address)
+    if nav not in info.navigation:
+        raise errors.bad_query(f"Resource not found for the segment '{nav}'.", status=404)
+    value = call.json_body(info.entity_set).get("@odata.id") if call.method == "PUT" else None
+    wire, target, guid = _bound(call, info, nav, value)
+    targets = {wire: target} if guid is not None else None
+    call.db.update(
+        info.entity_set, row[info.primary_id], {wire: guid}, user=call.user, targets=targets
+    )
+    return Answer(status=204, headers={"OData-Version": "4.0"})
+
+
 def _written(call: Call, info: TableInfo, row: Row, status: int) -> Answer:
     location = f"{call.api_url}{info.entity_set}({row[info.primary_id]})"
     if call.prefer.get("return") != "representation":
@@ -129,6 +145,8 @@ def _changes(call: Call, info: TableInfo, body: dict[str, Any]) -> tuple[Row, di
                 )
             if not column.read_only:  # the service ignores values for read-only columns
                 changes[name] = values.check(info, column, value)
+        elif name in info.navigation and value is None:  # disassociate by the property name
+            changes[f"_{info.navigation[name][0].logical_name}_value"] = None
         elif name in info.navigation:
             raise errors.bad_query("The emulator does not support deep insert.", status=501)
         else:
