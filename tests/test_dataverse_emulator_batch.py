@@ -545,3 +545,13 @@ def test_boundaries_with_regex_characters_are_taken_literally() -> None:
     assert len(parse_batch(content_type, body)) == 1
     with pytest.raises(BatchError):
         parse_batch('multipart/mixed; boundary="b+"', body)
+
+
+def test_content_length_cuts_the_body_exactly() -> None:
+    """With a Content-Length, a body keeps its own trailing line breaks and nothing more."""
+    part = (
+        "Content-Type: application/http\n\nPATCH accounts(1)/entityimage HTTP/1.1\n"
+        "Content-Type: application/octet-stream\nContent-Length: 4\n\nab\n\n\n"  # CRLF once sent
+    )
+    (request,) = parse_batch(*batch([part]))
+    assert request.body == b"ab\r\n"
