@@ -549,9 +549,9 @@ def test_boundaries_with_regex_characters_are_taken_literally() -> None:
 
 def test_content_length_cuts_the_body_exactly() -> None:
     """With a Content-Length, a body keeps its own trailing line breaks and nothing more."""
-    part = (
+    part = (  # batch() sends every \n as CRLF
         "Content-Type: application/http\n\nPATCH accounts(1)/entityimage HTTP/1.1\n"
-        "Content-Type: application/octet-stream\nContent-Length: 4\n\nab\n\n\n"  # batch() sends CRLF
+        "Content-Type: application/octet-stream\nContent-Length: 4\n\nab\n\n\n"
     )
     (request,) = parse_batch(*batch([part]))
     assert request.body == b"ab\r\n"
