@@ -202,7 +202,8 @@ def build_app(service: Service) -> Starlette:
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     async def api(request: Request) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raw = request.scope.get("raw_path") or request.url.path.encode()  # still %-encoded
+        target = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
         path = request.url.path.removeprefix(API_PATH)
         service.requests.record(
             request.method, kind_of(request.method, path, dict(request.query_params))
