@@ -149,7 +149,8 @@ async def test_bad_lookups_answer_the_real_errors(crm: DataverseEmulator) -> Non
 
 @pytest.mark.anyio
 async def test_upsert_by_alternate_key_creates_then_updates(crm: DataverseEmulator) -> None:
-    """PATCH by alternate key creates a missing row (201) and updates it after (200)."""
+    """PATCH by alternate key creates a missing row (201) and updates it after (200); PUT and
+    DELETE of one property change just that one."""
     async with api(crm) as client:
         created = await client.patch(
             _key(crm, "A1"), json={"name": "First"}, headers=REPRESENTATION
@@ -158,11 +159,15 @@ async def test_upsert_by_alternate_key_creates_then_updates(crm: DataverseEmulat
             _key(crm, "A1"), json={"name": "Second", "accountnumber": "ZZ"}, headers=REPRESENTATION
         )
         quiet = await client.patch(_key(crm, "A1"), json={"telephone1": "555"})
+        await client.put(_key(crm, "A1") + "/fax", json={"value": "556"})
+        await client.put(_key(crm, "A1") + "/websiteurl", json={"value": "https://x.example"})
+        await client.delete(_key(crm, "A1") + "/websiteurl")
     assert created.status_code == 201 and updated.status_code == 200 and quiet.status_code == 204
     assert created.json()["accountnumber"] == "A1"
     assert created.json()["_msdyn_company_value"] == company(crm)
     (row,) = crm.db.rows("accounts")
     assert (row["name"], row["accountnumber"], row["telephone1"]) == ("Second", "A1", "555")
+    assert (row["fax"], row["websiteurl"]) == ("556", None)
     assert updated.json()["versionnumber"] > created.json()["versionnumber"]
 
 

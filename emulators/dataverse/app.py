@@ -27,6 +27,7 @@ from emulators.dataverse.urls import Address, normalise, parse_resource
 
 log = structlog.get_logger()
 _REF = re.compile(r"^/(?P<nav>\w+)/\$ref$")
+_PROPERTY = re.compile(r"^/(?P<name>\w+)$")
 
 
 class Organization:
@@ -100,6 +101,9 @@ class Service:
         ref = _REF.match(address.rest)
         if ref and one and call.method in ("PUT", "DELETE"):
             return writes.reference(call, info, address, ref["nav"])
+        prop = _PROPERTY.match(address.rest)
+        if prop and one and call.method in ("PUT", "DELETE"):
+            return writes.single_property(call, info, address, prop["name"])
         if address.rest:
             raise errors.bad_query(f"The emulator does not serve '{address.rest}'.", 501)
         if call.method == "GET":

@@ -87,6 +87,20 @@ def reference(call: Call, info: TableInfo, address: Address, nav: str) -> Answer
     return Answer(status=204, headers={"OData-Version": "4.0"})
 
 
+def single_property(call: Call, info: TableInfo, address: Address, name: str) -> Answer:
+    """PUT ``{"value": v}`` to ``<row>/<property>``, or DELETE of it (sets it null)."""
+    row = locate(call, info, address)
+    if row is None:
+        raise missing(info, address)
+    column = info.by_wire.get(name)
+    if column is None or column.type in LOOKUP_TYPES:
+        raise errors.bad_query(f"Resource not found for the segment '{name}'.", status=404)
+    value = call.json_body(info.entity_set).get("value") if call.method == "PUT" else None
+    changes, _ = _changes(call, info, {name: value})
+    call.db.update(info.entity_set, row[info.primary_id], changes, user=call.user)
+    return Answer(status=204, headers={"OData-Version": "4.0"})
+
+
 def _written(call: Call, info: TableInfo, row: Row, status: int) -> Answer:
     location = f"{call.api_url}{info.entity_set}({row[info.primary_id]})"
     if call.prefer.get("return") != "representation":
