@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -63,28 +64,23 @@ def read_collection(call: Call, info: TableInfo) -> Answer:
     _refuse_options(call)
     if "$deltatoken" in call.query or "odata.track-changes" in call.prefer:
         return _tracked(call, info)
-    store = call.db.store(info.entity_set)
-    rows = _filtered(store, call)
+    rows = _filtered(call.db.store(info.entity_set), call)
     cookie = _cookie(call)
-    terms = (
-        query.compile_orderby(call.query["$orderby"], _resolver(info))
-        if "$orderby" in call.query
-        else []
-    )
     body: dict[str, Any] = {"@odata.context": _context(call, info)}
     if call.query.get("$count") == "true":
         body["@odata.count"] = min(len(rows), MAX_PAGE)
-    if terms:
-        rows = query.sort_rows(rows, terms)
+    if "$orderby" in call.query:
+        terms = query.compile_orderby(call.query["$orderby"], _resolver(info))
         offset = int(cookie.get("offset", "0"))
-        page, more = rows[offset:], {"offset": str(offset + _size(call))}
-    else:
-        last = cookie.get("last", "")
-        page = sorted(
-            (r for r in rows if r[info.primary_id] > last), key=lambda r: r[info.primary_id]
-        )
-        more = {}
-    return _page(call, info, body, page, more, top=_top(call))
+        page = query.sort_rows(rows, terms)[offset:]
+        return _page(call, info, body, page, {"offset": str(offset + _size(call))}, top=_top(call))
+    page = _by_id_after(rows, info.primary_id, cookie.get("last", ""))
+    return _page(call, info, body, page, {}, top=_top(call))
+
+
+def _by_id_after(rows: Iterable[Row], primary_id: str, last: str) -> list[Row]:
+    """The rows whose id sorts after ``last``, by id: the default order and its page cookie."""
+    return sorted((r for r in rows if r[primary_id] > last), key=lambda r: r[primary_id])
 
 
 def _page(
@@ -132,9 +128,7 @@ def _tracked(call: Call, info: TableInfo) -> Answer:
 def _first_load(
     call: Call, info: TableInfo, store: TableStore, cookie: dict[str, str], upto: int
 ) -> Answer:
-    last = cookie.get("last", "")
-    pid = info.primary_id
-    rows = sorted((r for r in store.rows.values() if r[pid] > last), key=lambda r: r[pid])
+    rows = _by_id_after(store.rows.values(), info.primary_id, cookie.get("last", ""))
     body: dict[str, Any] = {"@odata.context": _context(call, info)}
     if len(rows) <= _size(call):
         body["@odata.deltaLink"] = _delta_link(call, info, upto)
