@@ -92,12 +92,7 @@ class Service:
     def _on_rows(self, call: Call, info: TableInfo, address: Address) -> Answer:
         one = address.guid is not None or address.key is not None
         if call.method == "GET" and address.rest == "/$count" and not one:
-            count = str(len(call.db.store(info.entity_set).rows))
-            return Answer(
-                status=200,
-                headers={"Content-Type": "text/plain", "OData-Version": "4.0"},
-                body=count.encode(),
-            )
+            return reads.count(call, info)
         ref = _REF.match(address.rest)
         if ref and one and call.method in ("PUT", "DELETE"):
             return writes.reference(call, info, address, ref["nav"])

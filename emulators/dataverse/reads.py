@@ -59,6 +59,14 @@ def read_row(call: Call, info: TableInfo, address: Address) -> Answer:
     return json_answer(200, body, {"ETag": etag(row), **_applied(call, patterns)})
 
 
+def count(call: Call, info: TableInfo) -> Answer:
+    """``<set>/$count``: the number of rows as plain text (query-data-web-api.md)."""
+    number = str(len(call.db.store(info.entity_set).rows)).encode()
+    return Answer(
+        status=200, headers={"Content-Type": "text/plain", "OData-Version": "4.0"}, body=number
+    )
+
+
 def read_collection(call: Call, info: TableInfo) -> Answer:
     """GET of an entity set: a query page, a first change-tracking load, or a delta page."""
     _refuse_options(call)
@@ -187,8 +195,10 @@ def _by_key(store: TableStore, equal: dict[str, list[Any]]) -> list[Row] | None:
     for key in store.info.table.keys:
         wires = store.key_wires(key)
         if all(wire in equal for wire in wires):
-            found = (store.find(key, dict(zip(wires, values, strict=True)))
-                     for values in itertools.product(*(equal[w] for w in wires)))  # fmt: skip
+            found = (
+                store.find(key, dict(zip(wires, values, strict=True)))
+                for values in itertools.product(*(equal[w] for w in wires))
+            )
             return [row for row in found if row is not None]
     return None
 
