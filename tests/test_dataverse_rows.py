@@ -255,6 +255,37 @@ async def _numbers(client: httpx.AsyncClient, query: str) -> list[str]:
 
 
 @pytest.mark.anyio
+async def test_dates_money_and_choices_read_like_the_service(crm: DataverseEmulator) -> None:
+    """Dates keep their behaviour (DateOnly, UTC), money its precision and currency lookup,
+    choices their labels as formatted values."""
+    values = {
+        "new_customersince": "2026-01-31",
+        "new_nextreviewon": "2026-02-01T10:30:00+02:00",
+        "creditlimit": 1234.567,
+        "customertypecode": 3,
+        "new_servicechannels": "100000000,100000002",
+    }
+    select = "$select=" + ",".join(values)
+    formatted = "@OData.Community.Display.V1.FormattedValue"
+    async with api(crm) as client:
+        await client.post("accounts", json=_account(crm, "A1", **values))
+        row = (
+            await client.get(
+                f"{_key(crm, 'A1')}?{select}", headers={"Prefer": 'odata.include-annotations="*"'}
+            )
+        ).json()
+    assert (row["new_customersince"], row["new_nextreviewon"]) == (
+        "2026-01-31",
+        "2026-02-01T08:30:00Z",
+    )
+    assert row["creditlimit"] == 1234.57 and "_transactioncurrencyid_value" in row
+    assert row["creditlimit" + formatted] == "$1,234.57"
+    assert row["new_customersince" + formatted] == "1/31/2026"
+    assert row["customertypecode" + formatted] == "Customer"
+    assert row["new_servicechannels" + formatted] == "Email; Portal"
+
+
+@pytest.mark.anyio
 async def test_filter_orderby_top_and_count(crm: DataverseEmulator) -> None:
     """$filter (comparisons, and/or/not, parentheses, In, null, lookups), $orderby, $top, $count."""
     usmf = _four_accounts(crm)

@@ -175,7 +175,10 @@ class Service:
 
 
 def _response(answer: Answer, extra: dict[str, str]) -> Response:
-    return Response(answer.body, status_code=answer.status, headers={**answer.headers, **extra})
+    request_id = str(uuid.uuid4())  # the service names every answer; clients log it
+    ids = {"x-ms-service-request-id": request_id, "REQ_ID": request_id}
+    headers = {**answer.headers, **extra, **ids}
+    return Response(answer.body, status_code=answer.status, headers=headers)
 
 
 def build_app(service: Service) -> Starlette:
