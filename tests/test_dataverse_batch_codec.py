@@ -23,7 +23,8 @@ from adapters.dataverse.batch import (
     encode_batch,
 )
 from adapters.dataverse.errors import CONCURRENCY_MISMATCH, PICKLIST_OUT_OF_RANGE
-from adapters.dataverse.transport import Transport
+from adapters.dataverse.transport import Backoff, Transport
+from replicator.errors import TransientError
 
 API = "https://contoso.crm4.dynamics.com/api/data/v9.2/"
 
@@ -214,3 +215,38 @@ async def test_a_batch_round_trip_over_https(pki: Pki, monkeypatch: pytest.Monke
     batches = fake.requests[1:]
     assert len(batches) == 3 and {r.url.path for r in batches} == {"/api/data/v9.2/$batch"}
     assert {r.headers["prefer"] for r in batches} == {"odata.continue-on-error"}
+
+
+async def flaky_batch_server(request: Request) -> Response:
+    """A $batch endpoint down (503) for requests holding "down", refusing those holding "junk"."""
+    body = await request.body()
+    if b'"down"' in body:
+        return Response("unavailable", 503)
+    if b'"junk"' in body:
+        error = {"error": {"code": "0x80048d19", "message": "malformed"}}
+        return Response(msgspec.json.encode(error), 400, media_type="application/json")
+    return await batch_server(request)
+
+
+@pytest.mark.anyio
+async def test_a_failed_batch_request_fails_only_its_parts(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A $batch request down after its retries, or refused whole, answers for its parts only."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    names = ["a", "b", "down", "c", "junk"]
+    parts = [Part(method="POST", url="accounts", json={"name": n}) for n in names]
+    async with FakeDataverse(pki) as fake:
+        fake.answer = flaky_batch_server
+        backoff = Backoff(first_s=0.001, most_s=0.01, attempts=2)
+        side = Transport("crm", options_for(fake, batch_size=2), Path("."), backoff=backoff)
+        await side.open()
+        replies = await side.batch(parts)
+        with pytest.raises(TransientError, match=r"POST .*\$batch failed 2 times: HTTP 503"):
+            await side.batch(parts[2:3])
+        await side.aclose()
+    assert [r.status for r in replies] == [204, 204, 503, 503, 400]
+    error = replies[2].error()
+    assert error is not None and "failed 2 times: HTTP 503: unavailable" in error.message
+    refused = replies[4].error()
+    assert refused is not None and refused.code == "0x80048D19"

@@ -143,18 +143,35 @@ class Transport:
         )
 
     async def batch(self, parts: Sequence[Part], *, continue_on_error: bool = True) -> list[Reply]:
-        """One ``Reply`` per part, in order, through ``$batch`` requests of <= ``batch_size``."""
+        """One ``Reply`` per part, in order, through ``$batch`` requests of <= ``batch_size``.
+
+        The requests run concurrently (within ``in_flight``). One that still fails after its
+        retries answers each of its parts with 503 and the reason, so that the others' answers
+        are kept; if all of them fail, its ``TransientError`` is raised instead.
+        """
         size = self.options.batch_size
         chunks = [list(parts[i : i + size]) for i in range(0, len(parts), size)]
-        replies: list[list[Reply]] = [[] for _ in chunks]
+        replies: list[list[Reply] | TransientError] = [[] for _ in chunks]
 
         async def run(index: int) -> None:
-            replies[index] = await self._batch(chunks[index], continue_on_error)
+            try:
+                replies[index] = await self._batch(chunks[index], continue_on_error)
+            except TransientError as exc:
+                replies[index] = exc
 
         async with anyio.create_task_group() as group:
             for index in range(len(chunks)):
                 group.start_soon(run, index)
-        return [reply for chunk in replies for reply in chunk]
+        failed = [r for r in replies if isinstance(r, TransientError)]
+        if failed and len(failed) == len(replies):
+            raise failed[0]
+        return [
+            reply
+            for chunk, answered in zip(chunks, replies, strict=True)
+            for reply in (
+                _failed(answered, len(chunk)) if isinstance(answered, Exception) else answered
+            )
+        ]
 
     async def whoami(self) -> str:
         """The application user's ``systemuserid`` (asked once, at ``open``)."""
@@ -297,6 +314,11 @@ class Transport:
             f"side {self.side}: the TLS certificate of {_origin(target)} is not trusted ({exc}); "
             "if a proxy or a test server signs it with its own CA, set ca_file to that CA's PEM"
         )
+
+
+def _failed(exc: Exception, count: int) -> list[Reply]:
+    body = {"error": {"code": "", "message": str(exc)}}
+    return [Reply(status=503, headers={}, body=body)] * count
 
 
 def _reply(response: httpx.Response) -> Reply:
