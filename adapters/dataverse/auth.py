@@ -34,7 +34,7 @@ import msal.exceptions
 import requests
 import structlog
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from replicator.errors import AdapterError, ConfigError, PermanentError, TransientError
 
@@ -157,9 +157,13 @@ class Auth:
             )
         cert_pem = blocks[b"CERTIFICATE"]
         try:
+            serialization.load_pem_private_key(key, password=None)
             cert = x509.load_pem_x509_certificate(cert_pem)
-        except ValueError:
-            raise PermanentError(f"side {self._side}: {path}: not a valid certificate") from None
+        except (TypeError, ValueError):  # an encrypted key, or blocks that do not parse
+            raise PermanentError(
+                f"side {self._side}: certificate {path}: not an unencrypted private key "
+                "and a certificate"
+            ) from None
         return {
             "private_key": key.decode(),
             "thumbprint": cert.fingerprint(hashes.SHA1()).hex(),  # x5t, as Entra ID expects
