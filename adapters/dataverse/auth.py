@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import anyio.to_thread
@@ -120,7 +120,7 @@ class Auth:
             text = f"{exc}\n{exc.__context__ or ''}"
             raise PermanentError(self._scrub(self._refused(text))) from None
         if "access_token" not in result:
-            return self._failed(result)
+            self._failed(result)
         return result
 
     def _application(self) -> msal.ConfidentialClientApplication:
@@ -170,7 +170,7 @@ class Auth:
             "public_certificate": cert_pem.decode(),
         }
 
-    def _failed(self, result: dict[str, Any]) -> dict[str, Any]:
+    def _failed(self, result: dict[str, Any]) -> NoReturn:
         error = str(result.get("error", "unknown_error"))
         description = str(result.get("error_description", "")).splitlines()
         message = self._scrub(self._refused(f"{error}: {description[0] if description else ''}"))
