@@ -315,3 +315,22 @@ async def test_an_unreachable_environment_fails_open(fake: FakeDataverse) -> Non
     side = Transport("crm", options_for(fake, url=url), Path("."), backoff=FAST)
     with pytest.raises(TransientError, match=f"side crm: GET {url}/api/data/v9.2/WhoAmI failed 1"):
         await side.open()
+
+
+@pytest.mark.anyio
+async def test_a_timeout_is_retried_then_transient(fake: FakeDataverse) -> None:
+    """A server slower than timeout_s: each try times out, then a TransientError says so."""
+    release = anyio.Event()
+
+    async def stuck(request: Request) -> Response:
+        await release.wait()
+        return JSONResponse({"value": []})
+
+    side = transport(fake, timeout_s=0.2)
+    await side.open()
+    fake.answer = stuck
+    with pytest.raises(TransientError, match="accounts failed 3 times: ReadTimeout"):
+        await side.get("accounts")
+    release.set()
+    await side.aclose()
+    assert len(fake.requests) == 1 + 3
