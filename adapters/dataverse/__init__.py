@@ -1,0 +1,1 @@
+"""The Dataverse side (DESIGN §9): the Web API over HTTPS as an application user."""
