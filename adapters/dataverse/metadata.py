@@ -158,8 +158,8 @@ def parse_column(attr: Mapping[str, Any]) -> Column:
     """A ``Column`` from one attribute definition (common and, if there, derived properties)."""
     kind = str(attr.get("AttributeType") or "")
     type_name = _value(attr.get("AttributeTypeName"))
-    if type_name == "MultiSelectPicklistType":
-        kind = "MultiSelectPicklist"  # a "Virtual" attribute by AttributeType
+    if kind == "Virtual" and type_name and type_name.endswith("Type"):
+        kind = type_name[: -len("Type")]  # MultiSelectPicklist, Image, File: "Virtual" types
     behavior = _value(attr.get("DateTimeBehavior"))
     writable = (
         attr.get("IsValidForCreate") is not False or attr.get("IsValidForUpdate") is not False
