@@ -8,11 +8,10 @@ from adapters.dataverse.metadata import (
     TRACK_CHANGES_HINT,
     Table,
     derived_queries,
-    lookup_targets,
     merge_derived,
     parse_table,
-    resolve_fields,
 )
+from adapters.dataverse.schema import lookup_targets, resolve, resolve_fields
 from replicator.adapter import EntitySpec
 
 
@@ -168,13 +167,36 @@ def test_derived_properties_are_asked_for_once_per_type_and_merged() -> None:
     account, _ = tables()
     queries = derived_queries(account, ["name", "accountnumber", "creditlimit", "msdyn_company"])
     assert sorted(queries) == ["MoneyAttributeMetadata", "StringAttributeMetadata"]
-    assert (
-        "Attributes/Microsoft.Dynamics.CRM.MoneyAttributeMetadata?$select=LogicalName,Precision"
-        in queries["MoneyAttributeMetadata"]
-    )
+    url, params = queries["MoneyAttributeMetadata"]
+    assert url.endswith("Attributes/Microsoft.Dynamics.CRM.MoneyAttributeMetadata")
+    assert params == {"$select": "LogicalName,Precision,MinValue,MaxValue"}
     merged = merge_derived(
         account,
         [{"LogicalName": "creditlimit", "Precision": 2}, {"LogicalName": "name", "MaxLength": 160}],
     )
     assert merged.columns["creditlimit"].precision == 2 and merged.columns["name"].max_length == 160
     assert derived_queries(merged, ["name", "creditlimit"]) == {}
+
+
+def test_a_filter_is_checked_against_the_columns() -> None:
+    """A filter naming a missing column, a lookup, or a literal of the wrong type is refused."""
+    account, by_name = tables()
+    text = "nosuch eq 1 or msdyn_company eq null or creditlimit eq 'x' or name eq 'a'"
+    found = resolve(EntitySpec("accounts", ("name",), (), filter=text), account, by_name)
+    assert isinstance(found, list) and len(found) == 3
+    assert "has no column 'nosuch'" in found[0]
+    assert "'msdyn_company' (Lookup) cannot be filtered on" in found[1]
+    assert "'x' cannot be compared with 'creditlimit' (Money)" in found[2]
+    broken = resolve(
+        EntitySpec("accounts", ("name",), (), filter="startswith(name,'a')"), account, by_name
+    )
+    assert isinstance(broken, list) and "function 'startswith' is not supported" in broken[0]
+
+
+def test_a_resolved_entity_selects_what_reads_need() -> None:
+    """The primary id, the fields' properties (lookups as _x_value), filter columns."""
+    account, by_name = tables()
+    spec = EntitySpec("accounts", ("name", "msdyn_company"), (), filter="creditlimit gt 0")
+    entity = resolve(spec, account, by_name)
+    assert not isinstance(entity, list)
+    assert entity.select == ("accountid", "name", "_msdyn_company_value", "creditlimit")

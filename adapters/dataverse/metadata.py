@@ -21,8 +21,6 @@ from typing import Any
 
 import msgspec
 
-from replicator.adapter import EntitySpec
-
 SUPPORTED = frozenset(
     {
         "String",
@@ -113,13 +111,18 @@ class Table(msgspec.Struct, frozen=True, kw_only=True):
 # -- parsing ----------------------------------------------------------------------------
 
 
-def definition_query(*, entity_set: str | None = None, logical_name: str | None = None) -> str:
-    """The URL (relative to the API) of one table's definition, by set or logical name."""
-    select = "$select=LogicalName,EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute"
-    select += ",ChangeTrackingEnabled&$expand=Attributes,Keys,ManyToOneRelationships"
+def definition_query(
+    *, entity_set: str | None = None, logical_name: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The URL (relative to the API) and parameters of one table's definition."""
+    params = {
+        "$select": "LogicalName,EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute,"
+        "ChangeTrackingEnabled",
+        "$expand": "Attributes,Keys,ManyToOneRelationships",
+    }
     if entity_set is not None:
-        return f"EntityDefinitions?$filter=EntitySetName eq '{entity_set}'&{select}"
-    return f"EntityDefinitions(LogicalName='{logical_name}')?{select}"
+        return "EntityDefinitions", {"$filter": f"EntitySetName eq '{entity_set}'", **params}
+    return f"EntityDefinitions(LogicalName='{logical_name}')", params
 
 
 def parse_table(entry: Mapping[str, Any]) -> Table:
@@ -177,18 +180,19 @@ def parse_column(attr: Mapping[str, Any]) -> Column:
     )
 
 
-def derived_queries(table: Table, wanted: Iterable[str]) -> dict[str, str]:
+def derived_queries(table: Table, wanted: Iterable[str]) -> dict[str, tuple[str, dict[str, str]]]:
     """Per derived type: the cast query for the properties the ``wanted`` columns lack."""
-    queries: dict[str, str] = {}
+    queries: dict[str, tuple[str, dict[str, str]]] = {}
     for name in wanted:
-        column = table.columns.get(name)
+        column = table.columns.get(name.partition(".")[0])
         if column is None or column.type not in DERIVED or _has_derived(column):
             continue
         cast, props = DERIVED[column.type]
-        queries[cast] = (
+        url = (
             f"EntityDefinitions(LogicalName='{table.logical_name}')/Attributes/"
-            f"Microsoft.Dynamics.CRM.{cast}?$select=LogicalName,{','.join(props)}"
+            f"Microsoft.Dynamics.CRM.{cast}"
         )
+        queries[cast] = (url, {"$select": f"LogicalName,{','.join(props)}"})
     return queries
 
 
@@ -237,127 +241,3 @@ def _number(value: Any, default: float | None = None) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return default
-
-
-# -- a map's fields against the definitions ----------------------------------------------
-
-
-class Field(msgspec.Struct, frozen=True, kw_only=True):
-    """How one field of a map is read and written on this side."""
-
-    name: str
-    column: Column
-    reference: Reference | None = None  # the lookup (a plain lookup field, or a dotted one's)
-    target_column: Column | None = None  # a dotted field's column in the referenced table
-    target: Table | None = None
-
-    @property
-    def dotted(self) -> bool:
-        return self.target_column is not None
-
-    @property
-    def select(self) -> str:
-        """The property to ``$select`` for this field."""
-        return f"_{self.column.name}_value" if self.column.type in LOOKUPS else self.column.name
-
-
-def lookup_targets(table: Table, fields: Iterable[str]) -> set[str]:
-    """The logical names of the tables the lookup columns among ``fields`` refer to."""
-    targets: set[str] = set()
-    for name in fields:
-        column = table.columns.get(name.partition(".")[0])
-        if column is not None and column.type in LOOKUPS:
-            targets.update(ref.target for ref in table.references.get(column.name, ()))
-            targets.update(column.targets)
-    return targets
-
-
-def resolve_fields(
-    spec: EntitySpec, table: Table, tables: Mapping[str, Table]
-) -> tuple[dict[str, Field], list[str]]:
-    """Each field of ``spec`` (fields and key fields) resolved, and every problem found."""
-    fields: dict[str, Field] = {}
-    problems: list[str] = []
-    for name in dict.fromkeys((*spec.key_fields, *spec.fields)):
-        found = _resolve(name, table, tables)
-        if isinstance(found, str):
-            problems.append(found)
-        else:
-            fields[name] = found
-    problems.extend(key_problems(spec, table))
-    if not table.change_tracking:
-        problems.append(
-            f"table {table.logical_name!r} does not track changes: {TRACK_CHANGES_HINT}"
-        )
-    return fields, problems
-
-
-def _resolve(name: str, table: Table, tables: Mapping[str, Table]) -> Field | str:
-    head, dot, tail = name.partition(".")
-    column = table.columns.get(head)
-    if column is None:
-        near = _near(head, table)
-        return f"field {name!r}: table {table.logical_name!r} has no column {head!r}{near}"
-    if column.type not in SUPPORTED:
-        return f"field {name!r}: the adapter does not replicate {column.type} columns"
-    if column.type not in LOOKUPS:
-        if dot:
-            return (
-                f"field {name!r}: column {head!r} is a {column.type}, not a lookup: drop '.{tail}'"
-            )
-        return Field(name=name, column=column)
-    refs = table.references.get(head, ())
-    targets = sorted({r.target for r in refs} | set(column.targets))
-    if len(refs) != 1 or len(targets) != 1:
-        shown = ", ".join(targets) or "none"
-        return f"field {name!r}: lookup {head!r} must refer to one table (it refers to: {shown})"
-    ref = refs[0]
-    target = tables.get(ref.target)
-    if target is None:
-        return f"field {name!r}: the table {ref.target!r} that lookup {head!r} refers to is missing"
-    if not dot:
-        return Field(name=name, column=column, reference=ref, target=target)
-    target_column = target.columns.get(tail)
-    if (
-        target_column is None
-        or target_column.type in LOOKUPS
-        or target_column.type not in SUPPORTED
-    ):
-        why = "has no column" if target_column is None else "cannot match on its column"
-        return f"field {name!r}: table {ref.target!r} (lookup {head!r}) {why} {tail!r}"
-    return Field(
-        name=name, column=column, reference=ref, target_column=target_column, target=target
-    )
-
-
-def key_problems(spec: EntitySpec, table: Table) -> list[str]:
-    """The key fields must be exactly the columns of one active alternate key."""
-    if not spec.key_fields:
-        return []
-    wanted = {f.partition(".")[0] for f in spec.key_fields}
-    for key in table.keys:
-        if set(key.columns) == wanted:
-            if key.status != "Active":
-                return [f"alternate key {key.name!r} is not active yet (status {key.status})"]
-            return []
-    listed = "; ".join(f"{k.name} ({', '.join(k.columns)})" for k in table.keys) or "none"
-    columns = ", ".join(sorted(wanted))
-    return [
-        f"key ({columns}): no alternate key of table {table.logical_name!r} has exactly "
-        f"these columns (its keys: {listed})"
-    ]
-
-
-def _near(name: str, table: Table) -> str:
-    lowered = name.lower()
-    if lowered != name and lowered in table.columns:
-        return f" (logical names are lower case: {lowered!r})"
-    return ""
-
-
-def entity_problem(entity: str) -> str:
-    """The message for an entity set that no table has."""
-    return (
-        f"entity {entity!r}: no table has this entity set name (a map names a table by its "
-        "entity set name, e.g. 'accounts')"
-    )
