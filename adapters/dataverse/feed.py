@@ -20,7 +20,7 @@ doubled after each empty one up to ``max_poll_interval_ms``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -28,8 +28,11 @@ import structlog
 from replicator.adapter import Change, ChangeBatch, Row
 from replicator.errors import PermanentError
 
-from .batch import Reply
 from .errors import CHANGE_TRACKING_EXPIRED
+from .schema import Getter
+
+if TYPE_CHECKING:
+    from .batch import Reply
 
 log = structlog.get_logger()
 
@@ -42,23 +45,14 @@ RowsOf = Callable[[str, list[dict[str, Any]]], Awaitable[list[Row]]]
 """``rows(entity, raw_rows)``: the side's rows (values converted, dotted fields resolved)."""
 
 
-class Getter(Protocol):
-    async def get(
-        self,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply: ...
-
-
 class Tracked(msgspec.Struct, frozen=True, kw_only=True):
     """What the feed reads of one entity set."""
 
     entity: str
     primary_id: str
     select: tuple[str, ...]
-    passes: Callable[[Row], bool] | None = None
+    passes: Callable[[dict[str, Any]], bool] | None = None
+    """Whether a row (as the server sent it) passes the map's filter."""
 
 
 def encode_cursor(links: Mapping[str, str]) -> str:
@@ -194,7 +188,7 @@ class Feed:
                 continue
             row = rows.get(str(item.get(tracked.primary_id, "")).lower())
             if row is not None:
-                changes.append(_upsert(tracked, row))
+                changes.append(_upsert(tracked, row, item))
         return changes
 
 
@@ -203,8 +197,10 @@ def _deleted(item: Mapping[str, Any]) -> bool:
     return context.endswith("$deletedEntity") or item.get("reason") == "deleted"
 
 
-def _upsert(tracked: Tracked, row: Row) -> Change:
-    readable = row.error is None and (tracked.passes is None or tracked.passes(row))
+def _upsert(tracked: Tracked, row: Row, item: dict[str, Any]) -> Change:
+    """An upsert with the row's values, or none if it is unreadable or outside the filter
+    (the core reads it then, and a read applies the filter)."""
+    readable = row.error is None and (tracked.passes is None or tracked.passes(item))
     return Change(
         tracked.entity,
         row.native_id,
