@@ -90,7 +90,7 @@ class PollInterval:
     @property
     def seconds(self) -> float:
         doublings = max(0, self.idle_polls - 1)
-        return min(self.slowest_s, self.fastest_s * 2 ** min(doublings, 30))
+        return min(self.slowest_s, self.fastest_s * float(2 ** min(doublings, 30)))
 
 
 class Feed:

@@ -42,9 +42,9 @@ from . import writes
 from .feed import Feed, PollInterval, Tracked, encode_cursor
 from .keys import chunks, condition
 from .lookups import Lookups
-from .metadata import LOOKUPS, entity_problem
+from .metadata import LOOKUPS
 from .options import Options
-from .schema import Entity, Field, load, resolve
+from .schema import Entity, Field, entity_problem, load, resolve
 from .transport import Part, Transport
 from .values import BadValue, from_dataverse, to_dataverse
 
