@@ -18,9 +18,7 @@ Native ids are lower-case GUIDs; a lookup field holds the referenced row's GUID
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +34,16 @@ from replicator.adapter import (
     WriteOp,
     WriteResult,
 )
-from replicator.errors import PermanentError, SchemaError
+from replicator.errors import SchemaError
 
 from . import writes
 from .feed import Feed, PollInterval, Tracked, encode_cursor
-from .keys import chunks, condition
 from .lookups import Lookups
-from .metadata import LOOKUPS
 from .options import Options
+from .reads import Reader, passes
 from .schema import Entity, Field, entity_problem, load, resolve
 from .transport import Part, Transport
-from .values import BadValue, from_dataverse, to_dataverse
+from .values import BadValue
 
 log = structlog.get_logger()
 
@@ -64,7 +61,10 @@ class DataverseSide:
         self.limits = SideLimits(batch_size=options.batch_size, in_flight=options.max_in_flight)
         self.transport = transport or Transport(name, options, base_dir)
         self.entities: dict[str, Entity] = {}
-        self.lookups = Lookups(self._fetch)
+        self.reader = Reader(
+            name, self.transport, Lookups(self._fetch), page_size=options.page_size
+        )
+        self.lookups = self.reader.lookups
         poll = PollInterval(options.poll_interval_ms / 1000, options.max_poll_interval_ms / 1000)
         self.feed = Feed(name, self.transport, self._rows, page_size=options.page_size, poll=poll)
         self.user: str | None = None
@@ -93,7 +93,7 @@ class DataverseSide:
                 entity=entity.name,
                 primary_id=entity.table.primary_id,
                 select=entity.select,
-                passes=None if entity.filter is None else self._passes(entity),
+                passes=None if entity.filter is None else passes(entity),
             )
 
     async def _resolve(self, specs: Sequence[EntitySpec]) -> list[Entity]:
@@ -132,120 +132,36 @@ class DataverseSide:
     # -- reading rows ---------------------------------------------------------------
 
     async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
-        return await self._by_ids(self._entity(entity), native_ids, filtered=True)
-
-    async def _by_ids(
-        self, entity: Entity, native_ids: Sequence[str], *, filtered: bool
-    ) -> dict[str, Row]:
-        ids = sorted({str(uuid.UUID(n)) for n in native_ids if _is_guid(n)})
-        if not ids:
-            return {}
-        pid = entity.table.primary_id
-        base = entity.filter.text if filtered and entity.filter else None
-        raws = await self._query(entity.name, entity.select, [condition(pid, g) for g in ids], base)
-        return {row.native_id: row for row in await self._rows(entity.name, raws)}
+        return await self.reader.by_ids(self._entity(entity), native_ids)
 
     async def find(
         self, entity: str, key_fields: Sequence[str], keys: Sequence[tuple[Value, ...]]
     ) -> dict[tuple[Value, ...], Row]:
-        return await self._by_keys(self._entity(entity), key_fields, keys, filtered=True)
-
-    async def _by_keys(
-        self,
-        entity: Entity,
-        key_fields: Sequence[str],
-        keys: Sequence[tuple[Value, ...]],
-        *,
-        filtered: bool,
-    ) -> dict[tuple[Value, ...], Row]:
-        fields = [self._field(entity, name) for name in key_fields]
-        guids = {
-            f.name: await self.lookups.guids(f, {k[i] for k in keys}) for i, f in _dotted(fields)
-        }
-        wanted: dict[tuple[Value, ...], str] = {}
-        for key in keys:
-            text = _key_condition(entity, fields, key, guids)
-            if text is not None:
-                wanted[key] = text
-        base = entity.filter.text if filtered and entity.filter else None
-        raws = await self._query(
-            entity.name, entity.select, list(dict.fromkeys(wanted.values())), base
-        )
-        index: dict[tuple[Value, ...], Row] = {}
-        for row in await self._rows(entity.name, raws):
-            index.setdefault(tuple(_fold(row.values.get(f.name)) for f in fields), row)
-        folded = {key: tuple(_fold(v) for v in key) for key in wanted}
-        return {key: index[folded[key]] for key in wanted if folded[key] in index}
+        found = self._entity(entity)
+        fields = [self._field(found, name) for name in key_fields]
+        return await self.reader.by_keys(found, fields, keys)
 
     async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
-        found = self._entity(entity)
-        pid = found.table.primary_id
-        conditions = [f"{pid} gt {uuid.UUID(after)}"] if after else []
-        if found.filter is not None:
-            conditions.insert(0, f"({found.filter.text})")
-        params = {"$select": ",".join(found.select), "$orderby": pid}
-        if conditions:
-            params["$filter"] = " and ".join(conditions)
-        headers = {"Prefer": f"odata.maxpagesize={max(1, min(limit, 5000))}"}
-        reply = await self.transport.get(found.name, params=params, headers=headers)
-        return (await self._rows(found.name, self._values(found.name, reply)))[:limit]
+        return await self.reader.scan(self._entity(entity), after, limit)
 
-    async def _query(
-        self, entity_set: str, select: Sequence[str], conditions: Sequence[str], base: str | None
-    ) -> list[dict[str, Any]]:
-        """Every row matching any of ``conditions`` (and ``base``), chunk after chunk, page
-        after page."""
-        rows: list[dict[str, Any]] = []
-        headers = {"Prefer": f"odata.maxpagesize={self.options.page_size}"}
-        for text in chunks(conditions, base=base):
-            params: dict[str, str] | None = {"$select": ",".join(select), "$filter": text}
-            url: str | None = entity_set
-            while url is not None:
-                reply = await self.transport.get(url, params=params, headers=headers)
-                rows += self._values(entity_set, reply)
-                url, params = (reply.body or {}).get("@odata.nextLink"), None
-        return rows
+    async def present_values(
+        self, spec: EntitySpec, field: str, values: Sequence[Value]
+    ) -> set[Value]:
+        """Which of ``values`` some row of ``spec`` (filtered) holds in ``field``; needs no
+        ``prepare`` (the definitions are read for it)."""
+        [entity] = await self._resolve([spec])
+        keys = [(v,) for v in values]
+        return {
+            key[0] for key in await self.reader.by_keys(entity, [self._field(entity, field)], keys)
+        }
+
+    async def _rows(self, entity_set: str, raws: list[dict[str, Any]]) -> list[Row]:
+        return await self.reader.rows(self._entity(entity_set), raws)
 
     async def _fetch(
         self, entity_set: str, select: str, conditions: Sequence[str]
     ) -> list[dict[str, Any]]:
-        return await self._query(entity_set, select.split(","), conditions, None)
-
-    def _values(self, entity_set: str, reply: Any) -> list[dict[str, Any]]:
-        error = reply.error()
-        body = reply.body
-        if (
-            error is not None
-            or not isinstance(body, dict)
-            or not isinstance(body.get("value"), list)
-        ):
-            raise PermanentError(
-                f"side {self.name!r}: cannot read {entity_set!r}: {error or body!r}"
-            )
-        return [item for item in body["value"] if isinstance(item, dict)]
-
-    async def _rows(self, entity_set: str, raws: list[dict[str, Any]]) -> list[Row]:
-        """The rows of raw entries: values converted, dotted fields' GUIDs resolved."""
-        entity = self._entity(entity_set)
-        resolved: dict[str, Mapping[str, Value]] = {}
-        for _, f in _dotted(list(entity.fields.values())):
-            guids = {str(r[f.select]).lower() for r in raws if r.get(f.select)}
-            resolved[f.name] = await self.lookups.values(f, guids)
-        return [_row(entity, raw, resolved) for raw in raws]
-
-    def _passes(self, entity: Entity) -> Any:
-        assert entity.filter is not None
-        columns = {c: entity.table.columns[c] for c in entity.filter.columns}
-        test = entity.filter.passes
-
-        def passes(raw: dict[str, Any]) -> bool:
-            try:
-                values = {n: from_dataverse(entity.name, c, raw.get(n)) for n, c in columns.items()}
-            except BadValue:
-                return False
-            return test(values)
-
-        return passes
+        return await self.reader.fetch(entity_set, select, conditions)
 
     # -- writing --------------------------------------------------------------------
 
@@ -290,7 +206,7 @@ class DataverseSide:
                 for op, r in zip(ops, results, strict=True)
                 if r == "current" and op.entity == name
             ]
-            rows = await self._by_ids(self._entity(name), ids, filtered=False)
+            rows = await self.reader.by_ids(self._entity(name), ids, filtered=False)
             current.update({(name, nid): row for nid, row in rows.items()})
         out: list[WriteResult] = []
         for op, result in zip(ops, results, strict=True):
@@ -314,7 +230,8 @@ class DataverseSide:
         entity = self._entity(op.entity)
         fields = op.key_fields or entity.spec.key_fields
         key = tuple(op.values.get(f) for f in fields)
-        found = await self._by_keys(entity, fields, [key], filtered=False) if fields else {}
+        by = [self._field(entity, f) for f in fields]
+        found = await self.reader.by_keys(entity, by, [key], filtered=False) if fields else {}
         return WriteResult("conflict", current=found.get(key), reason="a row with this key exists")
 
     # -- internals ------------------------------------------------------------------
@@ -332,71 +249,3 @@ class DataverseSide:
             raise SchemaError(
                 f"side {self.name!r}: entity {entity.name!r}: field {name!r} is not mapped"
             ) from None
-
-
-def _dotted(fields: Sequence[Field]) -> list[tuple[int, Field]]:
-    return [(i, f) for i, f in enumerate(fields) if f.dotted]
-
-
-def _key_condition(
-    entity: Entity,
-    fields: Sequence[Field],
-    key: tuple[Value, ...],
-    guids: Mapping[str, Mapping[Value, str]],
-) -> str | None:
-    """``(a eq 1 and _b_value eq <guid>)`` for one key; None if a dotted value names no row."""
-    parts = []
-    for field, value in zip(fields, key, strict=True):
-        if field.dotted and value is not None:
-            value = guids[field.name].get(value)
-            if value is None:
-                return None
-        elif field.column.type not in LOOKUPS:
-            try:
-                value = to_dataverse(entity.name, field.column, value)
-            except BadValue:
-                return None  # no row can hold it
-        parts.append(condition(field.select, value))
-    return "(" + " and ".join(parts) + ")"
-
-
-def _row(
-    entity: Entity, raw: Mapping[str, Any], resolved: Mapping[str, Mapping[str, Value]]
-) -> Row:
-    values: dict[str, Value] = {}
-    errors: list[str] = []
-    for name, field in entity.fields.items():
-        try:
-            value = from_dataverse(entity.name, field.column, raw.get(field.select))
-        except BadValue as exc:
-            errors.append(str(exc))
-            continue
-        if field.dotted:
-            value = None if value is None else resolved.get(name, {}).get(str(value))
-        values[name] = value
-    version = raw.get("@odata.etag") or str(raw.get("versionnumber", ""))
-    native_id = str(raw.get(entity.table.primary_id, "")).lower()
-    return Row(
-        native_id, str(version), values, _moment(raw.get("modifiedon")), "; ".join(errors) or None
-    )
-
-
-def _moment(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _is_guid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
-
-
-def _fold(value: Value) -> Value:
-    return value.casefold() if isinstance(value, str) else value
