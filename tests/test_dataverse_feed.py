@@ -121,7 +121,7 @@ async def test_an_expired_token_is_a_reset_and_a_fresh_link() -> None:
     batch = await feed(script).read(f'{{"accounts": "{DELTA}"}}', 100)
     assert [(c.entity, c.native_id, c.op) for c in batch.changes] == [("accounts", "", "reset")]
     assert decode_cursor("crm", batch.cursor) == {"accounts": DELTA + "new"}
-    assert script.requests[1][1] == {"$select": "accountid"}
+    assert script.requests[1][1] == {"$select": "accountid,name"}
     assert script.requests[1][2] == {"Prefer": "odata.track-changes,odata.maxpagesize=5000"}
 
 

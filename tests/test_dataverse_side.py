@@ -185,7 +185,10 @@ async def test_reads_by_guid_and_by_key_with_the_company_inside(world: World) ->
     found = await world.side.find(
         "accounts", [COMPANY, "accountnumber"], [("usmf", "K-1"), ("usrt", "K-1"), ("usmf", "K-2")]
     )
-    assert {k: r.native_id for k, r in found.items()} == {("usmf", "K-1"): a, ("usrt", "K-1"): other}
+    assert {k: r.native_id for k, r in found.items()} == {
+        ("usmf", "K-1"): a,
+        ("usrt", "K-1"): other,
+    }
     page = await world.side.scan("accounts", None, 10)
     assert sorted(r.native_id for r in page) == sorted([a, other])
     rest = await world.side.scan("accounts", page[0].native_id, 10)
@@ -194,7 +197,13 @@ async def test_reads_by_guid_and_by_key_with_the_company_inside(world: World) ->
 
 def insert(number: str, **values: Any) -> WriteOp:
     base = {COMPANY: "usmf", "accountnumber": number, "name": "Fabrikam", "customertypecode": 3}
-    return WriteOp("accounts", "insert", "tok", values={**base, **values}, key_fields=(COMPANY, "accountnumber"))
+    return WriteOp(
+        "accounts",
+        "insert",
+        "tok",
+        values={**base, **values},
+        key_fields=(COMPANY, "accountnumber"),
+    )
 
 
 @pytest.mark.anyio
@@ -205,16 +214,30 @@ async def test_writes_insert_update_conflict_duplicate_refusal_and_delete(world:
     guid = made.native_id
     row = (await world.side.get("accounts", [guid]))[guid]
     assert row.values["creditlimit"] == 12.25 and row.version == made.version
-    update = WriteOp("accounts", "update", "t", native_id=guid, values={"name": "F2"}, expected_version=made.version)
+    update = WriteOp(
+        "accounts",
+        "update",
+        "t",
+        native_id=guid,
+        values={"name": "F2"},
+        expected_version=made.version,
+    )
     [updated] = await world.side.write([update])
     assert updated.status == "applied" and updated.version != made.version
     [stale] = await world.side.write([update])
     assert stale.status == "conflict" and stale.current is not None
     assert stale.current.version == updated.version
-    [unknown] = await world.side.write([msgspec.structs.replace(update, expected_version=UNKNOWN_VERSION)])
+    [unknown] = await world.side.write(
+        [msgspec.structs.replace(update, expected_version=UNKNOWN_VERSION)]
+    )
     assert unknown.status == "conflict" and unknown.current == stale.current
     results = await world.side.write(
-        [insert("W-1"), insert("W-2", creditlimit=1.234), insert("W-3", name="x" * 161), insert("W-4")]
+        [
+            insert("W-1"),
+            insert("W-2", creditlimit=1.234),
+            insert("W-3", name="x" * 161),
+            insert("W-4"),
+        ]
     )
     assert [r.status for r in results] == ["conflict", "permanent", "permanent", "applied"]
     assert results[0].current is not None and results[0].current.native_id == guid
@@ -240,7 +263,44 @@ async def test_the_secret_is_nowhere_in_reprs_or_errors(world: World, tmp_path: 
     secret = world.emulator.client_secret
     assert secret not in repr(world.side) and secret not in repr(world.side.options)
     with anyio.fail_after(30):
-        wrong = create_side("crm", options(world.emulator, client_id="00000000-0000-0000-0000-000000000000"), tmp_path)
+        wrong = create_side(
+            "crm",
+            options(world.emulator, client_id="00000000-0000-0000-0000-000000000000"),
+            tmp_path,
+        )
         with pytest.raises(Exception) as caught:
             await wrong.open()
     assert secret not in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_our_write_comes_back_in_the_feed_with_the_version_it_returned(world: World) -> None:
+    """The echo of a replicator write carries no token but the version the write returned."""
+    head = await world.side.head_cursor()
+    [made] = await world.side.write([insert("E-1")])
+    update = WriteOp("accounts", "update", "t", native_id=made.native_id, values={"name": "E"})
+    [updated] = await world.side.write([update])
+    [change] = (await world.side.read_changes(head, 100)).changes
+    assert (change.native_id, change.token, change.version) == (
+        made.native_id,
+        None,
+        updated.version,
+    )
+    assert change.values is not None and change.values["name"] == "E"
+    assert world.side.user is not None
+
+
+@pytest.mark.anyio
+async def test_a_lookup_field_holds_the_referenced_guid_both_ways(world: World) -> None:
+    """A plain lookup column reads as the target's GUID and writes through @odata.bind."""
+    fields = ("name", "customertypecode", "transactioncurrencyid")
+    spec = EntitySpec("accounts", fields, (COMPANY, "accountnumber"))
+    await world.side.prepare([spec])
+    reply = await world.user.get(
+        "transactioncurrencies", params={"$filter": "isocurrencycode eq 'EUR'"}
+    )
+    euro = reply.body["value"][0]["transactioncurrencyid"]
+    [made] = await world.side.write([insert("L-1", transactioncurrencyid=euro)])
+    assert made.status == "applied", made.reason
+    row = (await world.side.get("accounts", [made.native_id or ""]))[made.native_id or ""]
+    assert row.values["transactioncurrencyid"] == euro

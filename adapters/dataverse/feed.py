@@ -5,10 +5,11 @@ core keeps is one opaque string: the JSON object ``{entity_set: link}`` of whole
 each the ``@odata.deltaLink`` of the entity's last complete read, or the
 ``@odata.nextLink`` of a read stopped by ``limit`` part way. An entity with no link is
 read from the start (the initial tracking request: every row, as upserts);
-``head_links`` pages through that request selecting only the primary id, to get a
-delta link cheaply. A delta page holds the changed rows with their current values, then
-the deletes (``$deletedEntity`` entries). Dataverse carries no token: ``Change.token`` is
-always None and the core recognises its echoes by ``Change.version`` (the row's etag).
+``head_links`` pages through that request (5,000 rows a page, the rows dropped) to get
+a delta link: the link keeps the request's ``$select``, so it selects every mapped
+column. A delta page holds the changed rows with their current values, then the deletes
+(``$deletedEntity`` entries). Dataverse carries no token: ``Change.token`` is always
+None and the core recognises its echoes by ``Change.version`` (the row's etag).
 
 An expired version stamp (``0x80044352``, after ``ExpireChangeTrackingInDays``) gives a
 ``reset`` change for that entity (the core re-syncs its map) and a fresh delta link.
@@ -124,7 +125,7 @@ class Feed:
             tracked = self.tracked[entity]
             url: str | None = None
             while True:
-                reply = await self._get(tracked, url, HEAD_PAGE_SIZE, ids_only=True)
+                reply = await self._get(tracked, url, HEAD_PAGE_SIZE)
                 body = self._body(tracked, reply)
                 url = body.get("@odata.nextLink")
                 if url is None:
@@ -149,13 +150,11 @@ class Feed:
             return ChangeBatch(changes, str(following)), False
         return ChangeBatch(changes, self._delta_link(tracked, body)), True
 
-    async def _get(
-        self, tracked: Tracked, link: str | None, size: int, *, ids_only: bool = False
-    ) -> Reply:
+    async def _get(self, tracked: Tracked, link: str | None, size: int) -> Reply:
         prefer = f"odata.track-changes,odata.maxpagesize={size}"
         if link is not None:
             return await self.getter.get(link, headers={"Prefer": f"odata.maxpagesize={size}"})
-        select = tracked.primary_id if ids_only else ",".join(tracked.select)
+        select = ",".join(tracked.select)  # the delta link keeps it: every column read
         return await self.getter.get(
             tracked.entity, params={"$select": select}, headers={"Prefer": prefer}
         )
