@@ -97,7 +97,7 @@ async def test_deletes_and_pages_follow_the_links_within_the_limit() -> None:
     assert [(c.native_id, c.op) for c in first.changes] == [(A, "upsert"), (B, "delete")]
     assert decode_cursor("crm", first.cursor) == {"accounts": more}
     assert script.requests[0][0] == DELTA and script.requests[0][2] == {
-        "Prefer": "odata.maxpagesize=2"
+        "Prefer": "odata.track-changes,odata.maxpagesize=2"
     }
     second = await f.read(first.cursor, 2)
     assert [c.native_id for c in second.changes] == [B]

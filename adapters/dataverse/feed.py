@@ -151,9 +151,10 @@ class Feed:
         return ChangeBatch(changes, self._delta_link(tracked, body)), True
 
     async def _get(self, tracked: Tracked, link: str | None, size: int) -> Reply:
+        # the preference goes with every request, links too: a page says which it honoured
         prefer = f"odata.track-changes,odata.maxpagesize={size}"
         if link is not None:
-            return await self.getter.get(link, headers={"Prefer": f"odata.maxpagesize={size}"})
+            return await self.getter.get(link, headers={"Prefer": prefer})
         select = ",".join(tracked.select)  # the delta link keeps it: every column read
         return await self.getter.get(
             tracked.entity, params={"$select": select}, headers={"Prefer": prefer}

@@ -82,7 +82,7 @@ def resolve_fields(
 ) -> tuple[dict[str, Field], list[str]]:
     """Each field of ``spec`` (fields and key fields) resolved, and every problem found."""
     fields: dict[str, Field] = {}
-    problems: list[str] = []
+    problems: list[str] = [] if spec.fields else ["the map gives the entity no field"]
     for name in dict.fromkeys((*spec.key_fields, *spec.fields)):
         found = _resolve(name, table, tables)
         if isinstance(found, str):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import structlog
 
 from replicator.adapter import (
@@ -217,6 +218,22 @@ class DataverseSide:
             else:
                 assert isinstance(result, WriteResult)
                 out.append(result)
+        return await self._versions(ops, out)
+
+    async def _versions(self, ops: Sequence[WriteOp], out: list[WriteResult]) -> list[WriteResult]:
+        """An applied insert or update whose answer carried no etag (a server that ignored
+        ``return=representation``) gets the version read back: echoes are known by it."""
+        blind = [
+            i
+            for i, (op, r) in enumerate(zip(ops, out, strict=True))
+            if r.status == "applied" and r.version is None and op.op != "delete" and r.native_id
+        ]
+        for i in blind:
+            entity = self._entity(ops[i].entity)
+            rows = await self.reader.by_ids(entity, [out[i].native_id or ""], filtered=False)
+            row = rows.get(out[i].native_id or "")
+            if row is not None:
+                out[i] = msgspec.structs.replace(out[i], version=row.version)
         return out
 
     def _conflict(self, op: WriteOp, row: Row | None) -> WriteResult:
