@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
+from adapters.dataverse.lookups import Lookups
 from adapters.dataverse.metadata import (
     TRACK_CHANGES_HINT,
     Table,
@@ -65,13 +69,18 @@ ACCOUNT: dict[str, Any] = {
     ],
 }
 
+GUID_USMF = "0000000a-0000-0000-0000-000000000001"
+
 COMPANY: dict[str, Any] = {
     "LogicalName": "cdm_company",
     "EntitySetName": "cdm_companies",
     "PrimaryIdAttribute": "cdm_companyid",
     "PrimaryNameAttribute": "cdm_name",
     "ChangeTrackingEnabled": False,
-    "Attributes": [attr("cdm_companyid", "Uniqueidentifier"), attr("cdm_companycode", "String")],
+    "Attributes": [
+        attr("cdm_companyid", "Uniqueidentifier"),
+        attr("cdm_companycode", "String", MaxLength=30),
+    ],
     "Keys": [{"LogicalName": "cdm_companycode", "KeyAttributes": ["cdm_companycode"]}],
     "ManyToOneRelationships": [],
 }
@@ -200,3 +209,28 @@ def test_a_resolved_entity_selects_what_reads_need() -> None:
     entity = resolve(spec, account, by_name)
     assert not isinstance(entity, list)
     assert entity.select == ("accountid", "name", "_msdyn_company_value", "creditlimit")
+
+
+@pytest.mark.anyio
+async def test_dotted_values_resolve_in_one_batch_and_are_cached() -> None:
+    """Values -> GUIDs in one fetch, case-insensitively; GUIDs -> values then need no fetch."""
+    account, by_name = tables()
+    spec = EntitySpec("accounts", ("name",), ("msdyn_company.cdm_companycode", "accountnumber"))
+    fields, _ = resolve_fields(spec, account, by_name)
+    asked: list[tuple[str, str, list[str]]] = []
+
+    async def fetch(
+        entity_set: str, select: str, conditions: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        asked.append((entity_set, select, list(conditions)))
+        return [{"cdm_companyid": GUID_USMF.upper(), "cdm_companycode": "usmf"}]
+
+    lookups = Lookups(fetch)
+    field = fields["msdyn_company.cdm_companycode"]
+    assert await lookups.guids(field, ["USMF", "nope", "x" * 40]) == {"USMF": GUID_USMF}
+    [(entity_set, select, conditions)] = asked
+    assert (entity_set, select) == ("cdm_companies", "cdm_companyid,cdm_companycode")
+    assert sorted(conditions) == ["cdm_companycode eq 'USMF'", "cdm_companycode eq 'nope'"]
+    assert await lookups.values(field, [GUID_USMF]) == {GUID_USMF: "usmf"}
+    assert await lookups.guids(field, ["usmf"]) == {"usmf": GUID_USMF}
+    assert len(asked) == 1

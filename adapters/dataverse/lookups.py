@@ -19,8 +19,9 @@ import structlog
 from replicator.adapter import Value
 
 from .keys import condition
+from .metadata import Column, Table
 from .schema import Field
-from .values import from_dataverse, to_dataverse
+from .values import BadValue, from_dataverse, to_dataverse
 
 log = structlog.get_logger()
 
@@ -51,10 +52,13 @@ class Lookups:
         cache, target, column = self._cache(field)
         wanted = {v for v in values if v is not None}
         missing = [v for v in wanted if _fold(v) not in cache.by_value]
-        if missing:
-            texts = [
-                condition(column.name, to_dataverse(target.entity_set, column, v)) for v in missing
-            ]
+        texts = []
+        for value in missing:
+            try:
+                texts.append(condition(column.name, to_dataverse(target.entity_set, column, value)))
+            except BadValue:
+                continue  # no row can hold it (too long, wrong type): not found
+        if texts:
             await self._load(field, texts)
         return {v: cache.by_value[_fold(v)] for v in wanted if _fold(v) in cache.by_value}
 
@@ -77,7 +81,7 @@ class Lookups:
                 cache.add(guid, from_dataverse(target.entity_set, column, raw.get(column.name)))
         log.debug("dataverse_lookups_loaded", entity=target.entity_set, column=column.name)
 
-    def _cache(self, field: Field) -> tuple[_Cache, Any, Any]:
+    def _cache(self, field: Field) -> tuple[_Cache, Table, Column]:
         target, column = field.target, field.target_column
         if target is None or column is None:
             raise ValueError(f"field {field.name!r} is not a dotted field")
