@@ -7,6 +7,7 @@ the server down.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -49,12 +50,30 @@ async def serve_tls(
     port: int = 0,
     *,
     stop: anyio.Event | None = None,
+    grace_s: float = 2.0,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` on https://host:port until ``stop`` is set or the task is cancelled."""
+    """Serve ``app`` on https://host:port until ``stop`` is set (then hypercorn closes its
+    connections gracefully, for at most ``grace_s``) or the task is cancelled."""
     sock = _listening_socket(host, port)
     bound = int(sock.getsockname()[1])
     config = _config(tls, sock.detach())
     stopping = stop or anyio.Event()
-    task_status.started(bound)
-    await serve(app, config, shutdown_trigger=stopping.wait)
+    async with anyio.create_task_group() as group:
+        group.start_soon(_cut_off, stopping, grace_s, group.cancel_scope)
+        task_status.started(bound)
+        try:
+            await serve(app, config, shutdown_trigger=stopping.wait)
+        except (TimeoutError, asyncio.InvalidStateError):
+            # A client that keeps its TLS connection open (msal's requests session does)
+            # makes hypercorn's graceful close time out, or break when cut off: both are the
+            # end of serving once stop was set.
+            if not stopping.is_set():
+                raise
+        group.cancel_scope.cancel()
+
+
+async def _cut_off(stopping: anyio.Event, grace_s: float, scope: anyio.CancelScope) -> None:
+    await stopping.wait()
+    await anyio.sleep(grace_s)  # a deadline for the graceful close, not a wait for work
+    scope.cancel()

@@ -18,9 +18,9 @@ rows with etags and alternate keys, conditional writes, lookups, paging, change 
 from __future__ import annotations
 
 import secrets
-from functools import partial
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any

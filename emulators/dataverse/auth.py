@@ -216,7 +216,7 @@ def _check_assertion(app: App, assertion: str, token_endpoint: str, now: float) 
         header, claims = json.loads(_b64(head)), json.loads(_b64(body))
     except ValueError:
         raise refused from None
-    thumbprints = {header.get("x5t"), header.get("x5t#S256")}
+    thumbprints = {str(header.get(name, "")).rstrip("=") for name in ("x5t", "x5t#S256")}
     if not thumbprints & {
         _thumbprint(certificate, hashes.SHA1()),
         _thumbprint(certificate, hashes.SHA256()),

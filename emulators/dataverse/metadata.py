@@ -38,8 +38,11 @@ def answer(call: Call) -> Answer:
     context = f"{call.api_url}$metadata#{call.path}"
     if match["entity"] is None:
         infos = call.db.infos()
-        docs = [_entity_doc(call, info, call.query) for info in infos]
-        return json_answer(200, {"@odata.context": context, "value": _where(docs, call.query)})
+        docs = _where([definitions.entity(info) for info in infos], call.query)
+        ids = {doc["MetadataId"] for doc in docs}
+        kept = [i for i in infos if definitions.metadata_id(i.logical_name) in ids]
+        value = [_entity_doc(call, info, call.query) for info in kept]
+        return json_answer(200, {"@odata.context": context, "value": value})
     info = _table(call, match["entity"])
     if match["part"] is None:
         doc = _entity_doc(call, info, call.query)
