@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulators.dataverse import multipart
 from emulators.dataverse.batch import (
@@ -545,3 +547,69 @@ def test_boundaries_with_regex_characters_are_taken_literally() -> None:
     assert len(parse_batch(content_type, body)) == 1
     with pytest.raises(BatchError):
         parse_batch('multipart/mixed; boundary="b+"', body)
+
+
+def test_content_length_cuts_the_body_exactly() -> None:
+    """With a Content-Length, a body keeps its own trailing line breaks and nothing more."""
+    part = (  # batch() sends every \n as CRLF
+        "Content-Type: application/http\n\nPATCH accounts(1)/entityimage HTTP/1.1\n"
+        "Content-Type: application/octet-stream\nContent-Length: 4\n\nab\n\n\n"
+    )
+    (request,) = parse_batch(*batch([part]))
+    assert request.body == b"ab\r\n"
+
+
+MIME_LINES = [
+    "Content-Type: application/http",
+    "Content-Type: multipart/mixed; boundary=c",
+    "Content-Transfer-Encoding: binary",
+    "Content-Transfer-Encoding: base64",
+    "Content-ID: 1",
+    "Content-ID: 2",
+    "no colon",
+]
+REQUEST_LINES = [
+    "POST accounts HTTP/1.1",
+    "GET accounts HTTP/1.1",
+    "PATCH $1 HTTP/1.1",
+    "PUT $2/name HTTP/1.1",
+    "DELETE https://h/api/data/v9.2/accounts(1) HTTP/1.1",
+    "POST $batch HTTP/1.1",
+    "BREW pot HTTP/1.1",
+    "GET",
+    "",
+]
+BODIES = ["", "{}", '{"x@odata.bind":"$1"}', '{"x@odata.bind":["$2"]}', "{broken", "\xff"]
+INNER_LINES = ["Content-Type: application/json", "Content-Length: 2", "Content-Length: 99", ""]
+
+
+@st.composite
+def http_parts(draw: st.DrawFn, boundary: str) -> str:
+    """One part, shaped like a batch part but with any of its pieces wrong or missing."""
+    mime = draw(st.lists(st.sampled_from(MIME_LINES), max_size=3))
+    inner = draw(st.lists(st.sampled_from(INNER_LINES), max_size=2))
+    lines = [*mime, "", draw(st.sampled_from(REQUEST_LINES)), *inner, ""]
+    text = "\n".join(lines) + draw(st.sampled_from(BODIES))
+    if draw(st.booleans()):  # sometimes a nested change set of such parts
+        nested = draw(st.lists(http_parts("c"), max_size=2))
+        text += "".join(f"\n--c\n{p}" for p in nested) + "\n--c--"
+    return f"--{boundary}\n{text}\n"
+
+
+@given(
+    st.lists(http_parts("b"), max_size=4),
+    st.booleans(),
+    st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_body_parses_or_fails_with_a_batch_error(
+    parts: list[str], closed: bool, crlf: bool
+) -> None:
+    """Whatever the body, parse_batch returns requests or raises BatchError, nothing else."""
+    text = "".join(parts) + ("--b--\n" if closed else "")
+    body = text.replace("\n", "\r\n" if crlf else "\n").encode("utf-8", "surrogateescape")
+    try:
+        requests = parse_batch("multipart/mixed; boundary=b", body)
+    except BatchError:
+        return
+    assert all(r.method in {"GET", "POST", "PATCH", "PUT", "DELETE"} for r in requests)

@@ -146,12 +146,19 @@ def _request(
         method=method,
         url=_normalise_url(url, root),
         headers=inner,
-        # The CRLF before a delimiter belongs to the delimiter; trailing blank lines that
-        # clients add before it are dropped too (bodies are JSON, where they mean nothing).
-        body=body.rstrip(multipart.CRLF),
+        body=_body(body, inner),
         content_id=content_id,
         changeset=changeset,
     )
+
+
+def _body(content: bytes, headers: dict[str, str]) -> bytes:
+    """The request's body: its Content-Length bytes when it gives one; otherwise all, less
+    the blank lines clients leave before the next delimiter (JSON, where they mean nothing)."""
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) <= len(content):
+        return content[: int(length)]
+    return content.rstrip(multipart.CRLF)
 
 
 def _request_line(line: str) -> tuple[str, str]:

@@ -82,6 +82,8 @@ SALESORDERDETAIL = Table(
     entity_set="salesorderdetails",
     primary_id="salesorderdetailid",
     primary_name="salesorderdetailname",
+    # the lines' reference page is not in the corpus: lengths, precisions and ranges
+    # below are the Sales app's usual ones, undocumented here
     columns=(
         company(),  # undocumented on lines: the line's company is its order's
         text("msdyn_lineid", 50),  # undocumented: the demo's line key (F&O's InventTransId)
@@ -89,7 +91,7 @@ SALESORDERDETAIL = Table(
         lookup("salesorderid", "salesorder", required=True),
         lookup("transactioncurrencyid", "transactioncurrency"),
         whole("sequencenumber"),
-        text("msdyn_linedescription", 1000),  # length undocumented
+        text("msdyn_linedescription", 1000),
         decimal("quantity", 5, 0, 1000000000),
         money("priceperunit"),
         money("manualdiscountamount"),

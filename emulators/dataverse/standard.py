@@ -67,12 +67,18 @@ TRANSACTIONCURRENCY = Table(
         Column(
             logical_name="exchangerate",
             type="Decimal",
-            precision=10,
-            min_value=0.0000000001,
+            precision=12,
+            min_value=1e-12,
             max_value=100000000000,
             required=True,
         ),
-        whole("currencyprecision", 0, 4),
+        Column(
+            logical_name="currencyprecision",
+            type="Integer",
+            min_value=0,
+            max_value=10,
+            required=True,
+        ),
     ),
     keys=(key("isocurrencycode", "isocurrencycode"),),
 )
