@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.dataverse.options import Options
+
 TENANT = "contoso.onmicrosoft.com"
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 SECRET = "s3cret-Value~of-the-app"
@@ -222,7 +224,7 @@ class FakeDataverse:
             )
         except jwt.PyJWTError:
             return False
-        return bool(thumbprint == expected.decode())
+        return bool(thumbprint.rstrip("=") == expected.decode().rstrip("="))
 
     async def _api(self, request: Request) -> Response:
         header = request.headers.get("authorization", "")
@@ -261,3 +263,19 @@ def _entra(status: int, error: str, description: str) -> Response:
         },
         status,
     )
+
+
+SECRET_ENV = "DATAVERSE_TEST_SECRET"
+
+
+def options_for(fake: FakeDataverse, **changes: Any) -> Options:
+    """Options signing in to ``fake`` with the client secret (in ``SECRET_ENV``), its CA trusted."""
+    options = Options(
+        url=fake.url,
+        tenant_id=TENANT,
+        client_id=CLIENT_ID,
+        client_secret_env=SECRET_ENV,
+        authority=fake.url,
+        ca_file=str(fake.pki.ca_file),
+    )
+    return msgspec.structs.replace(options, **changes)

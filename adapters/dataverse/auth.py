@@ -116,7 +116,9 @@ class Auth:
         except (requests.RequestException, RuntimeError, msal.exceptions.MsalServiceError) as exc:
             raise TransientError(self._scrub(self._where("cannot reach", exc))) from None
         except ValueError as exc:  # msal: the authority's discovery refused, a bad credential
-            raise PermanentError(self._scrub(self._refused(str(exc)))) from None
+            # msal hides the discovery's answer (Entra's AADSTS code) in the exception's context
+            text = f"{exc}\n{exc.__context__ or ''}"
+            raise PermanentError(self._scrub(self._refused(text))) from None
         if "access_token" not in result:
             return self._failed(result)
         return result
@@ -174,7 +176,7 @@ class Auth:
 
     def _refused(self, text: str) -> str:
         codes = _AADSTS.findall(text)
-        because = codes[0].strip() if codes else text.strip()
+        because = codes[0].strip() if codes else text.strip().split(". ")[0]
         return (
             f"side {self._side}: Entra ID refused a token to client {self._options.client_id} "
             f"of tenant {self._options.tenant_id} at {self._options.authority}: {because}"

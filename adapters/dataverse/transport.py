@@ -27,11 +27,8 @@ message says to set ``ca_file``.
 
 from __future__ import annotations
 
-import math
-import random
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,34 +46,13 @@ from .auth import Auth
 from .batch import ENCODER, BatchFormatError, Part, Reply, decode_batch, decode_body, encode_batch
 from .errors import DataverseError, error_of
 from .options import Options
+from .pacing import MAX_CONCURRENCY, Backoff, Budget, Pacer
 
 __all__ = ["Backoff", "Budget", "DataverseError", "Part", "Reply", "Transport"]
 
 log = structlog.get_logger()
 
-MAX_CONCURRENCY = 52
-"""Dataverse refuses more concurrent requests per user at once (api-limits.md)."""
 _RETRIED = frozenset({502, 503, 504})
-
-
-class Backoff(msgspec.Struct, frozen=True, kw_only=True):
-    """How a failed request is retried: exponential from ``first_s`` up to ``most_s``, jittered."""
-
-    first_s: float = 0.5
-    most_s: float = 30.0
-    attempts: int = 5
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` >= 1): half to all of it."""
-        ceiling = min(self.most_s, self.first_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-class Budget(msgspec.Struct, frozen=True, kw_only=True):
-    """The most requests a side sends within a sliding window (Dataverse's per-user limit)."""
-
-    requests: int = 6000
-    window_s: float = 300.0
 
 
 class Transport:
@@ -101,21 +77,24 @@ class Transport:
         self.api = f"{options.url.rstrip('/')}/api/data/v9.2/"
         self._origin = _origin(self.api)
         self._backoff = backoff or Backoff()
-        self._budget = budget or Budget()
-        self._clock = clock
+        self._pacer = Pacer(
+            side,
+            options.max_in_flight,
+            backoff=self._backoff,
+            budget=budget or Budget(),
+            clock=clock,
+        )
         self._auth = Auth(side, self.options, clock=clock)
         self._client: httpx.AsyncClient | None = None
         self._user: str | None = None
-        self.in_flight = options.max_in_flight
-        self._ceiling = options.max_in_flight
-        self._limiter = anyio.CapacityLimiter(self.in_flight)
-        self._successes = 0
-        self._sent: deque[float] = deque()
-        self._budget_lock = anyio.Lock()
-        self._resume_at = 0.0
 
     def __repr__(self) -> str:
         return f"Transport(side={self.side!r}, api={self.api!r})"
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests may be in flight now (adapts to 429s and ``x-ms-dop-hint``)."""
+        return self._pacer.in_flight
 
     async def open(self) -> None:
         """Build the client and sign in (a first token, then WhoAmI), failing with a clear error."""
@@ -164,18 +143,35 @@ class Transport:
         )
 
     async def batch(self, parts: Sequence[Part], *, continue_on_error: bool = True) -> list[Reply]:
-        """One ``Reply`` per part, in order, through ``$batch`` requests of <= ``batch_size``."""
+        """One ``Reply`` per part, in order, through ``$batch`` requests of <= ``batch_size``.
+
+        The requests run concurrently (within ``in_flight``). One that still fails after its
+        retries answers each of its parts with 503 and the reason, so that the others' answers
+        are kept; if all of them fail, its ``TransientError`` is raised instead.
+        """
         size = self.options.batch_size
         chunks = [list(parts[i : i + size]) for i in range(0, len(parts), size)]
-        replies: list[list[Reply]] = [[] for _ in chunks]
+        replies: list[list[Reply] | TransientError] = [[] for _ in chunks]
 
         async def run(index: int) -> None:
-            replies[index] = await self._batch(chunks[index], continue_on_error)
+            try:
+                replies[index] = await self._batch(chunks[index], continue_on_error)
+            except TransientError as exc:
+                replies[index] = exc
 
         async with anyio.create_task_group() as group:
             for index in range(len(chunks)):
                 group.start_soon(run, index)
-        return [reply for chunk in replies for reply in chunk]
+        failed = [r for r in replies if isinstance(r, TransientError)]
+        if failed and len(failed) == len(replies):
+            raise failed[0]
+        return [
+            reply
+            for chunk, answered in zip(chunks, replies, strict=True)
+            for reply in (
+                _failed(answered, len(chunk)) if isinstance(answered, Exception) else answered
+            )
+        ]
 
     async def whoami(self) -> str:
         """The application user's ``systemuserid`` (asked once, at ``open``)."""
@@ -205,7 +201,7 @@ class Transport:
             raise PermanentError(f"side {self.side}: {self.api}$batch: {exc}") from None
         for reply in replies:
             if reply.status == 429:  # a part throttled: the caller retries it, the side slows
-                self._throttled(reply.headers, reply.error())
+                self._pacer.throttled(reply.headers.get("retry-after"), _code(reply.error()))
         return replies
 
     async def _call(
@@ -227,9 +223,12 @@ class Transport:
                 attempt += 1
                 if attempt >= attempts:
                     raise self._gave_up(method, target, response, attempt)
+                why = _why(response)
+                log.info("dataverse_retry", side=self.side, url=target, attempt=attempt, why=why)
                 await anyio.sleep(self._backoff.delay(attempt))
             elif response.status_code == 429:
-                self._throttled(response.headers, error_of(429, _json(response)))
+                error = error_of(429, _json(response))
+                self._pacer.throttled(response.headers.get("retry-after"), _code(error))
             elif response.status_code == 401 and not refreshed:
                 refreshed = True
                 await self._auth.token(refused=token)
@@ -250,8 +249,8 @@ class Transport:
         client = self._client
         if client is None:
             raise PermanentError(f"side {self.side}: the transport is not open")
-        await self._pace()
-        async with self._limiter:
+        await self._pacer.ready()
+        async with self._pacer.slot:
             token = await self._auth.token()
             auth = {"Authorization": f"Bearer {token}"}
             try:
@@ -266,57 +265,8 @@ class Transport:
                 if _untrusted(exc):
                     raise TransientError(self._tls_message(target, exc)) from None
                 return token, exc
-        self._learn(response)
+        self._pacer.answered(response.status_code, response.headers.get("x-ms-dop-hint"))
         return token, response
-
-    async def _pace(self) -> None:
-        """Wait out a throttling pause of the side, then for room in the request budget."""
-        if (pause := self._resume_at - self._clock()) > 0:
-            await anyio.sleep(pause)
-        async with self._budget_lock:
-            window, limit = self._budget.window_s, self._budget.requests
-            while self._sent and self._sent[0] <= self._clock() - window:
-                self._sent.popleft()
-            if len(self._sent) >= limit:
-                wait = self._sent[0] + window - self._clock()
-                log.info(
-                    "dataverse_budget_wait", side=self.side, wait_s=round(wait, 3), limit=limit
-                )
-                await anyio.sleep(max(wait, 0))
-                self._sent.popleft()
-            self._sent.append(self._clock())
-
-    def _throttled(
-        self, headers: httpx.Headers | dict[str, str], error: DataverseError | None
-    ) -> None:
-        """A 429: pause the side for Retry-After and halve its concurrency (once per pause)."""
-        wait = _seconds(headers.get("retry-after")) or self._backoff.delay(1)
-        now = self._clock()
-        if now >= self._resume_at:
-            self._resize(max(1, self.in_flight // 2))
-        self._resume_at = max(self._resume_at, now + wait)
-        code = error.code if error else ""
-        log.warning(
-            "dataverse_throttled", side=self.side, wait_s=wait, code=code, in_flight=self.in_flight
-        )
-
-    def _learn(self, response: httpx.Response) -> None:
-        """Follow ``x-ms-dop-hint``; after ``in_flight`` successes in a row, allow one more."""
-        hint = response.headers.get("x-ms-dop-hint", "")
-        if hint.isdigit() and int(hint) > 0:
-            self._ceiling = min(self.options.max_in_flight, int(hint), MAX_CONCURRENCY)
-        if response.status_code == 429:
-            self._successes = 0
-        elif response.status_code < 500:
-            self._successes += 1
-        if self.in_flight > self._ceiling:
-            self._resize(self._ceiling)
-        elif self._successes >= self.in_flight and self.in_flight < self._ceiling:
-            self._resize(self.in_flight + 1)
-
-    def _resize(self, in_flight: int) -> None:
-        self.in_flight, self._successes = in_flight, 0
-        self._limiter.total_tokens = in_flight
 
     def _absolute(self, url: str) -> str:
         if "://" not in url:
@@ -342,12 +292,8 @@ class Transport:
     def _gave_up(
         self, method: str, target: str, answer: httpx.Response | Exception, attempts: int
     ) -> TransientError:
-        if isinstance(answer, Exception):
-            why = f"{type(answer).__name__}: {answer}"
-        else:
-            why = str(error_of(answer.status_code, _json(answer), answer.reason_phrase))
         return TransientError(
-            f"side {self.side}: {method} {target} failed {attempts} times: {why}",
+            f"side {self.side}: {method} {target} failed {attempts} times: {_why(answer)}",
             retry_after=self._backoff.most_s,
         )
 
@@ -370,6 +316,11 @@ class Transport:
         )
 
 
+def _failed(exc: Exception, count: int) -> list[Reply]:
+    body = {"error": {"code": "", "message": str(exc)}}
+    return [Reply(status=503, headers={}, body=body)] * count
+
+
 def _reply(response: httpx.Response) -> Reply:
     headers = {name.lower(): value for name, value in response.headers.items()}
     return Reply(
@@ -382,10 +333,17 @@ def _json(response: httpx.Response) -> Any:
 
 
 def _retried(response: httpx.Response) -> bool:
-    if response.status_code in _RETRIED:
-        return True
-    error = error_of(response.status_code, _json(response))
-    return response.status_code == 500 and (error is None or not error.code)
+    """502/503/504, or a 500 that is no Dataverse error (a plug-in's 500 carries a code)."""
+    if response.status_code != 500:
+        return response.status_code in _RETRIED
+    error = error_of(500, _json(response))
+    return error is None or not error.code
+
+
+def _why(answer: httpx.Response | Exception) -> str:
+    if isinstance(answer, Exception):
+        return f"{type(answer).__name__}: {answer}"
+    return str(error_of(answer.status_code, _json(answer), answer.reason_phrase))
 
 
 def _untrusted(exc: httpx.TransportError) -> bool:
@@ -397,12 +355,8 @@ def _untrusted(exc: httpx.TransportError) -> bool:
     return False
 
 
-def _seconds(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value else None
-    except ValueError:
-        return None  # an HTTP date: Dataverse sends seconds (api-limits.md); back off instead
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+def _code(error: DataverseError | None) -> str:
+    return error.code if error else ""
 
 
 def _origin(url: str) -> str:
