@@ -13,8 +13,11 @@ import pytest
 from adapters.dataverse import DataverseSide, create_side
 from adapters.dataverse.options import Options
 from adapters.dataverse.transport import Transport
+from adapters.memory import MemorySide
+from conftest import until, write_config
 from emulators.dataverse import DataverseEmulator
 from replicator.adapter import UNKNOWN_VERSION, EntitySpec, WriteOp
+from replicator.engine import Replicator
 from replicator.errors import SchemaError
 
 COMPANY = "msdyn_company.cdm_companycode"
@@ -319,3 +322,46 @@ async def test_a_lookup_field_holds_the_referenced_guid_both_ways(world: World) 
     assert made.status == "applied", made.reason
     row = (await world.side.get("accounts", [made.native_id or ""]))[made.native_id or ""]
     assert row.values["transactioncurrencyid"] == euro
+
+
+E2E_MAP = """
+[[maps]]
+name = "customers"
+fno = "CustomersV3"
+crm = "accounts"
+key = [ { fno = "dataAreaId", crm = "msdyn_company.cdm_companycode" },
+        { fno = "CustomerAccount", crm = "accountnumber" } ]
+fields = [ { fno = "Name", crm = "name" }, { fno = "CreditLimit", crm = "creditlimit" } ]
+"""
+
+
+@pytest.mark.anyio
+async def test_the_engine_replicates_both_ways_through_the_side(
+    world: World, tmp_path: Path
+) -> None:
+    """A memory customer reaches Dataverse with its company; a user's edit comes back once."""
+    fno = MemorySide("fno")
+    config = write_config(tmp_path, E2E_MAP)
+    async with Replicator(config, sides={"fno": fno, "crm": world.side}) as rep:
+        with anyio.fail_after(30):
+            await rep.wait_idle()
+        nid = fno.insert(
+            "CustomersV3",
+            {
+                "dataAreaId": "usmf",
+                "CustomerAccount": "E2E-1",
+                "Name": "Contoso",
+                "CreditLimit": 250.5,
+            },
+        )
+        with anyio.fail_after(30):
+            await rep.wait_idle()
+        spec = EntitySpec("accounts", ("name", "creditlimit"), (COMPANY, "accountnumber"))
+        found = await world.side.find("accounts", spec.key_fields, [("usmf", "E2E-1")])
+        row = found[("usmf", "E2E-1")]
+        assert row.values["name"] == "Contoso" and row.values["creditlimit"] == 250.5
+        await world.update(row.native_id, name="Contoso Ltd")
+        await until(lambda: fno.rows("CustomersV3")[nid]["Name"] == "Contoso Ltd", 30)
+        with anyio.fail_after(30):
+            await rep.wait_idle()
+        assert fno.writes == 1
