@@ -87,16 +87,18 @@ class MapSync(SyncWrites):
     async def scan(self, side: int) -> dict[tuple[Any, ...], Scanned]:
         """Every row of the map's entity on ``side`` by key; bad rows go to the errors."""
         out: dict[tuple[Any, ...], Scanned] = {}
-        after: str | None = None
+        page: str | None = None
         entity = self.map.entities[side]
-        while rows := await self.ctx.sides[side].scan(entity, after, SCAN_BATCH):
-            after = rows[-1].native_id
-            for row in rows:
+        while True:
+            found = await self.ctx.sides[side].scan(entity, page, SCAN_BATCH)
+            for row in found.rows:
                 try:
                     self.add_scanned(side, row, out)
                 except Exception as exc:  # a bug met by this row alone: queue it, go on
                     self.unexpected(side, row, exc, None)
-        return out
+            if found.next is None:
+                return out
+            page = found.next
 
     def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None:
         """Queue a row whose sync raised an exception outside the errors tree (failures.py)."""
