@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio
 import httpx
-import msal  # type: ignore[import-untyped]
+import msal
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

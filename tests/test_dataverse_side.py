@@ -198,9 +198,11 @@ async def test_reads_by_guid_and_by_key_with_the_company_inside(world: World) ->
         ("usrt", "K-1"): other,
     }
     page = await world.side.scan("accounts", None, 10)
-    assert sorted(r.native_id for r in page) == sorted([a, other])
-    rest = await world.side.scan("accounts", page[0].native_id, 10)
-    assert [r.native_id for r in rest] == [r.native_id for r in page[1:]]
+    assert sorted(r.native_id for r in page.rows) == sorted([a, other]) and page.next is None
+    first = await world.side.scan("accounts", None, 1)
+    assert first.next is not None, "a next page by the server's own link"
+    rest = await world.side.scan("accounts", first.next, 10)
+    assert [r.native_id for r in first.rows + rest.rows] == [r.native_id for r in page.rows]
 
 
 def insert(number: str, **values: Any) -> WriteOp:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from replicator.adapter import Row, Value
+from replicator.adapter import Row, ScanPage, Value
 from replicator.errors import PermanentError
 
 from .batch import Reply
@@ -70,18 +70,20 @@ class Reader:
         folded = {key: tuple(_fold(v) for v in key) for key in wanted}
         return {key: index[folded[key]] for key in wanted if folded[key] in index}
 
-    async def scan(self, entity: Entity, after: str | None, limit: int) -> list[Row]:
-        """Up to ``limit`` rows (filtered) ordered by primary id, after ``after``."""
-        pid = entity.table.primary_id
-        conditions = [f"({entity.filter.text})"] if entity.filter is not None else []
-        if after:
-            conditions.append(f"{pid} gt {uuid.UUID(after)}")
-        params = {"$select": ",".join(entity.select), "$orderby": pid}
-        if conditions:
-            params["$filter"] = " and ".join(conditions)
+    async def scan(self, entity: Entity, page: str | None, limit: int) -> ScanPage:
+        """A page of the entity's rows (filtered) for the initial sync. The first page is
+        asked for with ``odata.maxpagesize``; the token of the next one is the server's own
+        ``@odata.nextLink`` (Dataverse pages by its paging cookie, not by an offset)."""
         headers = {"Prefer": f"odata.maxpagesize={max(1, min(limit, MAX_PAGE))}"}
-        reply = await self.getter.get(entity.name, params=params, headers=headers)
-        return (await self.rows(entity, self.entries(entity.name, reply)))[:limit]
+        if page is None:
+            params = {"$select": ",".join(entity.select), "$orderby": entity.table.primary_id}
+            if entity.filter is not None:
+                params["$filter"] = entity.filter.text
+            reply = await self.getter.get(entity.name, params=params, headers=headers)
+        else:
+            reply = await self.getter.get(page, headers=headers)
+        rows = await self.rows(entity, self.entries(entity.name, reply))
+        return ScanPage(rows=rows, next=reply.body.get("@odata.nextLink"))
 
     async def query(
         self, entity_set: str, select: Sequence[str], conditions: Sequence[str], base: str | None

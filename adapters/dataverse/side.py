@@ -30,6 +30,7 @@ from replicator.adapter import (
     ChangeBatch,
     EntitySpec,
     Row,
+    ScanPage,
     SideLimits,
     Value,
     WriteOp,
@@ -142,8 +143,8 @@ class DataverseSide:
         fields = [self._field(found, name) for name in key_fields]
         return await self.reader.by_keys(found, fields, keys)
 
-    async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
-        return await self.reader.scan(self._entity(entity), after, limit)
+    async def scan(self, entity: str, page: str | None, limit: int) -> ScanPage:
+        return await self.reader.scan(self._entity(entity), page, limit)
 
     async def present_values(
         self, spec: EntitySpec, field: str, values: Sequence[Value]
