@@ -96,9 +96,10 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
     returned (``WriteResult.version``) is that write's echo. Crash recovery then judges
     by the row itself whether a write happened (``replicator.recovery``).
 * **Typed options** (optional). An adapter module may define ``Options``, a
-  ``msgspec.Struct`` (``kw_only=True, forbid_unknown_fields=True``) describing its options;
-  its ``check_options`` decodes them with it so that a wrong type or an unknown option is
-  named like any other problem.
+  ``msgspec.Struct`` (``kw_only=True, forbid_unknown_fields=True``) describing its options.
+  Without a ``check_options`` the core decodes the options with it, naming an unknown
+  option or a wrong type like any other problem; with one, ``check_options`` does that
+  (and names every problem of the table at once).
 * **Present values** (optional). ``present_values(spec, field, values)`` answers which
   of ``values`` some row of ``spec.entity`` passing ``spec.filter`` holds in ``field``,
   without needing ``prepare`` (``validate`` asks it of an unprepared side). The core uses
@@ -297,20 +298,21 @@ def option_problems(adapter: Any, name: str, options: Mapping[str, Any]) -> list
     """What is wrong with side ``name``'s ``adapter`` and options, one line each.
 
     An adapter that is not a plain module name, or names no installed module, is one
-    problem; else the options are decoded with the adapter's ``Options`` (if it has one:
-    an unknown option or a wrong type is named), and then its own ``check_options`` (if
-    it has one) speaks.
+    problem; else the adapter's own ``check_options`` speaks, or, without one, decoding
+    the options with its ``Options`` names an unknown option or a wrong type.
     """
     try:
         module = adapter_module(adapter)
     except ConfigError as exc:
         return exc.problems
+    check = getattr(module, "check_options", None)
+    if check is not None:  # it knows its options best, and names every problem at once
+        return list(check(name, dict(options)))
     typed = getattr(module, "Options", None)
     if isinstance(typed, type) and issubclass(typed, msgspec.Struct):
-        if problem := typed_problem(typed, options):
-            return [problem]
-    check = getattr(module, "check_options", None)
-    return list(check(name, dict(options))) if check is not None else []
+        problem = typed_problem(typed, options)
+        return [problem] if problem else []
+    return []
 
 
 def typed_problem(typed: type[msgspec.Struct], options: Mapping[str, Any]) -> str | None:
