@@ -227,15 +227,16 @@ def test_adapter_that_is_not_a_module_name_is_refused(tmp_path: Path, adapter: s
     shown = adapter.replace('"', "'")
     assert line == (
         f"replica.toml: [sides.fno]: adapter {shown} is not an adapter name; "
-        "known adapters: memory, sqlite"
+        "known adapters: dataverse, memory, sqlite"
     )
 
 
 def test_adapter_that_does_not_exist_is_refused(tmp_path: Path) -> None:
     """An adapter name with no module says so and lists the adapters installed."""
-    line = only_problem(tmp_path, sides('adapter = "dataverse"\nurl = "https://x"'))
+    line = only_problem(tmp_path, sides('adapter = "salesforce"\nurl = "https://x"'))
     assert line == (
-        "replica.toml: [sides.fno]: no adapter named 'dataverse'; known adapters: memory, sqlite"
+        "replica.toml: [sides.fno]: no adapter named 'salesforce'; "
+        "known adapters: dataverse, memory, sqlite"
     )
 
 

@@ -365,3 +365,15 @@ async def test_the_engine_replicates_both_ways_through_the_side(
         with anyio.fail_after(30):
             await rep.wait_idle()
         assert fno.writes == 1
+
+
+@pytest.mark.anyio
+async def test_the_filter_holds_on_the_feed_and_present_values(world: World) -> None:
+    """A row outside the filter comes without values; present_values sees filtered rows only."""
+    head = await world.side.head_cursor()
+    inside = await world.create("F-1")
+    outside = await world.create("F-2", customertypecode=8)
+    changes = {c.native_id: c for c in (await world.side.read_changes(head, 100)).changes}
+    assert changes[inside].values is not None and changes[outside].values is None
+    present = await world.side.present_values(ACCOUNTS, "accountnumber", ["F-1", "F-2", "F-3"])
+    assert present == {"F-1"}
