@@ -377,3 +377,27 @@ async def test_the_filter_holds_on_the_feed_and_present_values(world: World) -> 
     assert changes[inside].values is not None and changes[outside].values is None
     present = await world.side.present_values(ACCOUNTS, "accountnumber", ["F-1", "F-2", "F-3"])
     assert present == {"F-1"}
+
+
+@pytest.mark.anyio
+async def test_one_cursor_carries_every_entity_link(world: World) -> None:
+    """Two mapped entity sets share one cursor; changes of both come, each once."""
+    contacts = EntitySpec("contacts", ("lastname",), (COMPANY, "msdyn_contactpersonid"))
+    await world.side.prepare([ACCOUNTS, contacts])
+    head = await world.side.head_cursor()
+    company = await world.company("usmf")
+    body = {
+        "lastname": "Doe",
+        "msdyn_contactpersonid": "P-1",
+        "msdyn_company@odata.bind": f"/cdm_companies({company})",
+    }
+    assert (await world.user.send("POST", "contacts", json=body)).status == 204
+    account = await world.create("M-1")
+    batch = await world.side.read_changes(head, 100)
+    assert sorted((c.entity, c.op) for c in batch.changes) == [
+        ("accounts", "upsert"),
+        ("contacts", "upsert"),
+    ]
+    assert account in {c.native_id for c in batch.changes}
+    assert sorted(msgspec.json.decode(batch.cursor or "{}")) == ["accounts", "contacts"]
+    assert (await world.side.read_changes(batch.cursor, 100)).changes == []
