@@ -401,3 +401,15 @@ async def test_one_cursor_carries_every_entity_link(world: World) -> None:
     assert account in {c.native_id for c in batch.changes}
     assert sorted(msgspec.json.decode(batch.cursor or "{}")) == ["accounts", "contacts"]
     assert (await world.side.read_changes(batch.cursor, 100)).changes == []
+
+
+@pytest.mark.anyio
+async def test_throttling_and_a_server_hiccup_fail_no_record(world: World) -> None:
+    """A 429 and a 503 on the way are waited out by the transport: every write is applied."""
+    ops = [insert(f"T-{i}") for i in range(3)]
+    await world.side.write([insert("T-warm")])  # the company GUID is cached: one request left
+    world.emulator.protection.throttle(1, retry_after_s=0.2)
+    world.emulator.protection.fail(1)
+    with anyio.fail_after(30):
+        results = await world.side.write(ops)
+    assert [r.status for r in results] == ["applied"] * 3
