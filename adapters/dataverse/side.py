@@ -54,6 +54,9 @@ class DataverseSide:
     """One Dataverse environment as a side. See the module docstring."""
 
     lookups_hold_native_ids = True
+    carries_tokens = False
+    """Nothing marks a Dataverse row as written by an integration: echoes are known by the
+    version our write returned, and crash recovery judges by the row (replicator.recovery)."""
 
     def __init__(
         self, name: str, options: Options, base_dir: Path, *, transport: Transport | None = None
