@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from replicator.adapter import Change, EntitySpec, Row, Value
+from replicator.adapter import Change, EntitySpec, Row, ScanPage, Value
 from replicator.errors import SchemaError
 
 T = TypeVar("T")
@@ -475,21 +475,19 @@ def row_by_id(db: sqlite3.Connection, table: Table, native_id: str | None) -> Ro
     return next((r for r in found if r.native_id == native_id), None)
 
 
-def scan_rows(db: sqlite3.Connection, table: Table, after: str | None, limit: int) -> list[Row]:
-    """The next rows (filtered) after ``after``; if the filter fails on some row, rows are
-    scanned unfiltered and each judged alone (``_judged``), until one is kept or none is
-    left (an empty answer ends the scan)."""
+def scan_rows(db: sqlite3.Connection, table: Table, page: str | None, limit: int) -> ScanPage:
+    """The next rows (filtered) after the native id ``page`` (the token: the last id the
+    previous page scanned). If the filter fails on some row, the page is scanned
+    unfiltered and each row judged alone (``_judged``): the page may then be empty."""
     try:
-        return _scan(db, table, after, limit, filtered=True)
+        rows = _scan(db, table, page, limit, filtered=True)
     except sqlite3.OperationalError:
         if not table.filter:
             raise
-    while rows := _scan(db, table, after, limit, filtered=False):
+        rows = _scan(db, table, page, limit, filtered=False)
         kept = [r for r in (_judged(db, table, row) for row in rows) if r is not None]
-        if kept:
-            return kept
-        after = rows[-1].native_id
-    return []
+        return ScanPage(rows=kept, next=rows[-1].native_id if len(rows) == limit else None)
+    return ScanPage(rows=rows, next=rows[-1].native_id if len(rows) == limit else None)
 
 
 def _scan(

@@ -31,6 +31,7 @@ from replicator.adapter import (
     ChangeBatch,
     EntitySpec,
     Row,
+    ScanPage,
     Value,
     Values,
     WriteOp,
@@ -209,14 +210,18 @@ class MemorySide:
                     found.setdefault(key, self._row(nid, table[nid]))
         return found
 
-    async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
+    async def scan(self, entity: str, page: str | None, limit: int) -> ScanPage:
+        """Rows in native id order; the token is the last native id of the page."""
         self._check_up()
         table = self.tables.get(entity, {})
-        ids = sorted(
-            (nid for nid in table if after is None or _order(nid) > _order(after)), key=_order
+        after = None if page is None else _order(page)
+        ids = sorted((n for n in table if after is None or _order(n) > after), key=_order)
+        rows = (self._row(nid, table[nid]) for nid in ids)
+        kept = list(
+            itertools.islice((r for r in rows if self._passes(entity, r.values)), limit + 1)
         )
-        rows = [self._row(nid, table[nid]) for nid in ids]
-        return [r for r in rows if self._passes(entity, r.values)][:limit]
+        more = len(kept) > limit
+        return ScanPage(rows=kept[:limit], next=kept[limit - 1].native_id if more else None)
 
     async def present_values(
         self, spec: EntitySpec, field: str, values: Sequence[Value]

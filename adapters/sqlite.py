@@ -71,7 +71,15 @@ from typing import Any, TypeVar
 import anyio
 import structlog
 
-from replicator.adapter import ChangeBatch, EntitySpec, Row, Value, WriteOp, WriteResult
+from replicator.adapter import (
+    ChangeBatch,
+    EntitySpec,
+    Row,
+    ScanPage,
+    Value,
+    WriteOp,
+    WriteResult,
+)
 from replicator.errors import (
     AdapterError,
     ConfigError,
@@ -339,13 +347,12 @@ class SQLiteSide:
     ) -> dict[tuple[Value, ...], Row]:
         return sql.rows_by_keys(db, self._table(entity), key_fields, keys, True)
 
-    async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
-        return await self._call(f"scan {entity!r}", self._scan, entity, after, limit)
+    async def scan(self, entity: str, page: str | None, limit: int) -> ScanPage:
+        """Rows in rid order; the page token is the last native id the page scanned."""
+        return await self._call(f"scan {entity!r}", self._scan, entity, page, limit)
 
-    def _scan(
-        self, db: sqlite3.Connection, entity: str, after: str | None, limit: int
-    ) -> list[Row]:
-        return sql.scan_rows(db, self._table(entity), after, limit)
+    def _scan(self, db: sqlite3.Connection, entity: str, page: str | None, limit: int) -> ScanPage:
+        return sql.scan_rows(db, self._table(entity), page, limit)
 
     async def present_values(
         self, spec: EntitySpec, field: str, values: Sequence[Value]

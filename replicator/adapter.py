@@ -27,6 +27,15 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
 * **Current values.** A ``Change`` carries the row as it is *now* (``values``) when
   the side can give it cheaply, else ``None`` and the core reads it. A delete has
   ``op == "delete"`` and no values.
+* **Scans.** ``scan(entity, page, limit)`` pages through every row of ``entity`` passing
+  its filter, for the initial sync: ``page`` ``None`` asks for the first page, and each
+  ``ScanPage`` carries the token of the next one in ``next`` (``None`` after the last
+  page). The token is opaque to the core: it only hands back what the side gave (the
+  last native id of the page for SQLite, the server's ``@odata.nextLink`` for an OData
+  side). A page holds at most ``limit`` rows and may hold none while ``next`` is set
+  (every row of it failed the filter); each row is in one page only. Rows changed
+  during a scan may be missed or seen with newer values: the core replays the feed
+  from before the scan.
 * **Unreadable rows.** A row the side holds but cannot give (e.g. a text column holding
   bytes that are not UTF-8) is returned by ``get``/``find``/``scan`` like any other, with
   ``Row.error`` saying why (naming the column) and ``values`` holding only the columns it
@@ -152,6 +161,14 @@ class Row(msgspec.Struct, frozen=True):
     """Why the side cannot give this row's values (see "Unreadable rows"), or None."""
 
 
+class ScanPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of a ``scan``: its rows, and the token of the next page (see "Scans")."""
+
+    rows: list[Row]
+    next: str | None
+    """The ``page`` to ask for next; ``None``: this was the last page."""
+
+
 class WriteOp(msgspec.Struct, frozen=True):
     """One write: insert (``native_id`` None), update, or delete one row."""
 
@@ -245,8 +262,8 @@ class Side(Protocol):
     ) -> dict[tuple[Value, ...], Row]:
         """Rows by integration key (values of ``key_fields``) that pass the filter."""
 
-    async def scan(self, entity: str, after: str | None, limit: int) -> list[Row]:
-        """Rows passing the filter, ordered by native id, after ``after``: initial sync."""
+    async def scan(self, entity: str, page: str | None, limit: int) -> ScanPage:
+        """A page of the rows passing the filter (``page`` None: the first): initial sync."""
 
     async def write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply a batch; one answer per op, in order."""

@@ -1,9 +1,25 @@
-"""The initial sync of one map: scan both sides, plan per key, write in batches, link.
+"""The initial sync of one map: scan both sides a page at a time, match by key, write, link.
 
-Both sides are scanned and their rows matched by integration key; the matches are
-linked (the map's ``initial_master`` decides differing values, one-way fields take
-their owner's), and what is missing on one side is created there (if the create rule
-allows the side it was born on; else the row goes to the error queue), batch by batch.
+Memory stays bounded by a page, whatever the table's size: nothing is held from one page
+to the next but the state store's links.
+
+1. The first side (``FIRST``) is scanned a page at a time. For each page the rows of its
+   keys on the other side are found in one batched ``find``; each key is planned (a pair,
+   or a row to create on the other side) and the page is written and linked.
+2. The other side is scanned the same way. Its rows linked by now were met in step 1 (or
+   linked before) and are passed over, but for a link that lost the first side's row
+   (restored, see below). For the rest, their keys are found on the first side: a row
+   found there and not linked had its record decided by step 1 (an error, a parked
+   lookup) or is newer than the scan (the feed brings it); a row not found makes a row
+   to create on the first side.
+
+A row whose key another row of its side holds is a duplicate and goes to the error
+queue: within a page the first in scan order keeps the key; across pages, the row
+already linked keeps it (its partner's link names it, and a ``get`` checks it still
+holds the key). The matches are linked (the map's ``initial_master`` decides differing
+values, one-way fields take their owner's), and what is missing on one side is created
+there (if the create rule allows the side it was born on; else the row goes to the
+error queue), page by page.
 
 A pair already linked (by a run a crash cut short, or for a map synced again because
 its fields changed) is merged against its shadow instead, like the live sync would, so
@@ -16,14 +32,15 @@ or a row found there by key is linked, taking the values of the side that kept i
 It is resumable by construction: matching is by key and inserts refuse an existing
 key, so a rerun after a crash links what the crashed run created instead of
 duplicating it, and the intents committed before each batch of writes (recovery.py)
-restore the links of writes whose outcome the crash lost. The writing half (intents,
-batches, a row changed since the scan, links) is in sync_writes.py.
+restore the links of writes whose outcome the crash lost. Reading is in sync_scan.py;
+the writing half (intents, batches, a row changed since the scan, links) is in
+sync_writes.py.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import failures, lookups, mapping, rules
@@ -32,9 +49,14 @@ from .config import TableMap
 from .context import Context
 from .errors import ReplicatorError, RuleViolation, StoreError, TransientError
 from .model import ErrorEntry, Link, Parked
+from .sync_scan import Key, SyncReader, native_ids
 from .sync_writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
-SCAN_BATCH = 2000
+FIRST = 0
+"""The side scanned first (step 1 of the module docstring)."""
+
+Pair = list[Scanned | None]
+"""A key's rows, side 0's and side 1's."""
 
 
 class MapSync(SyncWrites):
@@ -51,52 +73,98 @@ class MapSync(SyncWrites):
         self.parks: list[Parked] = []
         self.links: list[dict[str, Link]] = [{}, {}]
         self.next_id = 0
+        self.done = 0
+        self.reader = SyncReader(ctx, m, companies, self)
 
     async def run(self) -> SyncReport:
         started = time.monotonic()
-        self.next_id = await self.ctx.store.next_link_id()
-        scans = [await self.scan(0), await self.scan(1)]
-        report = SyncReport(self.map.name, [len(scans[0]), len(scans[1])])
-        keys = list(dict.fromkeys([*scans[0], *scans[1]]))
-        if self.progress:
-            self.progress.start(self.map.name, len(keys))
-        await self.flush_errors(report)
         batch = self.ctx.config.engine.batch_size
-        done = 0
-        for start in range(0, len(keys), batch) if batch >= 1 else ():
-            chunk = keys[start : start + batch]
-            await self.load_links(
-                [scans[0].get(k) for k in chunk], [scans[1].get(k) for k in chunk]
-            )
-            jobs = [await self.plan(k, scans[0].get(k), scans[1].get(k), report) for k in chunk]
-            await self.execute([j for j in jobs if j is not None], report)
-            done = start + len(chunk)
-            if self.progress:
-                self.progress.advance(done)
-        if done != len(keys):  # the caller then does not record the map as synced
+        if batch < 1:  # the caller then does not record the map as synced
             raise ReplicatorError(
-                f"map {self.map.name!r}: the initial sync went through {done} of the "
-                f"{len(keys)} keys it scanned (batch size {batch}); the map is not synced"
+                f"map {self.map.name!r}: the initial sync went through no row (batch size"
+                f" {batch}); the map is not synced"
             )
+        self.next_id = await self.ctx.store.next_link_id()
+        report = SyncReport(self.map.name, [0, 0])
+        if self.progress:
+            self.progress.start(self.map.name, None)
+        first, other = FIRST, 1 - FIRST
+        async for rows in self.reader.pages(first, batch):
+            await self.first_page(first, rows, report)
+        created = report.created[other]  # rows the other side's scan meets, not counted
+        async for rows in self.reader.pages(other, batch):
+            await self.other_page(other, rows, report)
+        report.rows[other] = max(0, report.rows[other] - created)
         report.seconds = round(time.monotonic() - started, 3)
         if self.progress:
             self.progress.finish(report)  # ends the bar's line before the log line
         self.ctx.log.info("initial_sync_done", **report.logged(self.ctx.side_names))
         return report
 
-    async def scan(self, side: int) -> dict[tuple[Any, ...], Scanned]:
-        """Every row of the map's entity on ``side`` by key; bad rows go to the errors."""
-        out: dict[tuple[Any, ...], Scanned] = {}
-        after: str | None = None
-        entity = self.map.entities[side]
-        while rows := await self.ctx.sides[side].scan(entity, after, SCAN_BATCH):
-            after = rows[-1].native_id
-            for row in rows:
-                try:
-                    self.add_scanned(side, row, out)
-                except Exception as exc:  # a bug met by this row alone: queue it, go on
-                    self.unexpected(side, row, exc, None)
-        return out
+    async def first_page(self, side: int, rows: list[Row], report: SyncReport) -> None:
+        """Step 1 for one page: its rows, their partners by key, planned and written."""
+        own = self.reader.keyed(side, rows)
+        report.rows[side] += len(own)
+        partners = await self.reader.partners(1 - side, own)
+        pairs = {k: pair(side, row, partners.get(k)) for k, row in own.items()}
+        await self.load_links(pairs.values())
+        suspects: dict[str, Key] = {}
+        for key, rows_ in pairs.items():
+            mine, theirs = rows_[side], rows_[1 - side]
+            if theirs is None or (mine and mine.row.native_id in self.links[side]):
+                continue
+            link = self.links[1 - side].get(theirs.row.native_id)
+            if link is not None and link.ids[side] is not None:
+                suspects[str(link.ids[side])] = key  # the partner is linked to another row
+        await self.drop_duplicates(side, pairs, suspects)
+        await self.sync_pairs(pairs, report, len(rows))
+
+    async def other_page(self, side: int, rows: list[Row], report: SyncReport) -> None:
+        """Step 2 for one page: its rows step 1 did not meet, planned and written."""
+        own = self.reader.keyed(side, rows)
+        report.rows[side] += len(own)
+        linked = await self.ctx.store.links_by_native(self.map.name, side, native_ids(own.values()))
+        lost = {nid: lk for nid, lk in linked.items() if lk.ids[1 - side] is None}
+        own = {
+            k: r for k, r in own.items() if r.row.native_id in lost or r.row.native_id not in linked
+        }
+        partners = await self.reader.partners(1 - side, own)
+        found = await self.ctx.store.links_by_native(
+            self.map.name, 1 - side, native_ids(partners.values())
+        )
+        self.links[side], self.links[1 - side] = lost, found
+        pairs: dict[Key, Pair] = {}
+        suspects: dict[str, Key] = {}
+        for key, mine in own.items():
+            theirs = partners.get(key)
+            link = found.get(theirs.row.native_id) if theirs else None
+            if theirs is not None and link is None and mine.row.native_id not in lost:
+                continue  # step 1 decided its record, or it is newer than that scan
+            if link is not None and link.ids[side] is not None:
+                suspects[str(link.ids[side])] = key  # the partner is linked to another row
+            pairs[key] = pair(side, mine, theirs)
+        await self.drop_duplicates(side, pairs, suspects)
+        await self.sync_pairs(pairs, report, len(rows))
+
+    async def drop_duplicates(
+        self, side: int, pairs: dict[Key, Pair], suspects: Mapping[str, Key]
+    ) -> None:
+        """Queue the rows whose key a linked row of their side (``suspects``: its native id)
+        still holds: that row keeps the key. A suspect that no longer holds it lets the
+        pair be planned (and linked anew)."""
+        for native_id in await self.reader.holding(side, suspects):
+            key = suspects[native_id]
+            row = pairs.pop(key)[side]
+            assert row is not None
+            self.reader.duplicate(side, row.row, key, native_id)
+
+    async def sync_pairs(self, pairs: dict[Key, Pair], report: SyncReport, seen: int) -> None:
+        """Plan and write one page's pairs, then commit their links and errors."""
+        jobs = [await self.plan(key, rows[0], rows[1], report) for key, rows in pairs.items()]
+        await self.execute([j for j in jobs if j is not None], report)
+        self.done += seen
+        if self.progress:
+            self.progress.advance(self.done)
 
     def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None:
         """Queue a row whose sync raised an exception outside the errors tree (failures.py)."""
@@ -109,41 +177,6 @@ class MapSync(SyncWrites):
             change_id=None,
         )
         self.error(side, row, failures.KIND, reason, key or "")
-
-    def add_scanned(self, side: int, row: Row, out: dict[tuple[Any, ...], Scanned]) -> None:
-        if row.error is not None:
-            reason = rules.unreadable(self.map, side, self.ctx.side_names, row)
-            return self.error(side, row, "unreadable", reason, self.readable_key(side, row))
-        try:
-            values = mapping.canonical(self.map, side, row.values)
-        except RuleViolation as exc:
-            return self.error(side, row, "rule", str(exc))
-        missing = mapping.missing_key_fields(self.map, side, values)
-        if missing:
-            return self.error(side, row, "rule", f"integration key field(s) {missing} empty")
-        if not rules.in_companies(self.map, values, self.companies):
-            return None
-        key = mapping.key_of(self.map, values)
-        if key in out:
-            return self.error(
-                side,
-                row,
-                "duplicate",
-                f"duplicate key {mapping.encode_key(key)} "
-                f"on side {self.ctx.side_names[side]!r}: also row "
-                f"{out[key].row.native_id}",
-            )
-        out[key] = Scanned(row, values)
-
-    def readable_key(self, side: int, row: Row) -> str:
-        """The encoded key of a row that is partly unreadable, if its key fields are read."""
-        try:
-            values = mapping.canonical(self.map, side, row.values)
-        except RuleViolation:
-            return ""
-        if mapping.missing_key_fields(self.map, side, values):
-            return ""
-        return mapping.encode_key(mapping.key_of(self.map, values))
 
     async def plan(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
@@ -276,14 +309,20 @@ class MapSync(SyncWrites):
             job.merged[ref.field] = None
         return True
 
-    async def load_links(self, *rows: list[Scanned | None]) -> None:
-        """Fetch the links of a batch's rows, one store query per side."""
-        for side, scanned in enumerate(rows):
-            ids = [r.row.native_id for r in scanned if r is not None]
+    async def load_links(self, pairs: Iterable[Pair]) -> None:
+        """Fetch the links of a page's rows, one store query per side."""
+        rows = list(pairs)
+        for side in (0, 1):
+            ids = native_ids(r[side] for r in rows)
             self.links[side] = await self.ctx.store.links_by_native(self.map.name, side, ids)
 
-    def existing_link(self, rows: list[Scanned | None]) -> Link | None:
+    def existing_link(self, rows: Pair) -> Link | None:
         for side, scanned in enumerate(rows):
             if scanned is not None and (link := self.links[side].get(scanned.row.native_id)):
                 return link
         return None
+
+
+def pair(side: int, mine: Scanned, theirs: Scanned | None) -> Pair:
+    """A key's rows in side order, ``mine`` being ``side``'s."""
+    return [mine, theirs] if side == 0 else [theirs, mine]

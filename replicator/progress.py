@@ -12,21 +12,28 @@ from .sync_writes import SyncReport
 
 
 class TerminalProgress:
-    """A one-line bar per map (rows, rate, ETA), redrawn in place."""
+    """A one-line counter per map (rows, rate; a bar and an ETA when the total is known),
+    redrawn in place."""
 
     def __init__(self, out: TextIO = sys.stderr) -> None:
         self.out = out
         self.map = ""
-        self.total = 0
+        self.total: int | None = None
+        self.done = 0
         self.started = 0.0
 
-    def start(self, map_name: str, total: int) -> None:
+    def start(self, map_name: str, total: int | None) -> None:
         self.map, self.total, self.started = map_name, total, time.monotonic()
         self.advance(0)
 
     def advance(self, done: int) -> None:
+        self.done = done
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = done / elapsed
+        if self.total is None:
+            self.out.write(f"\r{self.map:<20} {done:>9} rows {rate:>9.0f} rows/s")
+            self.out.flush()
+            return
         eta = (self.total - done) / rate if rate > 0 else 0.0
         width = 30
         filled = width * done // self.total if self.total else width
@@ -38,7 +45,7 @@ class TerminalProgress:
         self.out.flush()
 
     def finish(self, report: SyncReport) -> None:
-        self.advance(self.total)
+        self.advance(self.done if self.total is None else self.total)
         self.out.write("\n")
 
 
@@ -48,10 +55,10 @@ class LogProgress:
     def __init__(self) -> None:
         self.log = structlog.get_logger("replicator")
         self.map = ""
-        self.total = 0
+        self.total: int | None = None
         self.last = 0.0
 
-    def start(self, map_name: str, total: int) -> None:
+    def start(self, map_name: str, total: int | None) -> None:
         self.map, self.total, self.last = map_name, total, time.monotonic()
         self.log.info("initial_sync_started", map=map_name, keys=total)
 

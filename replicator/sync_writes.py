@@ -54,9 +54,14 @@ class SyncReport(msgspec.Struct):
 class Progress(Protocol):
     """Shows the progress of an initial sync (a bar on a terminal, log lines elsewhere)."""
 
-    def start(self, map_name: str, total: int) -> None: ...
-    def advance(self, done: int) -> None: ...
-    def finish(self, report: SyncReport) -> None: ...
+    def start(self, map_name: str, total: int | None) -> None:
+        """A map's sync begins: ``total`` rows to go through, None if not known."""
+
+    def advance(self, done: int) -> None:
+        """``done`` rows gone through so far."""
+
+    def finish(self, report: SyncReport) -> None:
+        """The map's sync ended with ``report``."""
 
 
 class Scanned(msgspec.Struct):

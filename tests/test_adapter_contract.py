@@ -13,7 +13,7 @@ from anyio import wait_all_tasks_blocked
 
 from adapters.memory import MemorySide
 from adapters.sqlite import create_side
-from replicator.adapter import UNKNOWN_VERSION, EntitySpec, Side, Values, WriteOp
+from replicator.adapter import UNKNOWN_VERSION, EntitySpec, Row, ScanPage, Side, Values, WriteOp
 from replicator.errors import SchemaError
 
 FIELDS = ("name", "kind", "qty")
@@ -241,8 +241,38 @@ async def test_get_find_and_scan_honour_the_filter(h: Harness) -> None:
     assert list(await h.side.get("parts", [a1, b1])) == [a1]
     found = await h.side.find("parts", ["code"], [("P1",), ("P2",)])
     assert list(found) == [("P1",)] and found[("P1",)].native_id == a1
-    assert [r.native_id for r in await h.side.scan("parts", None, 10)] == [a1, a2]
-    assert [r.native_id for r in await h.side.scan("parts", a1, 10)] == [a2]
+    assert [r.native_id for r in await scanned(h.side, "parts", 10)] == [a1, a2]
+    assert [r.native_id for r in await scanned(h.side, "parts", 1)] == [a1, a2]
+
+
+async def scanned(side: Side, entity: str, limit: int) -> list[Row]:
+    """Every row of a scan, following the page tokens until ``next`` is None."""
+    rows: list[Row] = []
+    page: str | None = None
+    for _ in range(1000):
+        found = await side.scan(entity, page, limit)
+        assert len(found.rows) <= limit
+        rows += found.rows
+        if found.next is None:
+            return rows
+        page = found.next
+    raise AssertionError("the scan never ended")
+
+
+@pytest.mark.anyio
+async def test_scan_pages_by_token_and_gives_each_row_once(h: Harness) -> None:
+    """Paged by its tokens, a scan gives every row once; the last page has no next token."""
+    ids = [h.app_insert("items", item(f"S{i}")) for i in range(5)]
+    for limit in (1, 2, 5, 10):
+        assert sorted(r.native_id for r in await scanned(h.side, "items", limit)) == sorted(ids)
+    last = await h.side.scan("items", None, 10)
+    assert last.next is None and len(last.rows) == 5
+
+
+@pytest.mark.anyio
+async def test_an_empty_entity_scans_as_one_empty_last_page(h: Harness) -> None:
+    """A scan of an entity with no rows answers no rows and no next page."""
+    assert await h.side.scan("items", None, 10) == ScanPage(rows=[], next=None)
 
 
 @pytest.mark.anyio
@@ -256,7 +286,7 @@ async def test_one_permanent_failure_does_not_fail_the_others(h: Harness) -> Non
     results = await h.side.write(ops)
     assert [r.status for r in results] == ["permanent", "applied", "applied"]
     assert results[0].reason
-    rows = await h.side.scan("items", None, 10)
+    rows = await scanned(h.side, "items", 10)
     assert sorted(r.values["code"] for r in rows) == ["X2", "X3"]
 
 

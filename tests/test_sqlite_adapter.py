@@ -253,7 +253,7 @@ async def test_a_table_without_primary_key_is_keyed_by_rowid(
     await side.prepare([EntitySpec("notes", ("body",), ())])
     [result] = await side.write([insert("notes", body="hello")])
     assert result.native_id == "1"
-    assert [r.values for r in await side.scan("notes", None, 10)] == [{"body": "hello"}]
+    assert [r.values for r in (await side.scan("notes", None, 10)).rows] == [{"body": "hello"}]
 
 
 @pytest.mark.anyio
@@ -264,8 +264,10 @@ async def test_scan_orders_integer_ids_numerically(
     await side.prepare([ITEMS])
     app.executemany("INSERT INTO items (id, code) VALUES (?, ?)", [(10, "c"), (2, "a"), (9, "b")])
     first = await side.scan("items", None, 2)
-    rest = await side.scan("items", first[-1].native_id, 2)
-    assert [r.values["code"] for r in first + rest] == ["a", "b", "c"]
+    assert first.next is not None
+    rest = await side.scan("items", first.next, 2)
+    assert rest.next is None
+    assert [r.values["code"] for r in first.rows + rest.rows] == ["a", "b", "c"]
 
 
 @pytest.mark.anyio
@@ -406,7 +408,7 @@ async def test_an_integer_over_64_bits_is_refused_alone(side: SQLiteSide) -> Non
     results = await side.write([insert(code="big", qty=2**64), insert(code="ok", qty=1)])
     assert [r.status for r in results] == ["permanent", "applied"]
     assert "too large" in results[0].reason
-    assert [r.values["code"] for r in await side.scan("items", None, 10)] == ["ok"]
+    assert [r.values["code"] for r in (await side.scan("items", None, 10)).rows] == ["ok"]
 
 
 @pytest.mark.anyio

@@ -62,7 +62,7 @@ def insert_op(account: str) -> WriteOp:
 
 async def native_ids(side: SQLiteSide) -> dict[str, str]:
     """Native id by account, as the side names the rows now."""
-    return {r.values["account"]: r.native_id for r in await side.scan("cust", None, 100)}
+    return {r.values["account"]: r.native_id for r in (await side.scan("cust", None, 100)).rows}
 
 
 @pytest.mark.anyio

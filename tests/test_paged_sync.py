@@ -1,0 +1,117 @@
+"""The initial sync a page at a time: bounded reads, and duplicate keys across pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from adapters.memory import MemorySide
+from conftest import NAME_PHONE_MAP, write_config
+from replicator.adapter import Row, ScanPage, Value
+from replicator.engine import Replicator
+
+PAGE = 2
+PAGED_MAP = NAME_PHONE_MAP + f"\n[engine]\nbatch_size = {PAGE}\n"
+
+
+class Recording(MemorySide):
+    """A memory side that records how many rows each read asked for or gave."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.reads: list[int] = []
+
+    async def scan(self, entity: str, page: str | None, limit: int) -> ScanPage:
+        found = await super().scan(entity, page, limit)
+        self.reads.append(max(limit, len(found.rows)))
+        return found
+
+    async def find(
+        self, entity: str, key_fields: Sequence[str], keys: Sequence[tuple[Value, ...]]
+    ) -> dict[tuple[Value, ...], Row]:
+        self.reads.append(len(keys))
+        return await super().find(entity, key_fields, keys)
+
+    async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
+        self.reads.append(len(native_ids))
+        return await super().get(entity, native_ids)
+
+
+def customer(account: str, name: str = "n") -> dict[str, object]:
+    return {"CustomerAccount": account, "Name": name, "Phone": None}
+
+
+def account(account: str, name: str = "n") -> dict[str, object]:
+    return {"accountnumber": account, "name": name, "telephone1": None}
+
+
+async def synced(tmp_path: Path, fno: MemorySide, crm: MemorySide) -> list[tuple[int, str, str]]:
+    """Sync once; the error queue as (side, native id, reason)."""
+    sides = {"fno": fno, "crm": crm}
+    async with Replicator(
+        write_config(tmp_path, PAGED_MAP), sides=sides, initial_sync=False, live=False
+    ) as rep:
+        await rep.sync()
+        return [(e.side, e.native_id, e.reason) for e in await rep.ctx.store.errors()]
+
+
+def accounts(side: MemorySide, entity: str, field: str) -> list[object]:
+    return sorted(v[field] for v in side.rows(entity).values())
+
+
+@pytest.mark.anyio
+async def test_no_read_of_the_sync_asks_for_more_than_a_page(tmp_path: Path) -> None:
+    """Both sides are read a page (the batch size) at a time, and every record is synced."""
+    fno, crm = Recording("fno"), Recording("crm")
+    for i in range(7):
+        fno.insert("CustomersV3", customer(f"F{i}"))
+        crm.insert("accounts", account(f"R{i}"))
+    for i in range(3):
+        fno.insert("CustomersV3", customer(f"B{i}"))
+        crm.insert("accounts", account(f"B{i}", "other"))
+    assert await synced(tmp_path, fno, crm) == []
+    assert len(fno.reads) > 5 and max(fno.reads + crm.reads) <= PAGE
+    assert accounts(fno, "CustomersV3", "CustomerAccount") == accounts(
+        crm, "accounts", "accountnumber"
+    )
+    assert len(crm.rows("accounts")) == 17
+
+
+@pytest.mark.anyio
+async def test_a_key_met_again_in_a_later_page_of_the_first_side_is_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """fno holds C1 in its first and in its third page: the later row is queued."""
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    ids = [fno.insert("CustomersV3", customer(a)) for a in ("C1", "C2", "C3", "C4", "C1")]
+    errors = await synced(tmp_path, fno, crm)
+    assert errors == [(0, ids[4], f"duplicate key [\"C1\"] on side 'fno': also row {ids[0]}")]
+    assert accounts(crm, "accounts", "accountnumber") == ["C1", "C2", "C3", "C4"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("on_fno", [False, True])
+async def test_a_key_met_again_in_a_later_page_of_the_second_side_is_a_duplicate(
+    tmp_path: Path, on_fno: bool
+) -> None:
+    """crm holds C1 in its first and in its third page (fno holds C1 too, or not): the
+    later row is queued, the first is linked, and fno ends with C1 once."""
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    if on_fno:
+        fno.insert("CustomersV3", customer("C1"))
+    ids = [crm.insert("accounts", account(a)) for a in ("C1", "C2", "C3", "C4", "C1")]
+    errors = await synced(tmp_path, fno, crm)
+    assert errors == [(1, ids[4], f"duplicate key [\"C1\"] on side 'crm': also row {ids[0]}")]
+    assert accounts(fno, "CustomersV3", "CustomerAccount") == ["C1", "C2", "C3", "C4"]
+
+
+@pytest.mark.anyio
+async def test_a_key_repeated_within_a_page_is_a_duplicate(tmp_path: Path) -> None:
+    """Two rows of one page share a key: the first in scan order keeps it."""
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    ids = [fno.insert("CustomersV3", customer("C1", name)) for name in ("first", "second")]
+    errors = await synced(tmp_path, fno, crm)
+    assert errors == [(0, ids[1], f"duplicate key [\"C1\"] on side 'fno': also row {ids[0]}")]
+    assert [v["name"] for v in crm.rows("accounts").values()] == ["first"]
