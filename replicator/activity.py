@@ -20,6 +20,11 @@ class Activity:
         self.last_write = [0] * sides
         self.empty_read = [0] * sides
         self._changed = anyio.Event()
+        self.quiet_waiters = 0
+        """Hosts in ``wait_quiet``: while there are any, intakes read again at their side's
+        poll interval (quiet needs a fresh empty read), not only when the side says so."""
+        self.quiet_wanted = anyio.Event()
+        """Set when a host starts waiting for quiet (it wakes intakes in a long wait)."""
 
     def tick(self) -> int:
         return next(self._tick)
@@ -55,5 +60,11 @@ class Activity:
 
     async def wait_quiet(self) -> None:
         since = self.tick()
-        while not self.quiet_since(since):
-            await self._changed.wait()
+        self.quiet_waiters += 1
+        self.quiet_wanted.set()
+        self.quiet_wanted = anyio.Event()
+        try:
+            while not self.quiet_since(since):
+                await self._changed.wait()
+        finally:
+            self.quiet_waiters -= 1

@@ -205,6 +205,9 @@ class SideLimits(msgspec.Struct, frozen=True, kw_only=True):
     """The most operations in one ``write`` call (the core may send fewer)."""
     in_flight: int = 1
     """How many ``write`` calls may run at once."""
+    gather_s: float = 0.003
+    """How long a write batch that is not full waits for more operations: longer for a
+    side where each call is a round trip over the network, so that batches fill up."""
 
 
 DEFAULT_LIMITS = SideLimits()

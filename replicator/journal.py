@@ -60,6 +60,12 @@ async def mapped(ctx: Context, side: int, changes: list[Change]) -> tuple[list[A
     return items, lost
 
 
+MAX_WAIT_S = 60.0
+"""The longest an intake waits for a side to say changes may be there. The side returns
+earlier when they may be: it knows its own feed (SQLite polls a file every few ms, a
+memory side has an event, Dataverse adapts its poll to the traffic, up to its own most)."""
+
+
 class Intake:
     """Reads side ``side``'s changes into the journal and on to the router."""
 
@@ -141,7 +147,7 @@ class Intake:
         read = await journal_batch(self.ctx, self.side, cursor)
         if read is None:
             self.ctx.activity.read_empty(self.side, started)
-            await self.ctx.sides[self.side].wait_for_changes(self.poll_s)
+            await self.idle()
             return cursor
         entries, cursor, self.lost = read
         self.ctx.activity.add(len(entries))
@@ -154,6 +160,25 @@ class Intake:
             if sent < len(entries):
                 self.ctx.activity.done(len(entries) - sent)
         return cursor
+
+    async def idle(self) -> None:
+        """Wait until the side says changes may be there (it knows its own feed), or, while
+        a host waits for quiet, at most the side's poll interval (quiet needs a fresh empty
+        read of every side)."""
+        side, activity = self.ctx.sides[self.side], self.ctx.activity
+        if activity.quiet_waiters:
+            await side.wait_for_changes(self.poll_s)
+            return
+        wanted = activity.quiet_wanted
+        async with anyio.create_task_group() as tg:
+
+            async def woken() -> None:
+                await wanted.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(woken)
+            await side.wait_for_changes(MAX_WAIT_S)
+            tg.cancel_scope.cancel()
 
     async def outage(self, exc: Exception, failures: int) -> None:
         """The side's feed failed: down (logged once), retried with backoff. An exception

@@ -13,10 +13,6 @@ from .adapter import DEFAULT_LIMITS, Side, WriteOp, WriteResult
 from .batcher import Batcher
 from .errors import AdapterError, TransientError
 
-GATHER_S = 0.003
-"""How long a write batch that is not full waits for more (bigger batches, fewer
-transactions: the side's cost is per batch more than per row)."""
-
 
 class Writer(Batcher[WriteOp, WriteResult]):
     """Batches writes to side number ``index``, within the side's own ``limits`` (the most
@@ -38,7 +34,7 @@ class Writer(Batcher[WriteOp, WriteResult]):
         super().__init__(
             self._write,
             max(1, min(max_batch, limits.batch_size)),
-            gather_s=GATHER_S,
+            gather_s=limits.gather_s,
             concurrency=limits.in_flight,
         )
         self.side = side
