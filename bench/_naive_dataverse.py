@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from typing import Any
 import httpx
 
 HEADERS = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
+
+
+def trust(conn: dict[str, Any]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=conn["ca_file"])
 
 
 def token(conn: dict[str, Any]) -> str:
@@ -34,7 +39,7 @@ def token(conn: dict[str, Any]) -> str:
         "scope": f"{conn['url']}/.default",
     }
     endpoint = f"{conn['authority']}/{conn['tenant_id']}/oauth2/v2.0/token"
-    answer = httpx.post(endpoint, data=form, verify=conn["ca_file"])
+    answer = httpx.post(endpoint, data=form, verify=trust(conn))
     if answer.status_code != 200:
         raise SystemExit(f"naive: no token: {answer.json().get('error_description')}")
     return str(answer.json()["access_token"])
@@ -56,7 +61,7 @@ def main() -> int:
     conn = json.loads(args.connection.read_text())
     headers = {**HEADERS, "Authorization": f"Bearer {token(conn)}"}
     with httpx.Client(
-        base_url=f"{conn['url']}/api/data/v9.2/", headers=headers, verify=conn["ca_file"]
+        base_url=f"{conn['url']}/api/data/v9.2/", headers=headers, verify=trust(conn)
     ) as client:
         usmf = company(client, "usmf")
         started = time.perf_counter()

@@ -118,7 +118,7 @@ class Requests:
             return await run_batch(*args, **kwargs)
 
         log.record = counted  # type: ignore[method-assign]
-        emulated_batch.run_batch = batched  # type: ignore[assignment]
+        emulated_batch.run_batch = batched
 
     def take(self) -> dict[str, int]:
         """The counts since the last ``take``, and start afresh."""
@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-dataverse-") as tmp:
         lines = anyio.run(run, args, Path(tmp))
+    elapsed = time.perf_counter() - started
     print(
         f"Dataverse emulator, the load and the observer in this process; the daemon and the "
         f"naive script in child processes. N={args.rows:,}, poll {args.poll_ms}.."
@@ -346,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "(counts are HTTP requests to the emulator by kind; requests excludes parts, which "
         "travel inside $batch requests; a phase counts until the daemon is quiet again, so "
-        f"the echoes of its own writes are in; cpu s: the daemon's / this process's (the emulator, "
-        f"the load, the observer) while the phase ran; {time.perf_counter() - started:.0f} s in all)"
+        "the echoes of its own writes are in; cpu s: the daemon's / this process's (the "
+        f"emulator, the load, the observer) while the phase ran; {elapsed:.0f} s in all)"
     )
     return 0
 
