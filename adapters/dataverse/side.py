@@ -54,6 +54,7 @@ class DataverseSide:
     """One Dataverse environment as a side. See the module docstring."""
 
     lookups_hold_native_ids = True
+    carries_tokens = False  # nothing marks a row as ours: echoes are known by version
 
     def __init__(
         self, name: str, options: Options, base_dir: Path, *, transport: Transport | None = None
