@@ -17,8 +17,9 @@ An adapter module provides:
 The contract (every adapter honours it; ``adapters/memory.py`` is the reference):
 
 * **Change feed.** ``read_changes(cursor, limit)`` returns the changes made after
-  ``cursor`` (``None`` = from the beginning of what the side retains), oldest first,
-  at most ``limit``, with the cursor that follows the last one. Reading does not
+  ``cursor`` (``None`` = from the beginning of what the side retains), oldest first
+  (per row only, on a side that coalesces them: see "Remote sides"), at most ``limit``,
+  with the cursor that follows the last one. Reading does not
   consume: the same cursor returns the same changes again until ``ack`` lets the side
   forget them, so a crash between reading and committing loses nothing. Changes of
   one record appear in the order the side made them. ``head_cursor()`` is the
@@ -95,6 +96,15 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
     the version of each change, and a change whose version is the one the core's own write
     returned (``WriteResult.version``) is that write's echo. Crash recovery then judges
     by the row itself whether a write happened (``replicator.recovery``).
+  - ``coalesces_changes: bool`` (default ``False``): ``True`` when the feed may merge a row's
+    changes into its latest state (Dataverse change tracking reports each changed row once,
+    as it is now, then the deletes). Such a feed orders changes per row only, not across
+    rows; it never reports an older state of a row after a newer one, and it always reports
+    a row's last change after the cursor, a delete too (even of a row it never reported).
+  - ``ack_forgets: bool`` (default ``True``): ``False`` on a side whose cursor is the server's
+    own link (Dataverse's delta links): ``ack`` does nothing there, the server keeps its
+    changes for its own retention, and reading from ``None`` returns every row as it is now
+    (an upsert each), acked or not. Reading from a cursor is the same on every side.
 * **Typed options** (optional). An adapter module may define ``Options``, a
   ``msgspec.Struct`` (``kw_only=True, forbid_unknown_fields=True``) describing its options.
   Without a ``check_options`` the core decodes the options with it, naming an unknown

@@ -5,10 +5,12 @@ this module maps the protocol onto it:
 
 * ``check``/``prepare`` read the table definitions (``schema.py``): every missing entity,
   column, alternate key, lookup target, untracked table or bad filter in one SchemaError.
-* The feed is change tracking (``feed.py``); ``ack`` is a no-op (the links are the cursor).
+* The feed is change tracking (``feed.py``), coalesced per row (``coalesces_changes``);
+  ``ack`` is a no-op (the links are the cursor: ``ack_forgets`` is False).
 * ``get``/``find`` read in batches: an OR of ``<primary id> eq <guid>`` (or of the key's
-  conditions), chunked under the URL budget, AND-ed with the map's filter. ``scan`` pages
-  by primary id (``$orderby``, ``gt``). A row's version is its ``@odata.etag``.
+  conditions), chunked under the URL budget, AND-ed with the map's filter. ``scan`` orders
+  by primary id and pages by the server's ``@odata.nextLink``. A row's version is its
+  ``@odata.etag``.
 * ``write`` sends one ``$batch`` part per op (``writes.py``), several batches in flight;
   conflicts are answered with the row read back afterwards, in one read per batch.
 
@@ -61,6 +63,11 @@ class DataverseSide:
     carries_tokens = False
     """Nothing marks a Dataverse row as written by an integration: echoes are known by the
     version our write returned, and crash recovery judges by the row (replicator.recovery)."""
+    coalesces_changes = True
+    """Change tracking reports each changed row once, as it is now, then the deletes."""
+    ack_forgets = False
+    """The cursor is the server's delta links: ``ack`` has nothing to forget, and the feed
+    read from no cursor is the initial tracking request (every row as it is now)."""
 
     def __init__(
         self, name: str, options: Options, base_dir: Path, *, transport: Transport | None = None
