@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from ssl import SSLError
 from typing import Any
 
 import anyio
@@ -59,6 +61,18 @@ async def serve_tls(
     bound = int(sock.getsockname()[1])
     config = _config(tls, sock.detach())
     stopping = stop or anyio.Event()
+    with _quiet_shutdown(stopping):
+        await _serve(app, config, stopping, grace_s, task_status, bound)
+
+
+async def _serve(
+    app: ASGIApp,
+    config: Config,
+    stopping: anyio.Event,
+    grace_s: float,
+    task_status: anyio.abc.TaskStatus[int],
+    bound: int,
+) -> None:
     async with anyio.create_task_group() as group:
         group.start_soon(_cut_off, stopping, grace_s, group.cancel_scope)
         task_status.started(bound)
@@ -71,6 +85,29 @@ async def serve_tls(
             if not stopping.is_set():
                 raise
         group.cancel_scope.cancel()
+
+
+@contextmanager
+def _quiet_shutdown(stopping: anyio.Event) -> Iterator[None]:
+    """Client connections cut off by the shutdown (a TLS close that times out, a reset) are
+    the end of serving, not errors: asyncio would print each one's traceback."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        cut_off = isinstance(context.get("exception"), TimeoutError | ConnectionError | SSLError)
+        if stopping.is_set() and cut_off:
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    try:
+        yield
+    finally:
+        loop.set_exception_handler(previous)
 
 
 async def _cut_off(stopping: anyio.Event, grace_s: float, scope: anyio.CancelScope) -> None:
