@@ -21,7 +21,7 @@ send-parallel-requests.md, webapi/compose-http-requests-handle-errors.md):
   many successes, never above ``max_in_flight``, the server's ``x-ms-dop-hint`` or 52.
 
 Any other answer (2xx or not) is returned as a ``Reply``; its ``error()`` reads the Dataverse
-error. The certificate check is never turned off: an unknown CA is a ``TransientError`` whose
+error. The certificate check is never turned off: an unknown CA is a ``PermanentError`` whose
 message says to set ``ca_file``.
 """
 
@@ -263,8 +263,8 @@ class Transport:
                     headers={**(headers or {}), **auth},
                 )
             except httpx.TransportError as exc:
-                if _untrusted(exc):
-                    raise TransientError(self._tls_message(target, exc)) from None
+                if _untrusted(exc):  # waiting will not make it trusted: say so now
+                    raise PermanentError(self._tls_message(target, exc)) from None
                 return token, exc
         self._pacer.answered(response.status_code, response.headers.get("x-ms-dop-hint"))
         return token, response
