@@ -183,11 +183,15 @@ async def test_a_good_config_validates(tmp_path: Path, crm: DataverseEmulator) -
             ["client 11111111-2222-3333-4444-555555555555", "AADSTS700016", "Check client_id"],
         ),
         (
+            {"url": "https://contoso.crm4.dynamics.com"},
+            ["AADSTS500011", "Check url"],
+        ),
+        (
             {"drop": ("ca_file",)},
             ["its certificate is not trusted", "set ca_file"],
         ),
     ],
-    ids=["wrong secret", "wrong tenant", "unknown client", "untrusted certificate"],
+    ids=["wrong secret", "wrong tenant", "unknown client", "wrong url", "untrusted certificate"],
 )
 async def test_a_refused_sign_in_is_one_clear_message(
     tmp_path: Path, crm: DataverseEmulator, mistake: dict[str, Any], expected: list[str]

@@ -69,6 +69,11 @@ _HINTS = {
 }
 
 
+class Untrusted(TransientError):
+    """A TLS certificate is not trusted. Transient while the side runs (its records wait, as
+    for an outage); at ``Transport.open`` it is permanent: waiting will not make it trusted."""
+
+
 class Auth:
     """Gets, keeps and renews side ``side``'s access token for ``<url>/.default``."""
 
@@ -126,8 +131,8 @@ class Auth:
             result: dict[str, Any] = self._app.acquire_token_for_client(scopes=self._scopes)
         except AdapterError:
             raise
-        except requests.exceptions.SSLError as exc:  # waiting will not make it trusted
-            raise PermanentError(
+        except requests.exceptions.SSLError as exc:
+            raise Untrusted(
                 self._scrub(self._where("TLS failed with", exc))
                 + "; if a proxy or a test server signs it with its own CA, set ca_file to that "
                 "CA's PEM file"
