@@ -356,20 +356,24 @@ async def set_paused(args: argparse.Namespace, paused: bool) -> int:
 
 
 async def cmd_validate(args: argparse.Namespace) -> int:
+    """Exit 2 for a problem of the config (or of what it names on a side), else 1 if a side
+    could not be reached to check it (a runtime failure: try again), else 0."""
     config = load_config(args.config)
-    problems = await check_sides(config)
-    for p in problems:
+    unchecked: list[str] = []
+    problems = await check_sides(config, unchecked)
+    for p in problems + unchecked:
         print(f"error: {p}", file=sys.stderr)
-    if problems:
-        return 2
+    if problems or unchecked:
+        return 2 if problems else 1
     print(f"{config.path.name}: ok ({len(config.maps)} maps)")
     return 0
 
 
-async def check_sides(config: Config) -> list[str]:
-    """Entities and fields missing on reachable sides (unreachable sides are only noted;
-    a side that is there but unusable, e.g. a file that is not a database, is a problem),
-    and, with both sides checked, ``companies`` entries that match no row."""
+async def check_sides(config: Config, unchecked: list[str]) -> list[str]:
+    """Entities and fields missing on reachable sides (an unreachable side is added to
+    ``unchecked``; a side that is there but unusable, e.g. a file that is not a database or
+    a refused sign-in, is a problem), and, with both sides checked, ``companies`` entries
+    that match no row."""
     from .adapter import load_adapter
     from .companies import Held, companies_held, unmatched_companies, unmatched_messages
 
@@ -385,12 +389,18 @@ async def check_sides(config: Config) -> list[str]:
             if not found:
                 held[i] = await companies_held(config, side, i)
         except TransientError as exc:
-            print(f"note: side {sc.name!r} not checked: {exc}", file=sys.stderr)
+            unchecked.append(side_problem(config, sc.name, f"{exc}; so it is not checked"))
         except ReplicatorError as exc:
-            problems.append(f"{config.path.name}: [sides.{sc.name}]: {exc}")
+            problems.append(side_problem(config, sc.name, str(exc)))
         finally:
             await side.close()
     return problems + unmatched_messages(config, unmatched_companies(config, held))
+
+
+def side_problem(config: Config, side: str, text: str) -> str:
+    """``<file>: [sides.<side>]: <text>``, without the table if ``text`` names the side."""
+    named = any(f"side {name}:" in text for name in (side, repr(side)))
+    return f"{config.path.name}: {text}" if named else f"{config.path.name}: [sides.{side}]: {text}"
 
 
 async def cmd_uninstall(args: argparse.Namespace) -> int:

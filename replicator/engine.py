@@ -79,8 +79,8 @@ async def check_schema(config: Config, side: Side, index: int) -> list[str]:
     for m in config.maps:
         try:
             await side.check([entity_spec(m, index, config)])
-        except SchemaError as exc:
-            problems.append(f"{config.path.name}: map {m.name!r}: {exc}")
+        except SchemaError as exc:  # a side may name several problems, one a line
+            problems += [f"{config.path.name}: map {m.name!r}: {p}" for p in str(exc).splitlines()]
     return problems
 
 

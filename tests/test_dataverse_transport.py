@@ -300,7 +300,7 @@ async def test_an_unknown_ca_is_refused(fake: FakeDataverse, tmp_path: Path) -> 
     """TLS is verified: a Web API whose CA is not trusted fails open() naming ca_file."""
     async with FakeDataverse(make_ca(tmp_path / "other")) as other:
         side = Transport("crm", options_for(fake, url=other.url), Path("."), backoff=FAST)
-        with pytest.raises(TransientError, match="not trusted .*set ca_file") as caught:
+        with pytest.raises(PermanentError, match="not trusted .*set ca_file") as caught:
             await side.open()
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
     assert other.requests == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,28 @@ _AADSTS = re.compile(r"AADSTS\d+:[^\r\n\"\\]*")
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----\s*", re.S)
 # Entra's answers that a retry may cure; any other error is a wrong registration or config.
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error", "request_timeout"})
+_SENTENCE_END = re.compile(r"\.\s+")
+# What to check when Entra refuses for a reason a side's option causes (its AADSTS codes:
+# learn.microsoft.com/entra/identity-platform/reference-error-codes).
+_HINTS = {
+    "AADSTS7000215": "Check the secret in the environment variable {variable} "
+    "(client_secret_env): the secret's value, not its id.",
+    "AADSTS7000222": "The client secret has expired: create a new one and put it in {variable}.",
+    "AADSTS700016": "Check client_id (the app registration's Application (client) ID) and "
+    "that the app is registered in this tenant.",
+    "AADSTS90002": "Check tenant_id (the Directory (tenant) ID, or a domain such as "
+    "contoso.onmicrosoft.com).",
+    "AADSTS900023": "Check tenant_id (the Directory (tenant) ID, or a domain such as "
+    "contoso.onmicrosoft.com).",
+    "AADSTS500011": "Check url (the environment URL, https://<org>.crm.dynamics.com) and "
+    "that the environment belongs to this tenant.",
+    "AADSTS700027": "Check certificate: it must be a certificate uploaded to the app registration.",
+}
+
+
+class Untrusted(TransientError):
+    """A TLS certificate is not trusted. Transient while the side runs (its records wait, as
+    for an outage); at ``Transport.open`` it is permanent: waiting will not make it trusted."""
 
 
 class Auth:
@@ -109,12 +132,16 @@ class Auth:
         except AdapterError:
             raise
         except requests.exceptions.SSLError as exc:
-            raise TransientError(
+            raise Untrusted(
                 self._scrub(self._where("TLS failed with", exc))
-                + " (if a proxy or a test server signs it with its own CA, set ca_file to it)"
+                + "; if a proxy or a test server signs it with its own CA, set ca_file to that "
+                "CA's PEM file"
             ) from None
         except (requests.RequestException, RuntimeError, msal.exceptions.MsalServiceError) as exc:
-            raise TransientError(self._scrub(self._where("cannot reach", exc))) from None
+            raise TransientError(
+                self._scrub(self._where("cannot reach", exc))
+                + " (check authority and the network: a firewall, a proxy?)"
+            ) from None
         except ValueError as exc:  # msal: the authority's discovery refused, a bad credential
             # msal hides the discovery's answer (Entra's AADSTS code) in the exception's context
             text = f"{exc}\n{exc.__context__ or ''}"
@@ -179,17 +206,23 @@ class Auth:
         raise PermanentError(message)
 
     def _refused(self, text: str) -> str:
+        """Entra's code and first sentence (not its trace and correlation ids), and what to
+        check for the codes a wrong option gives."""
         codes = _AADSTS.findall(text)
-        because = codes[0].strip() if codes else text.strip().split(". ")[0]
+        because = codes[0].strip() if codes else text.strip()
+        because = _SENTENCE_END.split(because, maxsplit=1)[0].rstrip(".") + "."
+        hint = _HINTS.get(because.partition(":")[0], "")
+        if hint:
+            hint = " " + hint.format(variable=self._options.client_secret_env)
         return (
             f"side {self._side}: Entra ID refused a token to client {self._options.client_id} "
-            f"of tenant {self._options.tenant_id} at {self._options.authority}: {because}"
+            f"of tenant {self._options.tenant_id} at {self._options.authority}: {because}{hint}"
         )
 
     def _where(self, what: str, exc: Exception) -> str:
         return (
             f"side {self._side}: {what} Entra ID at {self._options.authority} "
-            f"(tenant {self._options.tenant_id}): {type(exc).__name__}: {exc}"
+            f"(tenant {self._options.tenant_id}): {_reason(exc)}"
         )
 
     def _scrub(self, message: str) -> str:
@@ -220,3 +253,21 @@ class _Session(requests.Session):
         settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
         settings["verify"] = self.verify
         return settings
+
+
+def _reason(exc: BaseException) -> str:
+    """The root of a requests failure, without urllib3's wrapping (``Connection refused``,
+    ``certificate verify failed: ...``), else the exception as it is."""
+    seen: list[BaseException] = []
+    found: BaseException | None = exc
+    while found is not None and found not in seen:
+        seen.append(found)
+        inner = getattr(found, "reason", None) or (found.args[0] if found.args else None)
+        nested = inner if isinstance(inner, BaseException) else None
+        found = nested or found.__cause__ or found.__context__
+    for cause in reversed(seen):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"its certificate is not trusted ({cause.verify_message})"
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    return f"{type(exc).__name__}: {exc}"

@@ -90,6 +90,7 @@ def resolve_fields(
         else:
             fields[name] = found
     problems.extend(key_problems(spec, table))
+    problems.extend(lookup_problems(spec, fields))
     if not table.change_tracking:
         problems.append(
             f"table {table.logical_name!r} does not track changes: {TRACK_CHANGES_HINT}"
@@ -133,6 +134,31 @@ def _resolve(name: str, table: Table, tables: Mapping[str, Table]) -> Field | st
     return Field(
         name=name, column=column, reference=ref, target_column=target_column, target=target
     )
+
+
+def lookup_problems(spec: EntitySpec, fields: Mapping[str, Field]) -> list[str]:
+    """A map lookup field (``lookup = "<map>"``) must be a lookup column referring to the
+    table of that map's entity (``spec.lookups``: field, the map's entity set here)."""
+    problems = []
+    for name, entity_set in spec.lookups:
+        field = fields.get(name)
+        if field is None or field.dotted:  # missing: named already; dotted: holds a value
+            continue
+        wanted = f"the lookup's map is on {entity_set!r}"
+        if field.target is None:
+            problems.append(
+                f"field {name!r}: column {field.column.name!r} is a {field.column.type}, not a "
+                f"lookup column, so it cannot hold a reference ({wanted}): map a lookup column "
+                f"that refers to {entity_set!r}"
+            )
+        elif field.target.entity_set != entity_set:
+            problems.append(
+                f"field {name!r}: lookup column {field.column.name!r} refers to "
+                f"{field.target.entity_set!r} (table {field.target.logical_name!r}), but "
+                f"{wanted}: map a column that refers to {entity_set!r}, or look up in the map "
+                f"of {field.target.entity_set!r}"
+            )
+    return problems
 
 
 def key_problems(spec: EntitySpec, table: Table) -> list[str]:

@@ -21,8 +21,9 @@ send-parallel-requests.md, webapi/compose-http-requests-handle-errors.md):
   many successes, never above ``max_in_flight``, the server's ``x-ms-dop-hint`` or 52.
 
 Any other answer (2xx or not) is returned as a ``Reply``; its ``error()`` reads the Dataverse
-error. The certificate check is never turned off: an unknown CA is a ``TransientError`` whose
-message says to set ``ca_file``.
+error. The certificate check is never turned off: an unknown CA fails ``open`` with a
+``PermanentError`` whose message says to set ``ca_file`` (later, a ``TransientError``: the
+side is down until it is fixed, its records wait).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import structlog
 
 from replicator.errors import PermanentError, TransientError
 
-from .auth import Auth
+from .auth import Auth, Untrusted
 from .batch import ENCODER, BatchFormatError, Part, Reply, decode_batch, decode_body, encode_batch
 from .errors import DataverseError, error_of
 from .options import Options
@@ -111,6 +112,9 @@ class Transport:
         try:
             await self._auth.token()
             self._user = await self._whoami(attempts=1)
+        except Untrusted as exc:  # at start: waiting will not make it trusted, say so now
+            await self.aclose()
+            raise PermanentError(str(exc)) from None
         except BaseException:
             await self.aclose()
             raise
@@ -264,7 +268,7 @@ class Transport:
                 )
             except httpx.TransportError as exc:
                 if _untrusted(exc):
-                    raise TransientError(self._tls_message(target, exc)) from None
+                    raise Untrusted(self._tls_message(target, exc)) from None
                 return token, exc
         self._pacer.answered(response.status_code, response.headers.get("x-ms-dop-hint"))
         return token, response
