@@ -76,7 +76,7 @@ async def test_api_calls_need_a_valid_bearer_token(crm: DataverseEmulator) -> No
         for headers in ({}, {"Authorization": "Bearer made-up"}):
             answer = await client.get("WhoAmI", headers={**HEADERS, **headers})
             assert answer.status_code == 401
-            assert answer.headers["WWW-Authenticate"].startswith("Bearer authorization_uri=")
+            assert "authorization_uri=" in answer.headers["WWW-Authenticate"]
             assert error_of(answer)[0].startswith("0x")
             assert answer.headers["x-ms-dop-hint"] == "4"
     async with api(crm) as client:

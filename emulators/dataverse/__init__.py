@@ -80,19 +80,7 @@ class DataverseEmulator:
             seed(self.db)
         self.protection = Protection(limits or Limits())
         self.requests = RequestLog()
-        apps = [
-            App(
-                client_id=self.client_id,
-                secret=self.client_secret,
-                certificate_pem=client_certificate_pem,
-                user_id=self.systemuser_id,
-            ),
-            App(
-                client_id=self.user_client_id,
-                secret=self.user_client_secret,
-                user_id=self.user_systemuser_id,
-            ),
-        ]
+        apps = self._apps(client_certificate_pem)
         self._auth = Authority(
             tenant_id=self.tenant_id, resource="", apps=apps, token_lifetime_s=token_lifetime_s
         )
@@ -106,6 +94,14 @@ class DataverseEmulator:
         self._group: anyio.abc.TaskGroup | None = None
         self._stop = anyio.Event()
 
+    def _apps(self, certificate_pem: bytes | None) -> list[App]:
+        """The replicator's app registration (secret, maybe a certificate) and the user's."""
+        replicator = App(client_id=self.client_id, secret=self.client_secret,
+                         certificate_pem=certificate_pem, user_id=self.systemuser_id)  # fmt: skip
+        user = App(client_id=self.user_client_id, secret=self.user_client_secret,
+                   user_id=self.user_systemuser_id)  # fmt: skip
+        return [replicator, user]
+
     def __repr__(self) -> str:  # no secret in a repr
         return f"DataverseEmulator(url={self.url!r}, tenant_id={self.tenant_id!r})"
 
@@ -114,7 +110,7 @@ class DataverseEmulator:
             return
         columns = self.db.store("systemuser").info.by_wire
         for guid, client, name in (
-            (self.systemuser_id, self.client_id, "# replicator"),
+            (self.systemuser_id, self.client_id, "replicator (application user)"),
             (self.user_systemuser_id, self.user_client_id, "A user"),
         ):
             row: dict[str, Any] = {"fullname": name, "applicationid": client}

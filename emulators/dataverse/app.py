@@ -6,9 +6,11 @@ through service protection (429 with ``Retry-After``) and carries ``x-ms-dop-hin
 
 from __future__ import annotations
 
+import re
 import uuid
 from urllib.parse import parse_qsl
 
+import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +24,10 @@ from emulators.dataverse.requestlog import RequestLog, kind_of
 from emulators.dataverse.tableinfo import TableInfo
 from emulators.dataverse.tables import Tables
 from emulators.dataverse.urls import Address, normalise, parse_resource
+
+log = structlog.get_logger()
+_REF = re.compile(r"^/(?P<nav>\w+)/\$ref$")
+_PROPERTY = re.compile(r"^/(?P<name>\w+)$")
 
 
 class Organization:
@@ -58,6 +64,9 @@ class Service:
             return await self._route(call)
         except errors.ApiError as error:
             return error_answer(error)
+        except Exception:  # a bug of the emulator: answer like the service, keep the trace
+            log.exception("emulator_failed", method=call.method, path=call.path)
+            return error_answer(errors.ApiError(500, "0x80040216", "An unexpected error occurred."))
 
     async def _route(self, call: Call) -> Answer:
         if call.path == "WhoAmI" and call.method == "GET":
@@ -83,12 +92,13 @@ class Service:
     def _on_rows(self, call: Call, info: TableInfo, address: Address) -> Answer:
         one = address.guid is not None or address.key is not None
         if call.method == "GET" and address.rest == "/$count" and not one:
-            count = str(len(call.db.store(info.entity_set).rows))
-            return Answer(
-                status=200,
-                headers={"Content-Type": "text/plain", "OData-Version": "4.0"},
-                body=count.encode(),
-            )
+            return reads.count(call, info)
+        ref = _REF.match(address.rest)
+        if ref and one and call.method in ("PUT", "DELETE"):
+            return writes.reference(call, info, address, ref["nav"])
+        prop = _PROPERTY.match(address.rest)
+        if prop and one and call.method in ("PUT", "DELETE"):
+            return writes.single_property(call, info, address, prop["name"])
         if address.rest:
             raise errors.bad_query(f"The emulator does not serve '{address.rest}'.", 501)
         if call.method == "GET":
@@ -150,7 +160,10 @@ class Service:
 
     def unauthorized(self) -> Answer:
         authorize = f"{self.base_url}/{self.authority.tenant_id}/oauth2/authorize"
-        challenge = f"Bearer authorization_uri={authorize}, resource_id={self.base_url}/"
+        challenge = (
+            'Bearer error="invalid_token", error_description="Error during token validation!",'
+            f" authorization_uri={authorize}, resource_id={self.base_url}/"
+        )
         error = errors.ApiError(
             401,
             errors.UNAUTHORIZED,
@@ -162,7 +175,10 @@ class Service:
 
 
 def _response(answer: Answer, extra: dict[str, str]) -> Response:
-    return Response(answer.body, status_code=answer.status, headers={**answer.headers, **extra})
+    request_id = str(uuid.uuid4())  # the service names every answer; clients log it
+    ids = {"x-ms-service-request-id": request_id, "REQ_ID": request_id}
+    headers = {**answer.headers, **extra, **ids}
+    return Response(answer.body, status_code=answer.status, headers=headers)
 
 
 def build_app(service: Service) -> Starlette:
@@ -188,7 +204,8 @@ def build_app(service: Service) -> Starlette:
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     async def api(request: Request) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raw = request.scope.get("raw_path") or request.url.path.encode()  # still %-encoded
+        target = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
         path = request.url.path.removeprefix(API_PATH)
         service.requests.record(
             request.method, kind_of(request.method, path, dict(request.query_params))

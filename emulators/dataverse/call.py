@@ -4,7 +4,7 @@ request and for a part of a ``$batch``."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
@@ -46,7 +46,7 @@ class Call:
         self.base_url = base_url
         self.api_url = base_url + API_PATH
         self.method = method.upper()
-        self.path = parts.path.removeprefix(API_PATH)
+        self.path = unquote(parts.path).removeprefix(API_PATH)  # after splitting off the query
         self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
         self.headers = {name.lower(): value for name, value in headers.items()}
         self.body = body

@@ -205,6 +205,36 @@ def compile_filter(text: str, resolve: Resolve) -> Predicate:
     return predicate
 
 
+def equalities(text: str, resolve: Resolve) -> dict[str, list[Any]]:
+    """The values each property must equal for the filter to hold: from the ``prop eq
+    literal`` and ``In(...)`` terms joined by a top-level ``and`` (none if there is an ``or``).
+    The store looks rows up by an alternate key with them instead of scanning."""
+    parts: list[list[tuple[str, str]]] = [[]]
+    depth = 0
+    for kind, token in _tokens(text):
+        depth += {"(": 1, ")": -1}.get(token, 0)
+        if depth == 0 and token.lower() == "or":
+            return {}
+        if depth == 0 and token.lower() == "and":
+            parts.append([])
+        else:
+            parts[-1].append((kind, token))
+    found: dict[str, list[Any]] = {}
+    for part in parts:
+        found.update(_equality(part, resolve))
+    return found
+
+
+def _equality(part: list[tuple[str, str]], resolve: Resolve) -> dict[str, list[Any]]:
+    words = [token.lower() for _, token in part]
+    if len(part) == 3 and words[1] == "eq" and part[0][0] == "name" and part[2][0] != "name":
+        return {resolve(part[0][1]): [_literal(*part[2])]}
+    if words[:4] == ["microsoft.dynamics.crm.in", "(", "propertyname", "="] and len(part) > 10:
+        values = [_literal(kind, token) for kind, token in part[9:-2] if token != ","]
+        return {resolve(str(_literal(*part[4]))): values}
+    return {}
+
+
 def compile_orderby(text: str, resolve: Resolve) -> list[tuple[str, bool]]:
     """(row key, descending) for each ``$orderby`` term."""
     terms: list[tuple[str, bool]] = []

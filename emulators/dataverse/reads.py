@@ -10,7 +10,9 @@ by offset.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -57,33 +59,36 @@ def read_row(call: Call, info: TableInfo, address: Address) -> Answer:
     return json_answer(200, body, {"ETag": etag(row), **_applied(call, patterns)})
 
 
+def count(call: Call, info: TableInfo) -> Answer:
+    """``<set>/$count``: the number of rows as plain text (query-data-web-api.md)."""
+    number = str(len(call.db.store(info.entity_set).rows)).encode()
+    return Answer(
+        status=200, headers={"Content-Type": "text/plain", "OData-Version": "4.0"}, body=number
+    )
+
+
 def read_collection(call: Call, info: TableInfo) -> Answer:
     """GET of an entity set: a query page, a first change-tracking load, or a delta page."""
     _refuse_options(call)
     if "$deltatoken" in call.query or "odata.track-changes" in call.prefer:
         return _tracked(call, info)
-    store = call.db.store(info.entity_set)
-    rows = _filtered(store, call)
+    rows = _filtered(call.db.store(info.entity_set), call)
     cookie = _cookie(call)
-    terms = (
-        query.compile_orderby(call.query["$orderby"], _resolver(info))
-        if "$orderby" in call.query
-        else []
-    )
     body: dict[str, Any] = {"@odata.context": _context(call, info)}
     if call.query.get("$count") == "true":
         body["@odata.count"] = min(len(rows), MAX_PAGE)
-    if terms:
-        rows = query.sort_rows(rows, terms)
+    if "$orderby" in call.query:
+        terms = query.compile_orderby(call.query["$orderby"], _resolver(info))
         offset = int(cookie.get("offset", "0"))
-        page, more = rows[offset:], {"offset": str(offset + _size(call))}
-    else:
-        last = cookie.get("last", "")
-        page = sorted(
-            (r for r in rows if r[info.primary_id] > last), key=lambda r: r[info.primary_id]
-        )
-        more = {}
-    return _page(call, info, body, page, more, top=_top(call))
+        page = query.sort_rows(rows, terms)[offset:]
+        return _page(call, info, body, page, {"offset": str(offset + _size(call))}, top=_top(call))
+    page = _by_id_after(rows, info.primary_id, cookie.get("last", ""))
+    return _page(call, info, body, page, {}, top=_top(call))
+
+
+def _by_id_after(rows: Iterable[Row], primary_id: str, last: str) -> list[Row]:
+    """The rows whose id sorts after ``last``, by id: the default order and its page cookie."""
+    return sorted((r for r in rows if r[primary_id] > last), key=lambda r: r[primary_id])
 
 
 def _page(
@@ -131,9 +136,7 @@ def _tracked(call: Call, info: TableInfo) -> Answer:
 def _first_load(
     call: Call, info: TableInfo, store: TableStore, cookie: dict[str, str], upto: int
 ) -> Answer:
-    last = cookie.get("last", "")
-    pid = info.primary_id
-    rows = sorted((r for r in store.rows.values() if r[pid] > last), key=lambda r: r[pid])
+    rows = _by_id_after(store.rows.values(), info.primary_id, cookie.get("last", ""))
     body: dict[str, Any] = {"@odata.context": _context(call, info)}
     if len(rows) <= _size(call):
         body["@odata.deltaLink"] = _delta_link(call, info, upto)
@@ -176,11 +179,28 @@ def _refuse_options(call: Call) -> None:
 
 
 def _filtered(store: TableStore, call: Call) -> list[Row]:
-    rows = list(store.rows.values())
     if "$filter" not in call.query:
-        return rows
-    predicate = query.compile_filter(call.query["$filter"], _resolver(store.info))
+        return list(store.rows.values())
+    text = call.query["$filter"]
+    predicate = query.compile_filter(text, _resolver(store.info))
+    candidates = _by_key(store, query.equalities(text, _resolver(store.info)))
+    rows = candidates if candidates is not None else store.rows.values()
     return [row for row in rows if predicate(row)]
+
+
+def _by_key(store: TableStore, equal: dict[str, list[Any]]) -> list[Row] | None:
+    """The rows an id or alternate key names when the filter pins its columns; else None."""
+    if store.info.primary_id in equal:
+        return [store.rows[g] for g in map(str, equal[store.info.primary_id]) if g in store.rows]
+    for key in store.info.table.keys:
+        wires = store.key_wires(key)
+        if all(wire in equal for wire in wires):
+            found = (
+                store.find(key, dict(zip(wires, values, strict=True)))
+                for values in itertools.product(*(equal[w] for w in wires))
+            )
+            return [row for row in found if row is not None]
+    return None
 
 
 def _resolver(info: TableInfo) -> query.Resolve:

@@ -6,6 +6,7 @@ annotations ``Prefer: odata.include-annotations`` asks for (``query-data-web-api
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 from typing import Any
 
@@ -30,7 +31,11 @@ def selected(info: TableInfo, select: str | None) -> list[str]:
             raise errors.unknown_property(info.logical_name, name)
     if info.primary_id not in names:
         names.append(info.primary_id)
-    return names
+    money = any(info.by_wire[name].type == "Money" for name in names)
+    if money and "_transactioncurrencyid_value" in info.by_wire:
+        # query-data-web-api.md: asking for a money value returns its currency lookup too
+        names.append("_transactioncurrencyid_value")
+    return list(dict.fromkeys(names))
 
 
 def wanted(patterns: str | None) -> list[str]:
@@ -101,4 +106,16 @@ def _formatted(
         return f"${value:,.2f}"
     if kind in ("Integer", "BigInt", "Decimal", "Double"):
         return f"{value:,}"
+    if kind == "DateTime":
+        return _formatted_date(str(value))
     return None
+
+
+def _formatted_date(value: str) -> str:
+    """US English, as the service formats for a user with default settings: 12/2/2026 6:52 AM."""
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    day = f"{moment.month}/{moment.day}/{moment.year}"
+    if len(value) == 10:
+        return day
+    hour = moment.hour % 12 or 12
+    return f"{day} {hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"

@@ -237,4 +237,4 @@ class Tables:
 
     def expire_change_tracking(self, name: str) -> None:
         """Every delta token issued so far for this table answers 0x80044352."""
-        self._stores[name].expired_before = self.version + 1
+        self._stores[name].expired_before = self._next_version()  # later tokens carry it

@@ -27,6 +27,8 @@ def create(call: Call, info: TableInfo) -> Answer:
     """POST to an entity set."""
     body = call.json_body(info.entity_set)
     guid = body.pop(info.primary_id, None)
+    if guid is not None:
+        guid = values.check(info, info.columns[info.primary_id], guid)
     changes, targets = _changes(call, info, body)
     row = call.db.create(info.entity_set, changes, user=call.user, guid=guid, targets=targets)
     return _written(call, info, row, 201)
@@ -66,6 +68,36 @@ def delete(call: Call, info: TableInfo, address: Address) -> Answer:
     if call.headers.get("if-match") not in (None, "*", etag(row)):
         raise errors.version_mismatch()
     call.db.delete(info.entity_set, row[info.primary_id])
+    return Answer(status=204, headers={"OData-Version": "4.0"})
+
+
+def reference(call: Call, info: TableInfo, address: Address, nav: str) -> Answer:
+    """PUT (``{"@odata.id": url}``) or DELETE of ``<row>/<single-valued navprop>/$ref``."""
+    row = locate(call, info, address)
+    if row is None:
+        raise missing(info, address)
+    if nav not in info.navigation:
+        raise errors.bad_query(f"Resource not found for the segment '{nav}'.", status=404)
+    value = call.json_body(info.entity_set).get("@odata.id") if call.method == "PUT" else None
+    wire, target, guid = _bound(call, info, nav, value)
+    targets = {wire: target} if guid is not None else None
+    call.db.update(
+        info.entity_set, row[info.primary_id], {wire: guid}, user=call.user, targets=targets
+    )
+    return Answer(status=204, headers={"OData-Version": "4.0"})
+
+
+def single_property(call: Call, info: TableInfo, address: Address, name: str) -> Answer:
+    """PUT ``{"value": v}`` to ``<row>/<property>``, or DELETE of it (sets it null)."""
+    row = locate(call, info, address)
+    if row is None:
+        raise missing(info, address)
+    column = info.by_wire.get(name)
+    if column is None or column.type in LOOKUP_TYPES:
+        raise errors.bad_query(f"Resource not found for the segment '{name}'.", status=404)
+    value = call.json_body(info.entity_set).get("value") if call.method == "PUT" else None
+    changes, _ = _changes(call, info, {name: value})
+    call.db.update(info.entity_set, row[info.primary_id], changes, user=call.user)
     return Answer(status=204, headers={"OData-Version": "4.0"})
 
 
@@ -127,6 +159,8 @@ def _changes(call: Call, info: TableInfo, body: dict[str, Any]) -> tuple[Row, di
                 )
             if not column.read_only:  # the service ignores values for read-only columns
                 changes[name] = values.check(info, column, value)
+        elif name in info.navigation and value is None:  # disassociate by the property name
+            changes[f"_{info.navigation[name][0].logical_name}_value"] = None
         elif name in info.navigation:
             raise errors.bad_query("The emulator does not support deep insert.", status=501)
         else:
@@ -149,6 +183,8 @@ def _bound(call: Call, info: TableInfo, nav: str, value: Any) -> tuple[str, str,
         return wire, target, None
     if not isinstance(value, str):
         raise errors.payload(info.entity_set, f"The value of '{nav}{BIND}' must be a URL string.")
+    if not call.db.has(target):
+        raise errors.payload(info.entity_set, f"The emulator has no table '{target}' for '{nav}'.")
     target_info = call.db.store(target).info
     address = bind_target(value, "/api/data/v9.2/")
     if address.entity_set != target_info.entity_set or address.rest:
