@@ -367,3 +367,51 @@ async def test_the_engine_replicates_both_ways_through_the_side(
         with anyio.fail_after(30):
             await rep.wait_idle()
         assert fno.writes == 1
+
+
+@pytest.mark.anyio
+async def test_the_filter_holds_on_the_feed_and_present_values(world: World) -> None:
+    """A row outside the filter comes without values; present_values sees filtered rows only."""
+    head = await world.side.head_cursor()
+    inside = await world.create("F-1")
+    outside = await world.create("F-2", customertypecode=8)
+    changes = {c.native_id: c for c in (await world.side.read_changes(head, 100)).changes}
+    assert changes[inside].values is not None and changes[outside].values is None
+    present = await world.side.present_values(ACCOUNTS, "accountnumber", ["F-1", "F-2", "F-3"])
+    assert present == {"F-1"}
+
+
+@pytest.mark.anyio
+async def test_one_cursor_carries_every_entity_link(world: World) -> None:
+    """Two mapped entity sets share one cursor; changes of both come, each once."""
+    contacts = EntitySpec("contacts", ("lastname",), (COMPANY, "msdyn_contactpersonid"))
+    await world.side.prepare([ACCOUNTS, contacts])
+    head = await world.side.head_cursor()
+    company = await world.company("usmf")
+    body = {
+        "lastname": "Doe",
+        "msdyn_contactpersonid": "P-1",
+        "msdyn_company@odata.bind": f"/cdm_companies({company})",
+    }
+    assert (await world.user.send("POST", "contacts", json=body)).status == 204
+    account = await world.create("M-1")
+    batch = await world.side.read_changes(head, 100)
+    assert sorted((c.entity, c.op) for c in batch.changes) == [
+        ("accounts", "upsert"),
+        ("contacts", "upsert"),
+    ]
+    assert account in {c.native_id for c in batch.changes}
+    assert sorted(msgspec.json.decode(batch.cursor or "{}")) == ["accounts", "contacts"]
+    assert (await world.side.read_changes(batch.cursor, 100)).changes == []
+
+
+@pytest.mark.anyio
+async def test_throttling_and_a_server_hiccup_fail_no_record(world: World) -> None:
+    """A 429 and a 503 on the way are waited out by the transport: every write is applied."""
+    ops = [insert(f"T-{i}") for i in range(3)]
+    await world.side.write([insert("T-warm")])  # the company GUID is cached: one request left
+    world.emulator.protection.throttle(1, retry_after_s=0.2)
+    world.emulator.protection.fail(1)
+    with anyio.fail_after(30):
+        results = await world.side.write(ops)
+    assert [r.status for r in results] == ["applied"] * 3

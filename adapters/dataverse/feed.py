@@ -103,12 +103,16 @@ class Feed:
         self.side, self.getter, self.rows = side, getter, rows
         self.page_size, self.poll = page_size, poll
         self.tracked: dict[str, Tracked] = {}
+        self.turn = 0
 
     async def read(self, cursor: str | None, limit: int) -> ChangeBatch:
-        """Changes after ``cursor``, at most ``limit`` (one entity's pages after another)."""
+        """Changes after ``cursor``, at most ``limit``: one entity's pages after another's,
+        starting with the next entity each time."""
         links = decode_cursor(self.side, cursor)
         changes: list[Change] = []
-        for entity, tracked in self.tracked.items():
+        order = list(self.tracked.items())
+        self.turn = (self.turn + 1) % max(1, len(order))  # a busy entity starves no other
+        for entity, tracked in order[self.turn :] + order[: self.turn]:
             while len(changes) < limit:
                 link, done = await self._page(tracked, links.get(entity), limit - len(changes))
                 changes.extend(link.changes)
