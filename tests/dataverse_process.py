@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -117,6 +119,11 @@ class EmulatorProcess:
         assert self._admin is not None
         self._admin.post("/_emulator/faults", json=faults).raise_for_status()
 
+    def expire_tokens(self) -> None:
+        """Every access token issued so far is expired (the next call with one gets 401)."""
+        assert self._admin is not None
+        self._admin.post("/_emulator/expire-tokens").raise_for_status()
+
     def counts(self) -> dict[tuple[str, str], int]:
         """The emulator's request log: requests by (method, kind)."""
         assert self._admin is not None
@@ -193,6 +200,32 @@ class User:
         assert answer.status_code == 204, f"create in {entity_set}: {answer.text}"
         location = answer.headers["OData-EntityId"]
         return location.rsplit("(", 1)[1].rstrip(")")
+
+    def create_many(self, entity_set: str, bodies: list[dict[str, Any]]) -> list[str]:
+        """Create rows in ``$batch`` requests of up to 1,000 (no change sets); their GUIDs."""
+        guids: list[str] = []
+        for start in range(0, len(bodies), 1000):
+            guids += self._batch_create(entity_set, bodies[start : start + 1000])
+        return guids
+
+    def _batch_create(self, entity_set: str, bodies: list[dict[str, Any]]) -> list[str]:
+        boundary = f"batch_{uuid.uuid4()}"
+        parts = [
+            f"--{boundary}\r\nContent-Type: application/http\r\n"
+            "Content-Transfer-Encoding: binary\r\n\r\n"
+            f"POST {self.emulator.url}{API}{entity_set} HTTP/1.1\r\n"
+            f"Content-Type: application/json\r\n\r\n{json.dumps(body)}\r\n"
+            for body in bodies
+        ]
+        answer = self.call(
+            "POST",
+            "$batch",
+            content="".join(parts) + f"--{boundary}--\r\n",
+            headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
+        )
+        guids = re.findall(r"OData-EntityId: [^\r\n]*\(([0-9a-f-]{36})\)", answer.text, re.I)
+        assert answer.status_code == 200 and len(guids) == len(bodies), answer.text[:2000]
+        return guids
 
     def update(self, entity_set: str, guid: str, body: dict[str, Any]) -> bool:
         """Update a row if it is still there (If-Match: *, no upsert); whether it was."""

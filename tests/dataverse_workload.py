@@ -320,6 +320,7 @@ def _seed_customers(
 ) -> None:
     """Half on F&O only, a quarter in Dataverse only, a quarter on both (differing)."""
     rng = random.Random(customers)
+    made: list[tuple[Key, Values]] = []
     for n in range(customers):
         key = (COMPANIES[n % 2], f"S{n:05d}")
         where = ("fno", "crm", "fno", "both")[n % 4]
@@ -336,11 +337,14 @@ def _seed_customers(
             other = dict(values)
             if where == "both":
                 other.update(OrganizationName=f"crm org {n}", Latitude=None, CustomerGroupId="G03")
-            group = model.guids[GROUPS.map][(key[0], str(other["CustomerGroupId"]))]
-            model.guids[CUSTOMERS.map][key] = user.create(
-                "accounts", crm.body(CUSTOMERS, key, other, group)
-            )
+            made.append((key, other))
         model.put(CUSTOMERS, key, values, born=where)
+    groups = model.guids[GROUPS.map]
+    bodies = [
+        crm.body(CUSTOMERS, key, v, groups[(key[0], str(v["CustomerGroupId"]))]) for key, v in made
+    ]
+    for (key, _), guid in zip(made, user.create_many("accounts", bodies), strict=True):
+        model.guids[CUSTOMERS.map][key] = guid
 
 
 def _insert(conn: sqlite3.Connection, t: Table, key: Key, values: Values) -> None:

@@ -37,6 +37,7 @@ from dataverse_world import (
 from daemon import Daemon, cli_json, replicator_argv, wait_for
 
 SEED = 20261202
+SEED_TEXT = "Zq8~not-the-secret-but-looks-like-one"
 SETTLE_TIMEOUT_S = 60.0
 SILENT_POLL_ROUNDS = 5
 
@@ -124,6 +125,11 @@ def check_errors(w: World) -> None:
     assert not others, f"unexpected errors: {others[:3]}"
 
 
+def logged(daemon: Daemon, event: str) -> int:
+    """How many times the daemon's current run logged ``event``."""
+    return sum(1 for e in daemon.events() if e.get("event") == event)
+
+
 class Faults:
     """Injects 429s and 503s and waits until the daemon met each (it logs every one)."""
 
@@ -133,7 +139,7 @@ class Faults:
 
     def inject(self, daemon: Daemon | None, n: int) -> None:
         kind, event = ("throttle", "dataverse_throttled") if n % 2 else ("fail", "dataverse_retry")
-        before = len([e for e in daemon.events() if e["event"] == event]) if daemon else 0
+        before = logged(daemon, event) if daemon else 0
         if kind == "throttle":
             self.emulator.inject(throttle=1, retry_after_s=1)
         else:
@@ -141,7 +147,7 @@ class Faults:
         self.injected[kind] += 1
         if daemon is not None:
             wait_for(
-                lambda: len([e for e in daemon.events() if e["event"] == event]) > before,
+                lambda: logged(daemon, event) > before,
                 f"the daemon to meet the injected {kind}",
             )
 
@@ -307,3 +313,81 @@ def test_sigkills_at_random_moments_lose_nothing_and_duplicate_nothing(
             f"{KILL_WORKLOAD_OPS} ops, settled in {settled:.1f} s, silent over {polls} polls, "
             f"{time.monotonic() - began:.1f} s in all"
         )
+
+
+# -- 3. no secret printed ---------------------------------------------------------------------
+
+
+def console_run(config: Path, *extra: str) -> str:
+    """``replicator --log-format console [EXTRA] run`` until live, then SIGTERM; its output."""
+    argv = replicator_argv("--log-format", "console", *extra, "run", "--config", str(config))
+    out = config.with_name("console.log")
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
+    try:
+        wait_for(
+            lambda: (
+                proc.poll() is not None or "daemon_started" in out.read_text("utf-8", "replace")
+            ),
+            "the console-format daemon to start",
+            60,
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(40) == 0, out.read_text("utf-8", "replace")[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out.read_text("utf-8", "replace")
+
+
+def printed(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Exit code and everything ``replicator ARGS`` printed (stdout and stderr)."""
+    done = subprocess.run(
+        replicator_argv(*args), capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_client_secret_is_in_nothing_the_program_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logs in both formats (throttled, failed, re-signed-in), status, errors, a refused secret."""
+    with world(tmp_path, monkeypatch, customers=40) as w:
+        secrets = {w.emulator.secret, w.emulator.conn["user_client_secret"], "wrong-" + SEED_TEXT}
+        config = str(w.config)
+        outputs: dict[str, str] = {}
+        with Daemon(w.config) as daemon:
+            daemon.start(timeout=60)
+            faults, workload = Faults(w), w.workload(SEED + 3)
+            faults.inject(daemon, 0)
+            faults.inject(daemon, 1)
+            w.emulator.expire_tokens()
+            for _ in range(20):
+                workload.step()
+            settle(w)
+            wait_for(
+                lambda: logged(daemon, "dataverse_token_acquired") >= 2,
+                "a fresh token after the old one expired",
+            )
+            assert daemon.stop() == 0
+            outputs["json log"] = daemon.log_path.read_text("utf-8", "replace")
+        outputs["console log (debug)"] = console_run(w.config, "--log-level", "debug")
+        for args in (
+            ("status", "--config", config),
+            ("status", "--config", config, "--json"),
+            ("errors", "--config", config, "--json", "list"),
+            ("errors", "--config", config, "list"),
+            ("sync", "--config", config),
+            ("validate", "--config", config),
+        ):
+            code, outputs[" ".join(args[:1] + args[3:])] = printed(*args)
+            assert code == 0, outputs[" ".join(args[:1] + args[3:])]
+        wrong = w.emulator.env("wrong-" + SEED_TEXT)
+        for command in ("validate", "run"):
+            code, text = printed("--log-format", "json", command, "--config", config, env=wrong)
+            assert code != 0 and "AADSTS7000215" in text, text
+            outputs[f"{command} with a wrong secret"] = text
+        leaks = [name for name, text in outputs.items() for s in secrets if s in text]
+        assert not leaks, f"a secret was printed by: {leaks}"
+        assert "XS000" in outputs["errors --json list"], "the error queue printed no refusal"
