@@ -194,6 +194,7 @@ class Tables:
     ) -> Row:
         """Change some columns of an existing row (KeyError if absent); a copy of the result."""
         store = self._stores[name]
+        guid = str(guid).lower()
         row = dict(store.rows[guid])
         row.update(self._checked(store, changes))
         row["modifiedon"] = self._now()
@@ -215,6 +216,7 @@ class Tables:
     def delete(self, name: str, guid: str) -> None:
         """Remove a row (KeyError if absent). Lookups that point at it are left as they are."""
         store = self._stores[name]
+        guid = str(guid).lower()
         if guid not in store.rows:
             raise KeyError(guid)
         self._record(store, guid)
