@@ -233,9 +233,9 @@ def test_adapter_that_is_not_a_module_name_is_refused(tmp_path: Path, adapter: s
 
 def test_adapter_that_does_not_exist_is_refused(tmp_path: Path) -> None:
     """An adapter name with no module says so and lists the adapters installed."""
-    line = only_problem(tmp_path, sides('adapter = "salesforce"\nurl = "https://x"'))
+    line = only_problem(tmp_path, sides('adapter = "oracle"\nurl = "https://x"'))
     assert line == (
-        "replica.toml: [sides.fno]: no adapter named 'salesforce'; "
+        "replica.toml: [sides.fno]: no adapter named 'oracle'; "
         "known adapters: dataverse, memory, sqlite"
     )
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import anyio
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from dataverse_fake import (
     SECRET,
     SECRET_ENV,
@@ -223,3 +225,21 @@ async def test_no_secret_or_token_is_logged(
     shown = caplog.text + repr(logs) + repr(side)
     assert SECRET not in shown
     assert "token-1" not in shown and "token-2" not in shown
+
+
+@pytest.mark.anyio
+async def test_an_encrypted_key_is_named(fake: FakeDataverse, tmp_path: Path) -> None:
+    """A PEM whose private key is encrypted (no passphrase option): a PermanentError naming it."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    )
+    pem = tmp_path / "app.pem"
+    client_certificate(tmp_path / "plain.pem")
+    certificate = (tmp_path / "plain.pem").read_bytes().split(b"-----END PRIVATE KEY-----\n")[1]
+    pem.write_bytes(encrypted + certificate)
+    side = transport(fake, client_secret_env=None, certificate=str(pem))
+    with pytest.raises(PermanentError, match="not an unencrypted private key"):
+        await side.open()

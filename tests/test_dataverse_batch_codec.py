@@ -250,3 +250,35 @@ async def test_a_failed_batch_request_fails_only_its_parts(
     assert error is not None and "failed 2 times: HTTP 503: unavailable" in error.message
     refused = replies[4].error()
     assert refused is not None and refused.code == "0x80048D19"
+
+
+@pytest.mark.anyio
+async def test_a_throttled_part_is_returned_and_slows_the_side(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part answering 429 comes back as it is (the caller retries it); in_flight halves."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    limited = http(
+        "429 Too Many Requests",
+        "Retry-After: 0.01",
+        "Content-Type: application/json",
+        body='{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit"}}',
+    )
+
+    async def throttling(request: Request) -> Response:
+        content_type = "multipart/mixed; boundary=batchresponse_7"
+        return Response(answer(changeset(CREATED), limited), headers={"Content-Type": content_type})
+
+    async with FakeDataverse(pki) as fake:
+        fake.answer = throttling
+        side = Transport("crm", options_for(fake, max_in_flight=8), Path("."))
+        await side.open()
+        replies = await side.batch([company_part("a"), company_part("b")])
+        await side.aclose()
+    assert [r.status for r in replies] == [204, 429]
+    assert replies[1].headers["retry-after"] == "0.01"
+    assert side.in_flight == 4
+
+
+def company_part(name: str) -> Part:
+    return Part(method="POST", url="accounts", json={"name": name})

@@ -165,11 +165,6 @@ async def test_a_small_limit_pages_through_the_changes(world: World) -> None:
     assert sorted(seen) == sorted(ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator (h1): a delta link taken after expire_change_tracking is expired too "
-    "(tables.py: expired_before = version + 1 covers the token issued right after)",
-)
 @pytest.mark.anyio
 async def test_an_expired_token_resets_the_entity(world: World) -> None:
     """Expired change tracking gives a reset change and a cursor that works again."""

@@ -72,15 +72,16 @@ def throttled(retry_after: str = "0.01") -> Response:
 
 @pytest.mark.anyio
 async def test_requests_carry_the_odata_headers_and_the_token(fake: FakeDataverse) -> None:
-    """A relative URL goes to the Web API root with the OData headers and the bearer token."""
+    """A relative URL goes to the Web API root, query encoded, with OData headers and the token."""
     side = transport(fake)
     await side.open()
-    reply = await side.get("accounts", params={"$select": "name"})
+    params = {"$select": "name,accountid", "$filter": "name eq 'A&B'"}
+    reply = await side.get("accounts", params=params)
     await side.aclose()
     request = fake.requests[-1]
     assert reply.status == 200 and reply.body == {"value": []}
     assert request.url.path == "/api/data/v9.2/accounts"
-    assert request.query_params["$select"] == "name"
+    assert request.url.query == "$select=name,accountid&$filter=name%20eq%20'A%26B'"
     assert request.headers["odata-version"] == "4.0"
     assert request.headers["odata-maxversion"] == "4.0"
     assert request.headers["accept"] == "application/json"
@@ -314,3 +315,22 @@ async def test_an_unreachable_environment_fails_open(fake: FakeDataverse) -> Non
     side = Transport("crm", options_for(fake, url=url), Path("."), backoff=FAST)
     with pytest.raises(TransientError, match=f"side crm: GET {url}/api/data/v9.2/WhoAmI failed 1"):
         await side.open()
+
+
+@pytest.mark.anyio
+async def test_a_timeout_is_retried_then_transient(fake: FakeDataverse) -> None:
+    """A server slower than timeout_s: each try times out, then a TransientError says so."""
+    release = anyio.Event()
+
+    async def stuck(request: Request) -> Response:
+        await release.wait()
+        return JSONResponse({"value": []})
+
+    side = transport(fake, timeout_s=0.2)
+    await side.open()
+    fake.answer = stuck
+    with pytest.raises(TransientError, match="accounts failed 3 times: ReadTimeout"):
+        await side.get("accounts")
+    release.set()
+    await side.aclose()
+    assert len(fake.requests) == 1 + 3

@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import anyio.to_thread
@@ -34,7 +34,7 @@ import msal.exceptions
 import requests
 import structlog
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from replicator.errors import AdapterError, ConfigError, PermanentError, TransientError
 
@@ -120,7 +120,7 @@ class Auth:
             text = f"{exc}\n{exc.__context__ or ''}"
             raise PermanentError(self._scrub(self._refused(text))) from None
         if "access_token" not in result:
-            return self._failed(result)
+            self._failed(result)
         return result
 
     def _application(self) -> msal.ConfidentialClientApplication:
@@ -157,16 +157,20 @@ class Auth:
             )
         cert_pem = blocks[b"CERTIFICATE"]
         try:
+            serialization.load_pem_private_key(key, password=None)
             cert = x509.load_pem_x509_certificate(cert_pem)
-        except ValueError:
-            raise PermanentError(f"side {self._side}: {path}: not a valid certificate") from None
+        except (TypeError, ValueError):  # an encrypted key, or blocks that do not parse
+            raise PermanentError(
+                f"side {self._side}: certificate {path}: not an unencrypted private key "
+                "and a certificate"
+            ) from None
         return {
             "private_key": key.decode(),
             "thumbprint": cert.fingerprint(hashes.SHA1()).hex(),  # x5t, as Entra ID expects
             "public_certificate": cert_pem.decode(),
         }
 
-    def _failed(self, result: dict[str, Any]) -> dict[str, Any]:
+    def _failed(self, result: dict[str, Any]) -> NoReturn:
         error = str(result.get("error", "unknown_error"))
         description = str(result.get("error_description", "")).splitlines()
         message = self._scrub(self._refused(f"{error}: {description[0] if description else ''}"))

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 import certifi
@@ -215,10 +215,13 @@ class Transport:
         attempts: int | None = None,
     ) -> httpx.Response:
         """Send until an answer the caller should see (see the module docstring)."""
-        target, attempts = self._absolute(url), attempts or self._backoff.attempts
+        target, attempts = (
+            _with_query(self._absolute(url), params),
+            attempts or self._backoff.attempts,
+        )
         attempt, refreshed = 0, False
         while True:
-            token, response = await self._send(method, target, params, content, headers)
+            token, response = await self._send(method, target, content, headers)
             if isinstance(response, Exception) or _retried(response):
                 attempt += 1
                 if attempt >= attempts:
@@ -241,7 +244,6 @@ class Transport:
         self,
         method: str,
         target: str,
-        params: dict[str, str] | None,
         content: bytes | None,
         headers: dict[str, str] | None,
     ) -> tuple[str, httpx.Response | httpx.TransportError]:
@@ -257,7 +259,6 @@ class Transport:
                 response = await client.request(
                     method,
                     target,
-                    params=params,
                     content=content,
                     headers={**(headers or {}), **auth},
                 )
@@ -357,6 +358,14 @@ def _untrusted(exc: httpx.TransportError) -> bool:
 
 def _code(error: DataverseError | None) -> str:
     return error.code if error else ""
+
+
+def _with_query(url: str, params: dict[str, str] | None) -> str:
+    """``url`` with ``params`` appended: spaces as %20, OData's ``$ , ' ( )`` left as they are."""
+    if not params:
+        return url
+    query = urlencode(params, quote_via=quote, safe="$,'()")
+    return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
 def _origin(url: str) -> str:
