@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dataverse_kills import Killer
 from dataverse_process import SECRET_ENV, EmulatorProcess, User
-from dataverse_workload import Workload, seed
+from dataverse_seed import seed
+from dataverse_workload import Workload
 from dataverse_world import (
     PRODUCTS,
     TABLES,
@@ -177,7 +179,7 @@ def test_both_sides_converge_under_throttling_and_server_errors(
         print(
             f"\nconvergence: {WORKLOAD_OPS} ops {workload.counts}, faults {faults.injected}, "
             f"settled in {settled:.1f} s, silent over {polls} polls, "
-            f"{time.monotonic() - began:.1f} s in all"
+            f"{time.monotonic() - began:.1f} s in all, requests {w.emulator.counts()}"
         )
 
 
@@ -187,90 +189,6 @@ KILL_SEED_CUSTOMERS = 1600
 KILL_WORKLOAD_OPS = 300
 MAX_SYNC_KILLS = 6
 MIN_LIVE_KILLS = 6
-KILL_DELAY_S = (0.05, 1.0)
-
-
-class Killer:
-    """Runs the daemon and SIGKILLs it at random moments; kills by the phase it was in."""
-
-    def __init__(self, config: Path, log: Path, rng: random.Random) -> None:
-        self.config, self.log, self.rng = config, log, rng
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start = 0
-        self.kill_at: float | None = None
-        self.phases: dict[str, int] = {}
-
-    @property
-    def total(self) -> int:
-        return sum(self.phases.values())
-
-    def spawn(self, *, from_start: bool) -> None:
-        """Start a daemon, to be killed a random delay after its spawn or after it is live."""
-        self.start = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                replicator_argv("--log-format", "json", "run", "--config", str(self.config)),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.kill_at = time.monotonic() + self.rng.uniform(0.3, 2.0) if from_start else None
-
-    def events(self) -> set[str]:
-        with self.log.open("rb") as f:
-            f.seek(self.start)
-            lines = f.read().decode("utf-8", "replace").splitlines()
-        return {
-            line.split('"event": "', 1)[1].split('"', 1)[0]
-            for line in lines
-            if '"event": "' in line
-        }
-
-    def tick(self) -> None:
-        """Between two workload steps: spawn, arm or kill, as due."""
-        if self.proc is None:
-            self.spawn(from_start=self.total % 3 == 0)
-            return
-        assert self.proc.poll() is None, f"the daemon exited by itself:\n{tail(self.log)}"
-        if self.kill_at is None and "daemon_started" in self.events():
-            self.kill_at = time.monotonic() + self.rng.uniform(*KILL_DELAY_S)
-        elif self.kill_at is not None and time.monotonic() >= self.kill_at:
-            self.kill()
-
-    def kill_after(self, *events: str) -> None:
-        """Spawn, wait for one of ``events``, SIGKILL after a short random delay."""
-        self.spawn(from_start=False)
-        assert self.proc is not None
-        proc = self.proc
-        wait_for(lambda: proc.poll() is not None or self.events() & set(events), str(events), 60)
-        try:
-            proc.wait(self.rng.uniform(0.0, 0.4))
-            raise AssertionError(f"the daemon exited by itself:\n{tail(self.log)}")
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        names = self.events()
-        phase = (
-            "live"
-            if "daemon_started" in names
-            else "initial sync"
-            if "initial_sync_started" in names
-            else "start-up"
-        )
-        self.phases[phase] = self.phases.get(phase, 0) + 1
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.kill()
-
-
-def tail(log: Path, lines: int = 20) -> str:
-    return "\n".join(log.read_text("utf-8", "replace").splitlines()[-lines:])
 
 
 @pytest.mark.slow
@@ -283,11 +201,7 @@ def test_sigkills_at_random_moments_lose_nothing_and_duplicate_nothing(
     log = tmp_path / "daemon.log"
     with world(tmp_path, monkeypatch, customers=KILL_SEED_CUSTOMERS) as w:
         killer = Killer(w.config, log, rng)
-        try:
-            killer.spawn(from_start=False)  # in start-up
-            killer.proc.wait(rng.uniform(0.2, 0.6)) if killer.proc else None
-        except subprocess.TimeoutExpired:
-            killer.kill()
+        killer.kill_in_startup()
         while "live" not in killer.phases and killer.total <= MAX_SYNC_KILLS:
             killer.kill_after("initial_sync_started", "daemon_started")
         workload = w.workload(SEED + 2)
