@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 
 from . import lookups, mapping, rules
-from .adapter import UNKNOWN_VERSION, Change, Row, Values, WriteOp, WriteResult
+from .adapter import UNKNOWN_VERSION, Change, Row, Value, Values, WriteOp, WriteResult
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation, TransientError
@@ -157,12 +157,21 @@ class Applier:
         out = dict(values)
         for ref in lookups.references(self.map, self.ctx.maps, values):
             if not await self.ctx.parking.missing(ref):
+                if (native := ref.native) is not None:  # linked since the row was read
+                    out[ref.field] = await self.linked_key_part(ref.map, *native)
                 continue
             self.waiting_for.append(ref)
             if ref.map != self.map.name:
                 raise Step("parked", f"waiting for {ref.describe()}")
             out[ref.field] = self.link.shadow.get(ref.field) if self.link else None
         return out
+
+    async def linked_key_part(self, map_name: str, side: int, native_id: str) -> Value:
+        """The key a lookup names by the native id of a row that is linked now: the
+        referenced record's last key field (canonical), as ``native_lookups`` gives it."""
+        link = await self.ctx.store.link_by_native(map_name, side, native_id)
+        decoded = mapping.decode_key(link.key) if link is not None else None
+        return decoded[-1] if isinstance(decoded, list) and decoded else None
 
     def parked(self, entry: JournalEntry) -> Parked | None:
         """The parked row for what this record waits for, if anything."""

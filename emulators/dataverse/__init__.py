@@ -12,7 +12,9 @@
 
 Built from Microsoft's documented protocol (powerapps-docs, Web API pages): table definitions,
 rows with etags and alternate keys, conditional writes, lookups, paging, change tracking,
-``$batch``, service protection. ``python -m emulators.dataverse --dir DIR`` runs one alone.
+``$batch``, service protection. ``python -m emulators.dataverse --dir DIR`` runs one alone;
+a test that runs it so reaches the fault injection, token expiry and request log through the
+``/_emulator/`` routes of ``admin.py`` (with the ``admin_key`` of ``emulator.json``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from typing import Any
 
 import anyio
 import anyio.abc
+from starlette.routing import Route
 
 from emulators._server import serve_tls
 from emulators._tls import make_tls
+from emulators.dataverse.admin import admin_routes
 from emulators.dataverse.app import Service, build_app
 from emulators.dataverse.auth import App, Authority
 from emulators.dataverse.protection import Limits, Protection
@@ -71,6 +75,7 @@ class DataverseEmulator:
         self.tenant_id = "emulator.onmicrosoft.com"
         self.client_id, self.client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
         self.user_client_id, self.user_client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        self.admin_key = secrets.token_urlsafe(24)  # the test hooks' key (admin.py)
         self.systemuser_id, self.user_systemuser_id = str(uuid.uuid4()), str(uuid.uuid4())
         self.url = self.authority = ""
         self._host, self._port = host, port
@@ -121,7 +126,7 @@ class DataverseEmulator:
         tls = make_tls(self.directory)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
-        app = build_app(self._service)
+        app = build_app(self._service, self._admin_routes())
         port = await self._group.start(
             partial(serve_tls, app, tls, self._host, self._port, stop=self._stop)
         )
@@ -139,6 +144,15 @@ class DataverseEmulator:
         self._stop.set()  # hypercorn shuts down gracefully; cancelling it mid-serve breaks it
         await self._group.__aexit__(None, None, None)
         return None
+
+    def _admin_routes(self) -> list[Route]:
+        return admin_routes(
+            self.admin_key,
+            self.protection,
+            self.expire_tokens,
+            self.expire_change_tracking,
+            lambda: [(m, k, n) for (m, k), n in sorted(self.requests.counts.items())],
+        )
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is expired: the next API call with it gets 401."""
@@ -159,4 +173,5 @@ class DataverseEmulator:
             "user_client_id": self.user_client_id,
             "user_client_secret": self.user_client_secret,
             "ca_file": str(self.ca_file),
+            "admin_key": self.admin_key,
         }

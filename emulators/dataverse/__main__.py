@@ -1,6 +1,7 @@
 """``python -m emulators.dataverse --dir DIR [--port 8443] [--host 127.0.0.1]``: run the
 emulator until SIGINT/SIGTERM. Writes ``DIR/ca.pem`` and ``DIR/emulator.json`` (0600: it holds
-the client secrets) and prints how to connect."""
+the client secrets and the admin key of the test hooks, see admin.py) and prints how to
+connect."""
 
 from __future__ import annotations
 

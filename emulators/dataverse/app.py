@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from emulators.dataverse import batch, errors, metadata, reads, writes
 from emulators.dataverse.auth import App, Authority, EntraError
@@ -181,8 +182,9 @@ def _response(answer: Answer, extra: dict[str, str]) -> Response:
     return Response(answer.body, status_code=answer.status, headers=headers)
 
 
-def build_app(service: Service) -> Starlette:
-    """The Starlette app serving Entra ID's endpoints and the Web API."""
+def build_app(service: Service, extra: Sequence[BaseRoute] = ()) -> Starlette:
+    """The Starlette app serving Entra ID's endpoints and the Web API (and ``extra`` routes:
+    the test hooks of ``admin.py``)."""
 
     async def openid(request: Request) -> Response:
         service.requests.record("GET", "token")
@@ -219,6 +221,7 @@ def build_app(service: Service) -> Starlette:
         Route("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
         Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
         Route(API_PATH + "{path:path}", api, methods=["GET", "POST", "PATCH", "DELETE", "PUT"]),
+        *extra,
     ]
     return Starlette(routes=routes)
 

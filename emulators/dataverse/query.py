@@ -225,6 +225,69 @@ def equalities(text: str, resolve: Resolve) -> dict[str, list[Any]]:
     return found
 
 
+MAX_ALTERNATIVES = 5000
+
+
+def alternatives(text: str, resolve: Resolve) -> list[dict[str, list[Any]]] | None:
+    """What ``equalities`` gives, through ``or`` too: alternatives whose union holds every
+    row the filter can match, each the values its properties must equal (``(a eq 1 and
+    b eq 2) or (a eq 3 and b eq 4)``, maybe AND-ed with more). None when some alternative
+    pins nothing, so the store must scan. Reads by many keys look rows up instead."""
+    return _alternatives(_tokens(text), resolve)
+
+
+def _alternatives(
+    tokens: list[tuple[str, str]], resolve: Resolve
+) -> list[dict[str, list[Any]]] | None:
+    while tokens and tokens[0][1] == "(" and _closing(tokens, 0) == len(tokens) - 1:
+        tokens = tokens[1:-1]
+    ors = _split(tokens, "or")
+    if len(ors) > 1:
+        found: list[dict[str, list[Any]]] = []
+        for part in ors:
+            alternative = _alternatives(part, resolve)
+            if alternative is None or len(found) > MAX_ALTERNATIVES:
+                return None
+            found += alternative
+        return found
+    ands = _split(tokens, "and")
+    if len(ands) == 1:
+        return [pinned] if (pinned := _equality(tokens, resolve)) else None
+    combined: list[dict[str, list[Any]]] | None = None
+    for part in ands:
+        alternative = _alternatives(part, resolve)
+        if alternative is None:
+            continue  # pins nothing: the others still bound the rows
+        combined = (
+            alternative if combined is None else [{**a, **b} for a in combined for b in alternative]
+        )
+        if len(combined) > MAX_ALTERNATIVES:
+            return None
+    return combined
+
+
+def _closing(tokens: list[tuple[str, str]], start: int) -> int:
+    depth = 0
+    for i in range(start, len(tokens)):
+        depth += {"(": 1, ")": -1}.get(tokens[i][1], 0)
+        if depth == 0:
+            return i
+    return len(tokens)
+
+
+def _split(tokens: list[tuple[str, str]], word: str) -> list[list[tuple[str, str]]]:
+    """The tokens split at ``word`` outside parentheses."""
+    parts: list[list[tuple[str, str]]] = [[]]
+    depth = 0
+    for kind, token in tokens:
+        depth += {"(": 1, ")": -1}.get(token, 0)
+        if depth == 0 and kind == "name" and token.lower() == word:
+            parts.append([])
+        else:
+            parts[-1].append((kind, token))
+    return parts
+
+
 def _equality(part: list[tuple[str, str]], resolve: Resolve) -> dict[str, list[Any]]:
     words = [token.lower() for _, token in part]
     if len(part) == 3 and words[1] == "eq" and part[0][0] == "name" and part[2][0] != "name":

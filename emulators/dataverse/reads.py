@@ -183,9 +183,23 @@ def _filtered(store: TableStore, call: Call) -> list[Row]:
         return list(store.rows.values())
     text = call.query["$filter"]
     predicate = query.compile_filter(text, _resolver(store.info))
-    candidates = _by_key(store, query.equalities(text, _resolver(store.info)))
+    candidates = _candidates(store, query.alternatives(text, _resolver(store.info)))
     rows = candidates if candidates is not None else store.rows.values()
     return [row for row in rows if predicate(row)]
+
+
+def _candidates(
+    store: TableStore, alternatives: list[dict[str, list[Any]]] | None
+) -> list[Row] | None:
+    """The rows the alternatives' ids or alternate keys name (each row once); None when
+    one of them pins no key, so the filter must scan."""
+    found: dict[str, Row] = {}
+    for equal in alternatives or [{}]:
+        rows = _by_key(store, equal)
+        if rows is None:
+            return None
+        found.update((row[store.info.primary_id], row) for row in rows)
+    return list(found.values())
 
 
 def _by_key(store: TableStore, equal: dict[str, list[Any]]) -> list[Row] | None:
