@@ -62,6 +62,9 @@ FIRST = 0
 Pair = list[Scanned | None]
 """A key's rows, side 0's and side 1's."""
 
+Planned = tuple[list[Job], int, anyio.Event]
+"""A page planned: its jobs, how many rows it had, and the event its writing sets."""
+
 Planner = Callable[[int, list[Row], SyncReport], Awaitable[None]]
 """Plans one page of a side (``first_page``, ``other_page``)."""
 
@@ -82,7 +85,10 @@ class MapSync(SyncWrites):
         self.next_id = 0
         self.done = 0
         self.reader = SyncReader(ctx, m, companies, self)
-        self.outbox: MemoryObjectSendStream[tuple[list[Job], int]]
+        self.outbox: MemoryObjectSendStream[Planned]
+        self.in_flight: tuple[set[Key], anyio.Event] = (set(), anyio.Event())
+        self.in_flight_refs: set[str] = set()  # in_flight's encoded keys, for own lookups
+        self.own_lookups = any(f.lookup == m.name for f in m.all_fields)
 
     async def run(self) -> SyncReport:
         started = time.monotonic()
@@ -110,8 +116,10 @@ class MapSync(SyncWrites):
     async def step(self, planner: Planner, side: int, batch: int, report: SyncReport) -> None:
         """One step of the module docstring: ``side``'s pages are read and planned here
         while a task beside writes the page planned before (``writing``). At most two
-        pages are held: the one being written, and the one being planned."""
-        send, receive = anyio.create_memory_object_stream[tuple[list[Job], int]](0)
+        pages are held: the one being written, and the one being planned. Pages meet only
+        through a key both hold (a duplicate): the later one then waits for the earlier
+        one's writes and links (``after_written``) before it looks anything up."""
+        send, receive = anyio.create_memory_object_stream[Planned](0)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.writing, receive, report)
@@ -126,12 +134,13 @@ class MapSync(SyncWrites):
         await self.flush_errors(report)
 
     async def writing(
-        self, receive: MemoryObjectReceiveStream[tuple[list[Job], int]], report: SyncReport
+        self, receive: MemoryObjectReceiveStream[Planned], report: SyncReport
     ) -> None:
         """Write each planned page, in order, and commit its links and errors."""
         async with receive:
-            async for jobs, seen in receive:
+            async for jobs, seen, written in receive:
                 await self.execute(jobs, report)
+                written.set()
                 self.done += seen
                 if self.progress:
                     self.progress.advance(self.done)
@@ -140,6 +149,7 @@ class MapSync(SyncWrites):
         """Step 1 for one page: its rows, their partners by key, planned and written."""
         own = self.reader.keyed(side, rows)
         report.rows[side] += len(own)
+        await self.after_written(own)
         partners = await self.reader.partners(1 - side, own)
         pairs = {k: pair(side, row, partners.get(k)) for k, row in own.items()}
         await self.load_links(pairs.values())
@@ -163,6 +173,7 @@ class MapSync(SyncWrites):
         met -= lost.keys()
         own = self.reader.keyed(side, (r for r in rows if r.native_id not in met))
         report.rows[side] += len(met) + len(own)
+        await self.after_written(own)
         partners = await self.reader.partners(1 - side, own)
         found = await self.ctx.store.links_by_native(
             self.map.name, 1 - side, native_ids(partners.values())
@@ -196,7 +207,18 @@ class MapSync(SyncWrites):
     async def sync_pairs(self, pairs: dict[Key, Pair], report: SyncReport, seen: int) -> None:
         """Plan one page's pairs (of ``seen`` rows) and hand them to the writing task."""
         jobs = [await self.plan(key, rows[0], rows[1], report) for key, rows in pairs.items()]
-        await self.outbox.send(([j for j in jobs if j is not None], seen))
+        written = anyio.Event()
+        await self.outbox.send(([j for j in jobs if j is not None], seen, written))
+        self.in_flight = (set(pairs), written)
+        if self.own_lookups:
+            self.in_flight_refs = {mapping.encode_key(k) for k in pairs}
+
+    async def after_written(self, keys: Iterable[Key]) -> None:
+        """Wait for the page being written if it holds one of ``keys`` (a key met again:
+        its rows and links are read once that page's writes and links are done)."""
+        held, written = self.in_flight
+        if not held.isdisjoint(keys):
+            await written.wait()
 
     def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None:
         """Queue a row whose sync raised an exception outside the errors tree (failures.py)."""
@@ -316,6 +338,8 @@ class MapSync(SyncWrites):
         scanned = job.rows[side]
         assert scanned is not None
         for ref in lookups.references(self.map, self.ctx.maps, job.merged):
+            if ref.map == self.map.name and ref.encoded in self.in_flight_refs:
+                await self.in_flight[1].wait()  # its link first: a park then sees it
             if not await self.ctx.parking.missing(ref):
                 continue
             own = ref.map == self.map.name

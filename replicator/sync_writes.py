@@ -149,7 +149,7 @@ class SyncWrites:
             if not rebased:
                 break
             await self.write_both(rebased)
-        commits, committed = [], []
+        commits = []
         for job in jobs:
             commit = self.outcome(job, report)
             if job.intended:
@@ -157,36 +157,23 @@ class SyncWrites:
                 commit.clear_intents = job.link_id
             if commit is not None:
                 commits.append(commit)
-                committed.append(job)
         await self.flush_errors(report)
         holders = await self.ctx.committer.handle(commits) if commits else []
-        refused = [
-            (j, c, h) for j, c, h in zip(committed, commits, holders, strict=True) if h is not None
-        ]
-        for job, commit, holder in refused:
+        refused = [(c, h) for c, h in zip(commits, holders, strict=True) if h is not None]
+        for commit, holder in refused:
             if commit.link is not None and not linked_meanwhile(commit.link, holder):
-                self.taken(job, commit.link, holder)
+                self.taken(commit.link, holder)
         if refused:  # their writes are done: the error queue holds their outcome
             await self.ctx.committer.handle(
-                [Commit(clear_intents=c.clear_intents) for _, c, _ in refused]
+                [Commit(clear_intents=c.clear_intents) for c, _ in refused]
             )
         await self.flush_errors(report)
 
-    def taken(self, job: Job, link: Link, holder: Link) -> None:
+    def taken(self, link: Link, holder: Link) -> None:
         """A job's link not made: one of its rows is linked to another record already (a
         side gave one id to two rows). Queued, so that a retry links it once that is
-        resolved.
-
-        But if that row is the one the job's insert met (``conflict``: a row holding the
-        key), the job's own row is a duplicate of the holder's on its side (a key met
-        again in a later page, planned before the page that linked it was written)."""
+        resolved."""
         side = next(s for s in (0, 1) if link.ids[s] is not None and link.ids[s] == holder.ids[s])
-        op, result, source = job.ops[side], job.results[side], job.rows[1 - side]
-        met = op is not None and op.op == "insert" and result and result.status == "conflict"
-        if met and source is not None and holder.ids[1 - side] is not None:
-            name = self.ctx.side_names[1 - side]
-            reason = f"duplicate key {link.key} on side {name!r}: also row {holder.ids[1 - side]}"
-            return self.error(1 - side, source.row, "duplicate", reason)
         native_id = str(link.ids[side])
         self.ctx.log.warning(
             "native_id_taken",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import anyio
 import pytest
 
 from adapters.memory import MemorySide
-from conftest import NAME_PHONE_MAP, write_config
+from conftest import NAME_PHONE_MAP, SELF_REFERENCE_MAP, write_config
 from replicator.adapter import Row, ScanPage, Value
 from replicator.engine import Replicator
 
@@ -125,3 +126,26 @@ async def test_a_key_repeated_within_a_page_is_a_duplicate(tmp_path: Path) -> No
     errors = await synced(tmp_path, fno, crm)
     assert errors == [(0, ids[1], f"duplicate key [\"C1\"] on side 'fno': also row {ids[0]}")]
     assert [v["name"] for v in crm.rows("accounts").values()] == ["first"]
+
+
+@pytest.mark.anyio
+async def test_lookups_into_the_same_map_across_pages_reach_the_other_side(
+    tmp_path: Path,
+) -> None:
+    """Invoice accounts point into the same page, the page before and the page after: once
+    the sync and its patches ran, crm holds every one of them."""
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    invoices = {"C1": "C2", "C2": None, "C3": "C1", "C4": "C5", "C5": "C3", "C6": "C4"}
+    for account_, invoice in invoices.items():
+        fno.insert(
+            "CustomersV3",
+            {"CustomerAccount": account_, "Name": account_, "InvoiceAccount": invoice},
+        )
+    config = write_config(tmp_path, SELF_REFERENCE_MAP + f"\n[engine]\nbatch_size = {PAGE}\n")
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+        assert await rep.ctx.store.errors() == []
+    assert {v["accountnumber"]: v["billingaccount"] for v in crm.rows("accounts").values()} == (
+        invoices
+    )
