@@ -3,7 +3,8 @@
 Memory stays bounded by a page, whatever the table's size: nothing is held from one page
 to the next but the state store's links.
 
-1. The first side (``FIRST``) is scanned a page at a time. For each page the rows of its
+1. The first side is scanned a page at a time (side 0, unless side 1 holds one page of
+   rows at most and side 0 more: ``first_side``). For each page the rows of its
    keys on the other side are found in one batched ``find``; each key is planned (a pair,
    or a row to create on the other side) and the page is written and linked.
 2. The other side is scanned the same way. Its rows linked by now were met in step 1 (or
@@ -56,9 +57,6 @@ from .model import ErrorEntry, Link, Parked
 from .sync_scan import Key, SyncReader, native_ids
 from .sync_writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
-FIRST = 0
-"""The side scanned first (step 1 of the module docstring)."""
-
 Pair = list[Scanned | None]
 """A key's rows, side 0's and side 1's."""
 
@@ -102,7 +100,8 @@ class MapSync(SyncWrites):
         report = SyncReport(self.map.name, [0, 0])
         if self.progress:
             self.progress.start(self.map.name, None)
-        first, other = FIRST, 1 - FIRST
+        first = await self.first_side(batch)
+        other = 1 - first
         await self.step(self.first_page, first, batch, report)
         created = report.created[other]  # rows the other side's scan meets, not counted
         await self.step(self.other_page, other, batch, report)
@@ -112,6 +111,16 @@ class MapSync(SyncWrites):
             self.progress.finish(report)  # ends the bar's line before the log line
         self.ctx.log.info("initial_sync_done", **report.logged(self.ctx.side_names))
         return report
+
+    async def first_side(self, batch: int) -> int:
+        """The side to scan first: side 1 if its rows fit in one page and side 0's do not
+        (an empty or nearly empty side: the other side's scan then meets few rows the
+        sync created), else side 0. It costs one page read per side."""
+        fits = []
+        for side in (0, 1):
+            found = await self.ctx.sides[side].scan(self.map.entities[side], None, batch)
+            fits.append(found.next is None)
+        return 1 if fits[1] and not fits[0] else 0
 
     async def step(self, planner: Planner, side: int, batch: int, report: SyncReport) -> None:
         """One step of the module docstring: ``side``'s pages are read and planned here
