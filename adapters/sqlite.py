@@ -89,6 +89,7 @@ from replicator.errors import (
 )
 
 from . import _sqlite_schema as sql
+from ._sqlite_keys import KnownKeys
 from ._sqlite_schema import Table
 
 log = structlog.get_logger()
@@ -402,23 +403,25 @@ class SQLiteSide:
     ) -> list[WriteResult]:
         results: list[WriteResult] = []
         with _transaction(db):
+            known = KnownKeys(db, self._tables, ops)
             for i, op in enumerate(ops):
-                result = decided[i] if i in decided else self._write_one(db, op)
+                result = decided[i] if i in decided else self._write_one(db, op, known)
                 if not db.in_transaction:
                     decided[i] = result
                     raise _Restart
+                known.wrote(op, result)
                 results.append(result)
             db.execute(sql.SET_TOKEN, (None,))
         return results
 
-    def _write_one(self, db: sqlite3.Connection, op: WriteOp) -> WriteResult:
+    def _write_one(self, db: sqlite3.Connection, op: WriteOp, known: KnownKeys) -> WriteResult:
         table = self._tables.get(op.entity)
         if table is None:
             return self._permanent(op, "the entity is not prepared on this side")
         db.execute(sql.SET_TOKEN, (op.token,))
         db.execute("SAVEPOINT replicator_op")
         try:
-            result = self._apply(db, table, op)
+            result = self._apply(db, table, op, known)
         except (sqlite3.Error, OverflowError) as exc:  # OverflowError: an int over 64 bits
             if isinstance(exc, sqlite3.Error) and _is_transient(exc):
                 raise
@@ -429,9 +432,11 @@ class SQLiteSide:
             db.execute("RELEASE replicator_op")
         return result
 
-    def _apply(self, db: sqlite3.Connection, table: Table, op: WriteOp) -> WriteResult:
+    def _apply(
+        self, db: sqlite3.Connection, table: Table, op: WriteOp, known: KnownKeys
+    ) -> WriteResult:
         if op.op == "insert":
-            return self._insert(db, table, op)
+            return self._insert(db, table, op, known)
         current = sql.row_by_id(db, table, op.native_id)
         if current is not None and op.expected_version not in (None, current.version):
             return WriteResult("conflict", current=current, reason="version changed")
@@ -445,12 +450,12 @@ class SQLiteSide:
         params = [*(op.values[c] for c in columns), table.native(current.native_id)]
         return self._applied(db, table, table.update(columns), params)
 
-    def _insert(self, db: sqlite3.Connection, table: Table, op: WriteOp) -> WriteResult:
+    def _insert(
+        self, db: sqlite3.Connection, table: Table, op: WriteOp, known: KnownKeys
+    ) -> WriteResult:
         if op.key_fields:
-            key = tuple(op.values.get(f) for f in op.key_fields)
-            found = sql.rows_by_keys(db, table, op.key_fields, [key], False)
-            if found:
-                current = next(iter(found.values()))
+            current = self._holder(db, table, op, known)
+            if current is not None:
                 return WriteResult("conflict", current=current, reason="a row with this key exists")
         columns = list(op.values)
         rid = db.execute(table.insert(columns), [op.values[c] for c in columns]).fetchone()[0]
@@ -460,6 +465,17 @@ class SQLiteSide:
             return self._permanent(op, why)
         native_id, version = sql.identity(db, table, rid)
         return WriteResult("applied", native_id=native_id, version=version)
+
+    def _holder(
+        self, db: sqlite3.Connection, table: Table, op: WriteOp, known: KnownKeys
+    ) -> Row | None:
+        """The row holding the key of an insert, if any (see ``KnownKeys``)."""
+        is_known, current = known.holder(op)
+        if is_known:
+            return current
+        key = tuple(op.values.get(f) for f in op.key_fields)
+        found = sql.rows_by_keys(db, table, op.key_fields, [key], False)
+        return next(iter(found.values()), None)
 
     def _applied(
         self, db: sqlite3.Connection, table: Table, statement: str, params: list[Value]

@@ -3,15 +3,17 @@
 Memory stays bounded by a page, whatever the table's size: nothing is held from one page
 to the next but the state store's links.
 
-1. The first side (``FIRST``) is scanned a page at a time. For each page the rows of its
+1. The first side is scanned a page at a time (side 0, unless side 1 holds one page of
+   rows at most and side 0 more: ``first_side``). For each page the rows of its
    keys on the other side are found in one batched ``find``; each key is planned (a pair,
    or a row to create on the other side) and the page is written and linked.
 2. The other side is scanned the same way. Its rows linked by now were met in step 1 (or
-   linked before) and are passed over, but for a link that lost the first side's row
-   (restored, see below). For the rest, their keys are found on the first side: a row
-   found there and not linked had its record decided by step 1 (an error, a parked
-   lookup) or is newer than the scan (the feed brings it); a row not found makes a row
-   to create on the first side.
+   linked before) and are passed over unread (so a rule such a row breaks now is met
+   by the live sync, at its next change), but for a link that lost the first side's
+   row (restored, see below) and an unreadable row (queued). For the rest, their keys
+   are found on the first side: a row found there and not linked had its record
+   decided by step 1 (an error, a parked lookup) or is newer than the scan (the feed
+   brings it); a row not found makes a row to create on the first side.
 
 A row whose key another row of its side holds is a duplicate and goes to the error
 queue: within a page the first in scan order keeps the key; across pages, the row
@@ -40,8 +42,11 @@ sync_writes.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import failures, lookups, mapping, rules
 from .adapter import Row, Values, WriteOp
@@ -52,11 +57,14 @@ from .model import ErrorEntry, Link, Parked
 from .sync_scan import Key, SyncReader, native_ids
 from .sync_writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
-FIRST = 0
-"""The side scanned first (step 1 of the module docstring)."""
-
 Pair = list[Scanned | None]
 """A key's rows, side 0's and side 1's."""
+
+Planned = tuple[list[Job], int, anyio.Event]
+"""A page planned: its jobs, how many rows it had, and the event its writing sets."""
+
+Planner = Callable[[int, list[Row], SyncReport], Awaitable[None]]
+"""Plans one page of a side (``first_page``, ``other_page``)."""
 
 
 class MapSync(SyncWrites):
@@ -75,6 +83,10 @@ class MapSync(SyncWrites):
         self.next_id = 0
         self.done = 0
         self.reader = SyncReader(ctx, m, companies, self)
+        self.outbox: MemoryObjectSendStream[Planned]
+        self.in_flight: tuple[set[Key], anyio.Event] = (set(), anyio.Event())
+        self.in_flight_refs: set[str] = set()  # in_flight's encoded keys, for own lookups
+        self.own_lookups = any(f.lookup == m.name for f in m.all_fields)
 
     async def run(self) -> SyncReport:
         started = time.monotonic()
@@ -88,12 +100,11 @@ class MapSync(SyncWrites):
         report = SyncReport(self.map.name, [0, 0])
         if self.progress:
             self.progress.start(self.map.name, None)
-        first, other = FIRST, 1 - FIRST
-        async for rows in self.reader.pages(first, batch):
-            await self.first_page(first, rows, report)
+        first = await self.first_side(batch)
+        other = 1 - first
+        await self.step(self.first_page, first, batch, report)
         created = report.created[other]  # rows the other side's scan meets, not counted
-        async for rows in self.reader.pages(other, batch):
-            await self.other_page(other, rows, report)
+        await self.step(self.other_page, other, batch, report)
         report.rows[other] = max(0, report.rows[other] - created)
         report.seconds = round(time.monotonic() - started, 3)
         if self.progress:
@@ -101,10 +112,53 @@ class MapSync(SyncWrites):
         self.ctx.log.info("initial_sync_done", **report.logged(self.ctx.side_names))
         return report
 
+    async def first_side(self, batch: int) -> int:
+        """The side to scan first: side 1 if its rows fit in one page and side 0's do not
+        (an empty or nearly empty side: the other side's scan then meets few rows the
+        sync created), else side 0. It costs one page read per side."""
+        fits = []
+        for side in (0, 1):
+            found = await self.ctx.sides[side].scan(self.map.entities[side], None, batch)
+            fits.append(found.next is None)
+        return 1 if fits[1] and not fits[0] else 0
+
+    async def step(self, planner: Planner, side: int, batch: int, report: SyncReport) -> None:
+        """One step of the module docstring: ``side``'s pages are read and planned here
+        while a task beside writes the page planned before (``writing``). At most two
+        pages are held: the one being written, and the one being planned. Pages meet only
+        through a key both hold (a duplicate): the later one then waits for the earlier
+        one's writes and links (``after_written``) before it looks anything up."""
+        send, receive = anyio.create_memory_object_stream[Planned](0)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.writing, receive, report)
+                async with send:
+                    self.outbox = send
+                    async for rows in self.reader.pages(side, batch):
+                        await planner(side, rows, report)
+        except BaseExceptionGroup as group:  # the writing task's failure, as it was raised
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        await self.flush_errors(report)
+
+    async def writing(
+        self, receive: MemoryObjectReceiveStream[Planned], report: SyncReport
+    ) -> None:
+        """Write each planned page, in order, and commit its links and errors."""
+        async with receive:
+            async for jobs, seen, written in receive:
+                await self.execute(jobs, report)
+                written.set()
+                self.done += seen
+                if self.progress:
+                    self.progress.advance(self.done)
+
     async def first_page(self, side: int, rows: list[Row], report: SyncReport) -> None:
         """Step 1 for one page: its rows, their partners by key, planned and written."""
         own = self.reader.keyed(side, rows)
         report.rows[side] += len(own)
+        await self.after_written(own)
         partners = await self.reader.partners(1 - side, own)
         pairs = {k: pair(side, row, partners.get(k)) for k, row in own.items()}
         await self.load_links(pairs.values())
@@ -121,13 +175,14 @@ class MapSync(SyncWrites):
 
     async def other_page(self, side: int, rows: list[Row], report: SyncReport) -> None:
         """Step 2 for one page: its rows step 1 did not meet, planned and written."""
-        own = self.reader.keyed(side, rows)
-        report.rows[side] += len(own)
-        linked = await self.ctx.store.links_by_native(self.map.name, side, native_ids(own.values()))
+        ids = [r.native_id for r in rows]
+        linked = await self.ctx.store.links_by_native(self.map.name, side, ids)
         lost = {nid: lk for nid, lk in linked.items() if lk.ids[1 - side] is None}
-        own = {
-            k: r for k, r in own.items() if r.row.native_id in lost or r.row.native_id not in linked
-        }
+        met = {r.native_id for r in rows if r.error is None and r.native_id in linked}
+        met -= lost.keys()
+        own = self.reader.keyed(side, (r for r in rows if r.native_id not in met))
+        report.rows[side] += len(met) + len(own)
+        await self.after_written(own)
         partners = await self.reader.partners(1 - side, own)
         found = await self.ctx.store.links_by_native(
             self.map.name, 1 - side, native_ids(partners.values())
@@ -159,12 +214,20 @@ class MapSync(SyncWrites):
             self.reader.duplicate(side, row.row, key, native_id)
 
     async def sync_pairs(self, pairs: dict[Key, Pair], report: SyncReport, seen: int) -> None:
-        """Plan and write one page's pairs, then commit their links and errors."""
+        """Plan one page's pairs (of ``seen`` rows) and hand them to the writing task."""
         jobs = [await self.plan(key, rows[0], rows[1], report) for key, rows in pairs.items()]
-        await self.execute([j for j in jobs if j is not None], report)
-        self.done += seen
-        if self.progress:
-            self.progress.advance(self.done)
+        written = anyio.Event()
+        await self.outbox.send(([j for j in jobs if j is not None], seen, written))
+        self.in_flight = (set(pairs), written)
+        if self.own_lookups:
+            self.in_flight_refs = {mapping.encode_key(k) for k in pairs}
+
+    async def after_written(self, keys: Iterable[Key]) -> None:
+        """Wait for the page being written if it holds one of ``keys`` (a key met again:
+        its rows and links are read once that page's writes and links are done)."""
+        held, written = self.in_flight
+        if not held.isdisjoint(keys):
+            await written.wait()
 
     def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None:
         """Queue a row whose sync raised an exception outside the errors tree (failures.py)."""
@@ -286,6 +349,8 @@ class MapSync(SyncWrites):
         scanned = job.rows[side]
         assert scanned is not None
         for ref in lookups.references(self.map, self.ctx.maps, job.merged):
+            if ref.map == self.map.name and ref.encoded in self.in_flight_refs:
+                await self.in_flight[1].wait()  # its link first: a park then sees it
             if not await self.ctx.parking.missing(ref):
                 continue
             own = ref.map == self.map.name

@@ -159,7 +159,7 @@ class SyncWrites:
             if commit is not None:
                 commits.append(commit)
         await self.flush_errors(report)
-        holders = await self.ctx.committer.handle(commits)
+        holders = await self.ctx.committer.handle(commits) if commits else []
         refused = [(c, h) for c, h in zip(commits, holders, strict=True) if h is not None]
         for commit, holder in refused:
             if commit.link is not None and not linked_meanwhile(commit.link, holder):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import anyio
 import pytest
 
 from adapters.memory import MemorySide
-from conftest import NAME_PHONE_MAP, write_config
+from conftest import NAME_PHONE_MAP, SELF_REFERENCE_MAP, write_config
 from replicator.adapter import Row, ScanPage, Value
 from replicator.engine import Replicator
 
@@ -79,31 +80,41 @@ async def test_no_read_of_the_sync_asks_for_more_than_a_page(tmp_path: Path) -> 
     assert len(crm.rows("accounts")) == 17
 
 
+# C1 again in the next page (planned while the first page is written) or two pages on
+LATER_PAGES = [("C1", "C2", "C1", "C3", "C4"), ("C1", "C2", "C3", "C4", "C1")]
+
+
+def duplicate(side: int, native_id: str, name: str, other: str) -> tuple[int, str, str]:
+    return (side, native_id, f'duplicate key ["C1"] on side {name!r}: also row {other}')
+
+
 @pytest.mark.anyio
+@pytest.mark.parametrize("codes", LATER_PAGES)
 async def test_a_key_met_again_in_a_later_page_of_the_first_side_is_a_duplicate(
-    tmp_path: Path,
+    tmp_path: Path, codes: tuple[str, ...]
 ) -> None:
-    """fno holds C1 in its first and in its third page: the later row is queued."""
+    """fno holds C1 in its first page and in a later one: the later row is queued."""
     fno, crm = MemorySide("fno"), MemorySide("crm")
-    ids = [fno.insert("CustomersV3", customer(a)) for a in ("C1", "C2", "C3", "C4", "C1")]
-    errors = await synced(tmp_path, fno, crm)
-    assert errors == [(0, ids[4], f"duplicate key [\"C1\"] on side 'fno': also row {ids[0]}")]
+    ids = [fno.insert("CustomersV3", customer(a)) for a in codes]
+    again = ids[codes.index("C1", 1)]
+    assert await synced(tmp_path, fno, crm) == [duplicate(0, again, "fno", ids[0])]
     assert accounts(crm, "accounts", "accountnumber") == ["C1", "C2", "C3", "C4"]
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("codes", LATER_PAGES)
 @pytest.mark.parametrize("on_fno", [False, True])
 async def test_a_key_met_again_in_a_later_page_of_the_second_side_is_a_duplicate(
-    tmp_path: Path, on_fno: bool
+    tmp_path: Path, on_fno: bool, codes: tuple[str, ...]
 ) -> None:
-    """crm holds C1 in its first and in its third page (fno holds C1 too, or not): the
+    """crm holds C1 in its first page and in a later one (fno holds C1 too, or not): the
     later row is queued, the first is linked, and fno ends with C1 once."""
     fno, crm = MemorySide("fno"), MemorySide("crm")
     if on_fno:
         fno.insert("CustomersV3", customer("C1"))
-    ids = [crm.insert("accounts", account(a)) for a in ("C1", "C2", "C3", "C4", "C1")]
-    errors = await synced(tmp_path, fno, crm)
-    assert errors == [(1, ids[4], f"duplicate key [\"C1\"] on side 'crm': also row {ids[0]}")]
+    ids = [crm.insert("accounts", account(a)) for a in codes]
+    again = ids[codes.index("C1", 1)]
+    assert await synced(tmp_path, fno, crm) == [duplicate(1, again, "crm", ids[0])]
     assert accounts(fno, "CustomersV3", "CustomerAccount") == ["C1", "C2", "C3", "C4"]
 
 
@@ -115,3 +126,26 @@ async def test_a_key_repeated_within_a_page_is_a_duplicate(tmp_path: Path) -> No
     errors = await synced(tmp_path, fno, crm)
     assert errors == [(0, ids[1], f"duplicate key [\"C1\"] on side 'fno': also row {ids[0]}")]
     assert [v["name"] for v in crm.rows("accounts").values()] == ["first"]
+
+
+@pytest.mark.anyio
+async def test_lookups_into_the_same_map_across_pages_reach_the_other_side(
+    tmp_path: Path,
+) -> None:
+    """Invoice accounts point into the same page, the page before and the page after: once
+    the sync and its patches ran, crm holds every one of them."""
+    fno, crm = MemorySide("fno"), MemorySide("crm")
+    invoices = {"C1": "C2", "C2": None, "C3": "C1", "C4": "C5", "C5": "C3", "C6": "C4"}
+    for account_, invoice in invoices.items():
+        fno.insert(
+            "CustomersV3",
+            {"CustomerAccount": account_, "Name": account_, "InvoiceAccount": invoice},
+        )
+    config = write_config(tmp_path, SELF_REFERENCE_MAP + f"\n[engine]\nbatch_size = {PAGE}\n")
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+        assert await rep.ctx.store.errors() == []
+    assert {v["accountnumber"]: v["billingaccount"] for v in crm.rows("accounts").values()} == (
+        invoices
+    )
