@@ -267,7 +267,7 @@ async def test_dop_hint_is_followed(fake: FakeDataverse) -> None:
     """x-ms-dop-hint lowers the concurrency: no more requests at once than the server says."""
 
     async def slow(request: Request) -> Response:
-        await anyio.sleep(0.02)  # the server's work, so that requests overlap
+        await anyio.wait_all_tasks_blocked()  # every request the client lets out is here
         return JSONResponse({"value": []})
 
     fake.answer = slow
