@@ -119,6 +119,7 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
 
 from __future__ import annotations
 
+import hmac
 import importlib
 import importlib.util
 import pkgutil
@@ -292,6 +293,41 @@ class Uninstallable(Protocol):
     async def uninstall(self, entities: Sequence[str] | None = None) -> list[str]:
         """Remove the capture of ``entities`` (None: all, and the bookkeeping); one line
         per thing removed. The caller makes sure no daemon runs on the side."""
+
+
+class HookReply(msgspec.Struct, frozen=True):
+    """A side's answer to a webhook: the HTTP status and a JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+@runtime_checkable
+class HookReceiver(Protocol):
+    """A side fed by pushed notifications (webhooks) as well as, or instead of, polling.
+
+    The daemon's ``POST /hooks/<side>`` hands each request here, bodies up to 1 MiB. The
+    side authenticates the request itself (e.g. with ``hook_key_matches``): the route is
+    not behind the endpoint's bearer token, as the service that calls it does not have it.
+    """
+
+    async def receive_hook(
+        self, body: bytes, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> HookReply:
+        """Take one notification; the reply is sent back as it is."""
+
+
+HOOK_KEY_HEADER = "x-replicator-key"
+
+
+def hook_key_matches(expected: str, query: Mapping[str, str], headers: Mapping[str, str]) -> bool:
+    """Whether a webhook carries the key ``expected``, as ``?code=<key>`` or in the
+    ``x-replicator-key`` header (compared in constant time; an empty key never matches)."""
+    given = [query.get("code"), headers.get(HOOK_KEY_HEADER)]
+    wanted = expected.encode()
+    return bool(expected) and any(
+        g is not None and hmac.compare_digest(g.encode(), wanted) for g in given
+    )
 
 
 ADAPTERS = "adapters"

@@ -7,13 +7,14 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from contextlib import AsyncExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,53 +23,54 @@ import msgspec
 import structlog
 
 from . import uninstall
-from .adapter import Change
 from .config import Config, load_config
 from .engine import Replicator, check_schema
 from .errors import ConfigError, ReplicatorError, StoreOwned, TransientError
+from .http.client import operations_for
+from .http.endpoint import Endpoint
 from .logs import configure_logging
-from .mapping import decode_key
-from .model import ErrorEntry
+from .mapping import encode_key
+from .operations import Operator
 from .ownership import Holder, holder, owned_message, owning
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
 from .resync import describe as describe_resync
-from .status import map_status, outages
-from .store import Store
 
 DEMO_DIR = Path("replicator-demo")
+CONFIG_ENV = "REPLICATOR_CONFIG"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replicator", description=__doc__)
-    parser.add_argument("--log-format", choices=["console", "json", "auto"], default="auto")
-    parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
+    parser.add_argument("--version", action="version", version=f"replicator {version()}")
+    add_log_options(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the daemon (without --config: the embedded demo)")
+    common = argparse.ArgumentParser(add_help=False)
+    add_log_options(common, argparse.SUPPRESS)  # after the subcommand too
+    config = argparse.ArgumentParser(add_help=False, parents=[common])
+    config.add_argument("--config", type=Path, help=f"the config file (default: ${CONFIG_ENV})")
+
+    def command(name: str, help: str, *, with_config: bool = True) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[config if with_config else common])
+
+    run = command("run", "the daemon (without --config: the embedded demo)", with_config=False)
     run.add_argument("--config", type=Path)
-    sync = sub.add_parser("sync", help="initial sync in prerequisite order, then exit")
-    sync.add_argument("--config", type=Path, required=True)
+    sync = command("sync", "initial sync in prerequisite order, then exit")
     sync.add_argument("--map", action="append", dest="maps")
-    status = sub.add_parser("status", help="per map: state, links, backlog, errors, lag")
-    status.add_argument("--config", type=Path, required=True)
+    status = command("status", "per map: state, links, backlog, errors, lag")
     status.add_argument("--json", action="store_true")
-    errors = sub.add_parser("errors", help="the error queue: list | retry | discard")
-    errors.add_argument("--config", type=Path, required=True)
+    errors = command("errors", "the error queue: list | retry | discard")
     errors.add_argument("--json", action="store_true")
     errors.add_argument("action", nargs="?", default="list", choices=["list", "retry", "discard"])
     errors.add_argument("ids", nargs="*", type=int)
     errors.add_argument("--all", action="store_true", help="with retry: every entry")
+    for key in ("map", "side", "reason"):
+        errors.add_argument(f"--{key}", help=f"with list: only the entries of this {key}")
     for name in ("pause", "resume"):
-        p = sub.add_parser(name, help=f"{name} a map of a running daemon")
-        p.add_argument("map")
-        p.add_argument("--config", type=Path, required=True)
-    validate = sub.add_parser("validate", help="check the config (and the sides, if reachable)")
-    validate.add_argument("--config", type=Path, required=True)
-    remove = sub.add_parser(
-        "uninstall", help="remove what the replicator installed in the sides (triggers, tables)"
+        command(name, f"{name} a map of a running daemon").add_argument("map")
+    command("validate", "check the config (and the sides, if reachable)")
+    remove = command(
+        "uninstall", "remove what the replicator installed in the sides (triggers, tables)"
     )
-    remove.add_argument("--config", type=Path, required=True)
     remove.add_argument("--map", help="only the change capture of this map's tables")
     remove.add_argument(
         "--unmapped", action="store_true", help="only the capture of tables no map uses"
@@ -76,10 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_log_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--log-format", choices=["console", "json", "auto"], default=default)
+    levels = ["debug", "info", "warning", "error"]
+    parser.add_argument("--log-level", choices=levels, default=default)
+
+
+def version() -> str:
+    """This installation's version (its package metadata)."""
+    try:
+        return importlib.metadata.version("replicator")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """``--config``, else ``$REPLICATOR_CONFIG``; ``ConfigError`` if neither is given."""
+    if args.config is not None:
+        return Path(args.config)
+    if from_env := os.environ.get(CONFIG_ENV, "").strip():
+        return Path(from_env)
+    raise ConfigError([f"{args.command}: give --config FILE, or set {CONFIG_ENV} to its path"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``replicator`` command."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_format, args.log_level)
+    configure_logging(getattr(args, "log_format", "auto"), getattr(args, "log_level", "info"))
     command: Callable[[argparse.Namespace], Awaitable[int]] = COMMANDS[args.command]
     try:
         return anyio.run(command, args, backend="asyncio")
@@ -109,19 +134,24 @@ def sole_error(exc: BaseException) -> ReplicatorError | None:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    config_path = args.config
-    if config_path is None:
+    path = args.config
+    if path is None:
         from .demo import create_demo, demo_guide
 
-        config_path = create_demo(DEMO_DIR)
+        path = create_demo(DEMO_DIR)
         print(demo_guide(DEMO_DIR), file=sys.stderr, flush=True)
-    config = load_config(config_path)
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with anyio.create_task_group() as tg:
-            run = DaemonRun()
-            tg.start_soon(wait_for_signal, signals, run, tg.cancel_scope)
-            await run_until(config, run)
-            tg.cancel_scope.cancel()
+    config = load_config(path)
+    endpoint = Endpoint.bind(config)  # before anything runs: a bad token or port stops here
+    try:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with anyio.create_task_group() as tg:
+                run = DaemonRun()
+                tg.start_soon(wait_for_signal, signals, run, tg.cancel_scope)
+                await run_until(config, run, endpoint)
+                tg.cancel_scope.cancel()
+    finally:
+        if endpoint is not None:
+            endpoint.close()
     structlog.get_logger("replicator").info("daemon_stopped")
     return 0
 
@@ -148,13 +178,15 @@ async def wait_for_signal(
         return
 
 
-async def run_until(config: Config, run: DaemonRun) -> None:
-    """Run the daemon until a signal, then drain what is in flight."""
+async def run_until(config: Config, run: DaemonRun, endpoint: Endpoint | None = None) -> None:
+    """Run the daemon (and its HTTP endpoint) until a signal, then drain what is in flight."""
     async with Replicator(config, progress=progress()) as rep:
-        run.started = True
-        log = structlog.get_logger("replicator")
-        log.info("daemon_started", config=str(config.path), maps=len(config.maps))
-        await run.stop.wait()
+        async with AsyncExitStack() as stack:
+            url = None if endpoint is None else await stack.enter_async_context(endpoint.serve(rep))
+            run.started = True
+            log = structlog.get_logger("replicator")
+            log.info("daemon_started", config=str(config.path), maps=len(config.maps), http=url)
+            await run.stop.wait()
         await rep.drain()
 
 
@@ -163,7 +195,7 @@ def progress() -> TerminalProgress | LogProgress:
 
 
 async def cmd_sync(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(config_path(args))
     for name in args.maps or []:
         if name not in {m.name for m in config.maps}:
             raise ConfigError([f"{config.path.name}: --map {name!r}: no map of that name"])
@@ -175,18 +207,12 @@ async def cmd_sync(args: argparse.Namespace) -> int:
     if errors:
         print(
             f"{errors} record(s) went to the error queue: "
-            f"replicator errors --config {args.config} list"
+            f"replicator errors --config {config.path} list"
         )
     return 0
 
 
 # -- status, errors, pause/resume ------------------------------------------------------
-
-
-async def open_store(config: Config) -> Store:
-    if not config.state_path.exists():
-        raise ReplicatorError(f"no state store at {config.state_path}: run or sync first")
-    return await Store.open(config.state_path)
 
 
 async def refuse_if_running(config: Config) -> None:
@@ -200,30 +226,16 @@ async def refuse_if_running(config: Config) -> None:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    store = await open_store(config)
-    try:
-        owner = holder(config.state_path)
-        running = owner is not None and owner.live
-        maps = await map_status(config, store, running)
-        down = await outages(store) if running else {}
-    finally:
-        await store.close()
-    now = time.time()
-    sides = {
-        name: {"since": iso_time(since), "seconds": round(now - since, 1)}
-        for name, since in down.items()
-    }
+    async with operations_for(load_config(config_path(args))) as ops:
+        shown = await ops.status()
     if args.json:
-        daemon = "running" if running else "stopped"
-        owned = None if owner is None else msgspec.to_builtins(owner)
-        shown_maps = [{**m, "synced_at": iso_time(m["synced_at"])} for m in maps]
-        shown = {"daemon": daemon, "owner": owned, "maps": shown_maps, "outages": sides}
         print(json.dumps(shown, indent=2))
         return 0
-    print_owner(owner)
-    for side, info in sides.items():
+    owner = shown["owner"]
+    print_owner(None if owner is None else msgspec.convert(owner, Holder))
+    for side, info in shown["outages"].items():
         print(f"side {side!r} unreachable for {info['seconds']:.0f} s")
+    maps = shown["maps"]
     cols = ["map", "state", "links", "backlog", "parked", "errors", "lag_s"]
     print(format_table(cols, [[m.get(c, 0) for c in cols] for m in maps]))
     for m in maps:
@@ -250,82 +262,51 @@ def print_owner(owner: Holder | None) -> None:
 
 
 async def cmd_errors(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    store = await open_store(config)
-    try:
+    async with operations_for(load_config(config_path(args))) as ops:
         if args.action == "list":
-            return await list_errors(store, config, args.json)
+            return await list_errors(ops, args)
         if args.action == "retry":
-            return await retry_errors(store, config, args.ids, args.all)
+            return await retry_errors(ops, args.ids, args.all)
         if not args.ids:
             raise ConfigError(["errors discard: give the ids to discard"])
-        count = await store.discard_errors(args.ids)
-        print(f"discarded {count} of {len(args.ids)}")
-        return 0 if count == len(args.ids) else 1
-    finally:
-        await store.close()
+        count = await ops.discard(args.ids)
+    print(f"discarded {count} of {len(args.ids)}")
+    return 0 if count == len(args.ids) else 1
 
 
-async def list_errors(store: Store, config: Config, as_json: bool) -> int:
-    entries = await store.errors()
-    sides = [s.name for s in config.sides]
-    if as_json:
-        print(json.dumps([error_json(e, sides) for e in entries], indent=2))
+async def list_errors(ops: Operator, args: argparse.Namespace) -> int:
+    entries = await ops.errors(map=args.map, side=args.side, reason=args.reason)
+    if args.json:
+        print(json.dumps(entries, indent=2))
         return 0
     cols = ["id", "map", "side", "key", "kind", "attempts", "first_seen", "last_seen", "reason"]
     rows = [
-        [e.id, e.map, sides[e.side], e.key, e.kind, e.attempts]
-        + [local_time(e.first_seen), local_time(e.last_seen), e.reason]
+        [e["id"], e["map"], e["side"], shown_key(e["key"]), e["kind"], e["attempts"]]
+        + [local_time(e["first_seen"]), local_time(e["last_seen"]), e["reason"]]
         for e in entries
     ]
     print(format_table(cols, rows))
     return 0
 
 
-def error_json(e: ErrorEntry, sides: list[str]) -> dict[str, Any]:
-    """An error-queue entry for ``errors --json``: its key a list, its times ISO 8601."""
-    return {
-        "id": e.id,
-        "map": e.map,
-        "side": sides[e.side],
-        "native_id": e.native_id,
-        "key": decode_key(e.key),
-        "kind": e.kind,
-        "reason": e.reason,
-        "attempts": e.attempts,
-        "first_seen": iso_time(e.first_seen),
-        "last_seen": iso_time(e.last_seen),
-        "change": msgspec.to_builtins(e.change),
-    }
+def shown_key(key: Any) -> str:
+    """A key as the state store keeps it and users know it: ``["usmf","US-001"]``."""
+    return key if isinstance(key, str) else encode_key(tuple(key))
 
 
-def iso_time(epoch: float | None) -> str | None:
-    """An epoch time for ``--json``: ISO 8601 in UTC, ``2026-12-01T22:14:05+00:00``."""
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+def local_time(iso: str) -> str:
+    """An ISO 8601 time for people: local time, ``2026-12-01 23:14:05``."""
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def local_time(epoch: float) -> str:
-    """An epoch time for people: local time, ``2026-12-01 23:14:05``."""
-    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
-
-
-async def retry_errors(store: Store, config: Config, ids: list[int], every: bool) -> int:
+async def retry_errors(ops: Operator, ids: list[int], every: bool) -> int:
     """Queue each entry's record for a fresh attempt with its *current* state."""
     if not ids and not every:
         raise ConfigError(["errors retry: give the ids to retry, or --all"])
-    entries = await store.errors(() if every else ids)
-    missing = set(ids) - {e.id for e in entries}
-    for e in entries:
-        if e.map not in {m.name for m in config.maps}:
-            print(f"entry {e.id}: map {e.map!r} is not in the config any more: discard it")
-            continue
-        entity = config.map_named(e.map).entities[e.side]
-        await store.add_journal(e.side, e.map, Change(entity, e.native_id, "upsert"))
-    await store.poke()
+    missing = set(ids) - {e["id"] for e in await ops.errors()}
+    queued = await ops.retry(None if every else ids)
     print(
-        f"queued {len(entries)} record(s) for retry"
+        f"queued {queued} record(s) for retry"
         + (f"; no entry with id {sorted(missing)}" if missing else "")
     )
     return 1 if missing else 0
@@ -340,14 +321,8 @@ async def cmd_resume(args: argparse.Namespace) -> int:
 
 
 async def set_paused(args: argparse.Namespace, paused: bool) -> int:
-    config = load_config(args.config)
-    if args.map not in {m.name for m in config.maps}:
-        raise ConfigError([f"{config.path.name}: no map named {args.map!r}"])
-    store = await Store.open(config.state_path)
-    try:
-        await store.set_paused(args.map, paused, "paused by the operator" if paused else None)
-    finally:
-        await store.close()
+    async with operations_for(load_config(config_path(args))) as ops:
+        await (ops.pause if paused else ops.resume)(args.map)
     print(f"map {args.map!r} {'paused' if paused else 'resumed'}")
     return 0
 
@@ -358,7 +333,7 @@ async def set_paused(args: argparse.Namespace, paused: bool) -> int:
 async def cmd_validate(args: argparse.Namespace) -> int:
     """Exit 2 for a problem of the config (or of what it names on a side), else 1 if a side
     could not be reached to check it (a runtime failure: try again), else 0."""
-    config = load_config(args.config)
+    config = load_config(config_path(args))
     unchecked: list[str] = []
     problems = await check_sides(config, unchecked)
     for p in problems + unchecked:
@@ -404,7 +379,7 @@ def side_problem(config: Config, side: str, text: str) -> str:
 
 
 async def cmd_uninstall(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(config_path(args))
     uninstall.check_args(config, args)
     await refuse_if_running(config)  # names a daemon; owning keeps one from starting meanwhile
     async with owning(config.state_path):

@@ -21,7 +21,7 @@ from .errors import ConfigError
 
 Direction = Literal["both", "0->1", "1->0"]
 
-_TOP_KEYS = {"state", "sides", "value_maps", "maps", "engine"}
+_TOP_KEYS = {"state", "sides", "value_maps", "maps", "engine", "http"}
 _STATE_KEYS = {"path"}
 ENGINE_RANGES = {
     "batch_size": Range(integer=True, least=1, most=10_000),
@@ -142,6 +142,23 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The longest wait between two retries of a record (a Retry-After may ask for more)."""
 
 
+class HttpConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The ``[http]`` table: the daemon's HTTP endpoint (none without ``listen``)."""
+
+    listen: str | None = None
+    """``host:port`` as written (``[::1]:8400`` for IPv6); port 0 picks a free port."""
+    host: str = "127.0.0.1"
+    port: int = 8400
+    token_env: str | None = None
+    """The environment variable holding the bearer token (never the token itself)."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    down_grace_s: float = 60.0
+    """How long a side may be unreachable before ``/healthz`` answers 503."""
+    file: str = "replicator.toml"
+    """The config file's name, for messages."""
+
+
 class Config(msgspec.Struct, frozen=True):
     """A whole, validated config."""
 
@@ -151,6 +168,7 @@ class Config(msgspec.Struct, frozen=True):
     value_maps: dict[str, ValueMap]
     maps: tuple[TableMap, ...]
     engine: EngineConfig = EngineConfig()
+    http: HttpConfig = HttpConfig()
 
     @property
     def base_dir(self) -> Path:

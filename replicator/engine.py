@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -39,6 +39,10 @@ from .router import CatchUp, Hold, Message, Router
 from .status import collect_status
 from .store import Store
 from .sync import InitialSync, Progress, SyncReport
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.routing import BaseRoute
 
 DRAIN_TIMEOUT_S = 30.0
 MAX_RECONNECT_S = 10.0
@@ -320,6 +324,19 @@ class Replicator:
     async def status(self) -> dict[str, Any]:
         """Per map: state, links, backlog, parked, errors, lag; per side: outage."""
         return await collect_status(self.ctx)
+
+    def asgi_app(self, *, extra: Sequence[BaseRoute] = ()) -> Starlette:
+        """The daemon's HTTP app (``/healthz``, ``/api``, ``/hooks``, ``/metrics``, the
+        console) for a host's own ASGI server, with ``extra`` routes of the host's before
+        the console; the token, as the daemon's, from ``[http] token_env``. Valid while
+        this replicator runs (``async with``)."""
+        from .http.app import build_app, endpoint_routes
+        from .operations import Operations
+
+        ops = Operations(self.config, replicator=self)
+        self._stack.push_async_callback(shielded(ops.aclose))
+        routes = [*extra, *endpoint_routes(ops)]
+        return build_app(ops, self.config.http, extra=routes)
 
     async def pause(self, map_name: str) -> None:
         """Pause a map: its changes are journaled and wait; ``resume`` catches up in order."""

@@ -17,6 +17,7 @@ from . import config as c
 from .adapter import option_problems
 from .config_values import Range, storable_problem, toml
 from .errors import ConfigError
+from .http_settings import read_http
 from .map_validation import MapReader
 from .messages import either, unknown_key_message
 from .ordering import find_cycle
@@ -58,9 +59,10 @@ class ConfigReader:
         self.value_maps = self.read_value_maps()
         engine = self.read_engine()
         maps = self.read_maps()
+        http = read_http(self.table("[http]", self.raw.get("http", {})), self.path, self.problem)
         if self.problems or sides is None:
             raise ConfigError(self.problems)
-        return c.Config(self.path, state_path, sides, self.value_maps, maps, engine)
+        return c.Config(self.path, state_path, sides, self.value_maps, maps, engine, http)
 
     def read_state(self) -> Path:
         state = self.table("[state]", self.raw.get("state", {}))

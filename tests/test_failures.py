@@ -22,6 +22,7 @@ from replicator import cli
 from replicator.adapter import ChangeBatch, Row, Values
 from replicator.engine import Replicator
 from replicator.errors import StoreError
+from replicator.operations import Operations
 
 pytestmark = pytest.mark.anyio
 
@@ -77,9 +78,9 @@ async def idle(rep: Replicator) -> None:
 
 
 async def retry_all(rep: Replicator) -> None:
-    """``replicator errors retry --all`` against the running engine, and wait for it."""
-    await cli.retry_errors(rep.ctx.store, rep.config, [], True)
-    await rep.refresh()
+    """``replicator errors retry --all``'s operation on the running engine, and wait for it."""
+    async with Operations(rep.config, replicator=rep) as ops:
+        await ops.retry(None)
     await idle(rep)
 
 
@@ -143,8 +144,8 @@ async def test_a_retry_while_the_rows_side_is_away_waits_for_it_and_goes_through
         fno.insert(FNO, customer("C1"))
         await idle(rep)
         fno.down = True
-        await cli.retry_errors(rep.ctx.store, rep.config, [], True)
-        await rep.refresh()
+        async with Operations(rep.config, replicator=rep) as ops:
+            await ops.retry(None)
         await until(lambda: [e for e in logs if e["event"] == "retrying"])
         assert accounts(crm) == []
         fno.down = False

@@ -20,11 +20,12 @@ from adapters.memory import MemorySide
 from conftest import COMPANY_CUSTOMERS_MAP, GROUPS_MAP, until, write_config
 from daemon import connect, create_db, query
 from daemon import write_config as write_sqlite_config
-from replicator import cli, engine
+from replicator import engine
 from replicator.adapter import Values, WriteOp, WriteResult
 from replicator.engine import Replicator
 from replicator.errors import ConfigError, TransientError
 from replicator.model import ErrorEntry
+from replicator.operations import Operations
 
 pytestmark = pytest.mark.anyio
 
@@ -113,8 +114,9 @@ async def backlog_reaches(rep: Replicator, count: int, name: str = "customers") 
 
 
 async def retry_all(rep: Replicator) -> None:
-    """``replicator errors retry --all`` against the running engine, and wait for it."""
-    await cli.retry_errors(rep.ctx.store, rep.config, [], True)
+    """``replicator errors retry --all``'s operation on the running engine, and wait for it."""
+    async with Operations(rep.config, replicator=rep) as ops:
+        await ops.retry(None)
     await until(lambda: _journal_empty(rep))
     await idle(rep)
 
