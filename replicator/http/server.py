@@ -28,6 +28,8 @@ from hypercorn.config import Config
 
 from ..errors import ReplicatorError
 
+CUT_OFF = (TimeoutError, ConnectionError, SSLError, asyncio.CancelledError)
+"""What a connection cut off by the shutdown ends with."""
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
@@ -100,7 +102,7 @@ def _quiet_shutdown(stopping: anyio.Event) -> Iterator[None]:
     previous = loop.get_exception_handler()
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        cut_off = isinstance(context.get("exception"), TimeoutError | ConnectionError | SSLError)
+        cut_off = isinstance(context.get("exception"), CUT_OFF)
         if stopping.is_set() and cut_off:
             return
         if previous is not None:
