@@ -1,0 +1,71 @@
+"""The CLI as a new user tries it: ``--version``, log options after the subcommand, and
+``REPLICATOR_CONFIG`` instead of ``--config``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import COMPANY_CUSTOMERS_MAP, write_config
+from replicator import cli
+
+
+@pytest.fixture
+def logging_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The (format, level) ``main`` configures logging with, instead of configuring it."""
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(cli, "configure_logging", lambda fmt, level: calls.append((fmt, level)))
+    return calls
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """``replicator --version`` prints ``replicator <version>`` and exits 0."""
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"replicator {cli.version()}"
+    assert cli.version()[0].isdigit()
+
+
+def test_log_options_are_taken_before_or_after_the_subcommand(
+    tmp_path: Path, logging_calls: list[tuple[str, str]]
+) -> None:
+    """``--log-format``/``--log-level`` work on either side of the subcommand (after wins)."""
+    cfg = str(write_config(tmp_path, COMPANY_CUSTOMERS_MAP))
+    assert cli.main(["validate", "--config", cfg, "--log-format", "json"]) == 0
+    assert cli.main(["--log-level", "debug", "validate", "--config", cfg]) == 0
+    argv = ["--log-format", "console", "validate", "--log-format", "json", "--config", cfg]
+    assert cli.main(argv) == 0
+    assert cli.main(["validate", "--config", cfg]) == 0
+    assert logging_calls == [
+        ("json", "info"),
+        ("auto", "debug"),
+        ("json", "info"),
+        ("auto", "info"),
+    ]
+
+
+def test_the_config_comes_from_replicator_config(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logging_calls: list[tuple[str, str]],
+) -> None:
+    """Without ``--config``, ``status``, ``errors`` (and the others) read
+    ``$REPLICATOR_CONFIG``; with neither, exit 2 saying so."""
+    cfg = write_config(tmp_path, COMPANY_CUSTOMERS_MAP)
+    monkeypatch.delenv("REPLICATOR_CONFIG", raising=False)
+    assert cli.main(["status"]) == 2
+    assert "status: give --config FILE, or set REPLICATOR_CONFIG" in capsys.readouterr().err
+    monkeypatch.setenv("REPLICATOR_CONFIG", str(cfg))
+    assert cli.main(["pause", "customers"]) == 0
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "map 'customers' paused" in out and "customers  paused" in out
+    assert cli.main(["errors", "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[state]\n", encoding="utf-8")
+    assert cli.main(["status", "--config", str(bad)]) == 2  # --config wins over the variable
+    assert "bad.toml: " in capsys.readouterr().err
