@@ -303,7 +303,12 @@ async def retry_errors(ops: Operator, ids: list[int], every: bool) -> int:
     """Queue each entry's record for a fresh attempt with its *current* state."""
     if not ids and not every:
         raise ConfigError(["errors retry: give the ids to retry, or --all"])
-    missing = set(ids) - {e["id"] for e in await ops.errors()}
+    entries = await ops.errors()
+    missing = set(ids) - {e["id"] for e in entries}
+    maps = {m.name for m in ops.config.maps}
+    for e in entries:
+        if (every or e["id"] in ids) and e["map"] not in maps:
+            print(f"entry {e['id']}: map {e['map']!r} is not in the config any more: discard it")
     queued = await ops.retry(None if every else ids)
     print(
         f"queued {queued} record(s) for retry"
