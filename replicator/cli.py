@@ -141,6 +141,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
         path = create_demo(DEMO_DIR)
         print(demo_guide(DEMO_DIR), file=sys.stderr, flush=True)
     config = load_config(path)
+    if config.http.listen and (owner := holder(config.state_path)) is not None:
+        raise StoreOwned(owned_message(config.state_path, owner))  # not "port in use"
     endpoint = Endpoint.bind(config)  # before anything runs: a bad token or port stops here
     try:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -179,14 +181,16 @@ async def wait_for_signal(
 
 
 async def run_until(config: Config, run: DaemonRun, endpoint: Endpoint | None = None) -> None:
-    """Run the daemon (and its HTTP endpoint) until a signal, then drain what is in flight."""
-    async with Replicator(config, progress=progress()) as rep:
-        async with AsyncExitStack() as stack:
-            url = None if endpoint is None else await stack.enter_async_context(endpoint.serve(rep))
-            run.started = True
-            log = structlog.get_logger("replicator")
-            log.info("daemon_started", config=str(config.path), maps=len(config.maps), http=url)
-            await run.stop.wait()
+    """Run the daemon until a signal, then drain what is in flight. The HTTP endpoint
+    serves from before the initial sync until after the drain."""
+    rep = Replicator(config, progress=progress())
+    async with AsyncExitStack() as stack:
+        url = None if endpoint is None else await stack.enter_async_context(endpoint.serve(rep))
+        await stack.enter_async_context(rep)
+        run.started = True
+        log = structlog.get_logger("replicator")
+        log.info("daemon_started", config=str(config.path), maps=len(config.maps), http=url)
+        await run.stop.wait()
         await rep.drain()
 
 

@@ -15,6 +15,7 @@ slow replication.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from .engine import Replicator
 
 PAUSED_BY_OPERATOR = "paused by the operator"
+ENDPOINT_META = "http_url"
+"""The state store's meta key a daemon keeps ``<pid> <url>`` of its endpoint in."""
 ARROWS = {"both": "=", "0->1": ">", "1->0": "<"}
 """Dual-write's notation of a field map's direction: ``=`` both ways, ``>`` side 0 to 1."""
 
@@ -197,6 +200,12 @@ class Operations:
         look (its ``control`` poll would find the change too)."""
         if self.replicator is not None:
             await self.replicator.refresh()
+
+    async def advertise(self, url: str) -> None:
+        """Note in the store that this process serves the endpoint at ``url``, for the CLI
+        (``http.client``): it is used while this process owns the store."""
+        store = await self._db(create=True)
+        await store.set_meta(ENDPOINT_META, f"{os.getpid()} {url}")
 
     async def apply_config(self, text: str) -> None:
         """Apply a new config (its TOML text) to the running engine, through ``reloader``."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+import structlog
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -231,3 +232,22 @@ async def receive_all(stream: anyio.abc.SocketStream) -> bytes:
             data += await stream.receive()
     except anyio.EndOfStream:
         return data
+
+
+async def test_a_handler_bug_is_logged_and_answered_500(tmp_path: Path) -> None:
+    """An unexpected error in a route is logged with the path (not the query) and gets 500."""
+    fno, crm = sides()
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    config = write_config(tmp_path, OPEN_HTTP + MAPS)
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+        app = rep.asgi_app(extra=[Route("/boom", boom)])
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            with structlog.testing.capture_logs() as logs:
+                reply = await http.get("/boom", params={"code": "secret-key"})
+    assert reply.status_code == 500 and "a bug" not in reply.text
+    (failed,) = [e for e in logs if e["event"] == "http_request_failed"]
+    assert failed["path"] == "/boom" and "secret-key" not in str(failed)

@@ -152,6 +152,17 @@ def test_without_the_endpoint_the_cli_works_on_the_store(tmp_path: Path) -> None
         wait_rows(tmp_path / "crm.db", CRM_ACCOUNTS, [("C1", "Contoso")])
 
 
+def test_a_second_daemon_names_the_first_not_its_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second ``run`` of a config whose daemon runs says who owns the store (exit 1)."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    cfg = sides(tmp_path, token_http("127.0.0.1:0"))
+    with Daemon(cfg).start():
+        second = cli("run", "--config", str(cfg))
+        assert second.returncode == 1 and "is owned by a daemon (pid" in second.stderr
+
+
 def test_a_listen_off_loopback_without_a_token_is_refused_at_start(tmp_path: Path) -> None:
     """Exit 2 naming the file and ``[http] listen``, before anything is created."""
     cfg = sides(tmp_path, '[http]\nlisten = "0.0.0.0:0"\n')

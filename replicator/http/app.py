@@ -13,9 +13,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
+import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..config import HttpConfig
@@ -26,6 +29,7 @@ from .auth import Guard, TokenGate, login, logout
 from .health import healthz
 from .hooks import hook
 
+log = structlog.get_logger("replicator")
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "::1", "[::1]"]
 
 
@@ -53,11 +57,17 @@ def build_app(
     if token is None:  # loopback only: answer no Host but this machine's (DNS rebinding)
         hosts = [*LOCAL_HOSTS, http_config.host]
         middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=hosts))
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={500: unexpected})
     app.state.ops = ops
     app.state.http = http_config
     app.state.guard = guard
     return app
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    """A handler's bug: logged (the path, not the query: it may hold a hook's key), 500."""
+    log.error("http_request_failed", method=request.method, path=request.url.path, error=repr(exc))
+    return JSONResponse({"error": "internal error; the daemon's log has the details"}, 500)
 
 
 def endpoint_routes(ops: Operations) -> list[BaseRoute]:

@@ -22,12 +22,10 @@ import structlog
 from ..config import Config
 from ..errors import ConfigError, ReplicatorError
 from ..http_settings import resolve_token
-from ..operations import Operations, Operator
+from ..operations import ENDPOINT_META, Operations, Operator
 from ..ownership import holder
 from ..store import Store
 
-URL_META = "http_url"
-"""The state store's meta key a daemon keeps ``<pid> <url>`` of its endpoint in."""
 TIMEOUT_S = 30.0
 log = structlog.get_logger("replicator")
 
@@ -134,7 +132,7 @@ async def daemon_url(config: Config) -> str | None:
         return None
     store = await Store.open(config.state_path)
     try:
-        pid, _, url = (await store.get_meta(URL_META) or "").partition(" ")
+        pid, _, url = (await store.get_meta(ENDPOINT_META) or "").partition(" ")
     finally:
         await store.close()
     return url if url and pid == str(owner.pid) else None

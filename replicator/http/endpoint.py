@@ -3,7 +3,6 @@ for as long as the daemon runs."""
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +16,6 @@ from ..config import Config
 from ..http_settings import check_tls_files, resolve_token
 from ..operations import Operations
 from .app import build_app, endpoint_routes
-from .client import URL_META
 from .server import listening_socket, serve
 
 if TYPE_CHECKING:
@@ -50,8 +48,9 @@ class Endpoint:
 
     @asynccontextmanager
     async def serve(self, rep: Replicator) -> AsyncIterator[str]:
-        """Serve ``rep``'s endpoint; yields its URL. Leaving stops the server (connections
-        still open get a second to finish, then are cut off)."""
+        """Serve ``rep``'s endpoint, from before it starts (its initial sync) until after
+        it stopped; yields the URL. Leaving stops the server (connections still open get
+        a second to finish, then are cut off)."""
         http = self.config.http
         ops = Operations(rep.config, replicator=rep)
         app = build_app(ops, http, extra=endpoint_routes(ops), token=self.token)
@@ -63,7 +62,7 @@ class Endpoint:
             port = await tg.start(partial(served, grace_s=1.0))
             host = f"[{http.host}]" if ":" in http.host else http.host
             url = f"{'https' if http.tls_cert else 'http'}://{host}:{port}"
-            await rep.ctx.store.set_meta(URL_META, f"{os.getpid()} {url}")  # for the CLI
+            await ops.advertise(url)
             structlog.get_logger("replicator").info("http_listening", url=url)
             try:
                 yield url
