@@ -52,8 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str, *, with_config: bool = True) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, parents=[config if with_config else common])
 
-    run = command("run", "the daemon (without --config: the embedded demo)", with_config=False)
-    run.add_argument("--config", type=Path)
+    command("run", "the daemon (with no config given: the embedded demo)")
     sync = command("sync", "initial sync in prerequisite order, then exit")
     sync.add_argument("--map", action="append", dest="maps")
     status = command("status", "per map: state, links, backlog, errors, lag")
@@ -134,7 +133,7 @@ def sole_error(exc: BaseException) -> ReplicatorError | None:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    path = args.config
+    path = args.config or os.environ.get(CONFIG_ENV, "").strip() or None
     if path is None:
         from .demo import create_demo, demo_guide
 

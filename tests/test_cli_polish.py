@@ -69,3 +69,21 @@ def test_the_config_comes_from_replicator_config(
     bad.write_text("[state]\n", encoding="utf-8")
     assert cli.main(["status", "--config", str(bad)]) == 2  # --config wins over the variable
     assert "bad.toml: " in capsys.readouterr().err
+
+
+def test_run_takes_its_config_from_replicator_config_not_the_demo(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logging_calls: list[tuple[str, str]],
+) -> None:
+    """``run`` with ``$REPLICATOR_CONFIG`` set runs that config (here a bad one: exit 2
+    naming it), not the embedded demo."""
+    bad = tmp_path / "daemon.toml"
+    bad.write_text('[http]\nlisten = "0.0.0.0:8400"\n', encoding="utf-8")
+    monkeypatch.setenv("REPLICATOR_CONFIG", str(bad))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "--log-format", "json"]) == 2
+    err = capsys.readouterr().err
+    assert 'daemon.toml: [http]: listen = "0.0.0.0:8400" is not a loopback' in err
+    assert not (tmp_path / "replicator-demo").exists()

@@ -57,14 +57,14 @@ class Guard:
 
     def session_value(self, now: float | None = None) -> str:
         issued = str(int(time.time() if now is None else now))
-        return f"{issued}.{self._sign('session', issued)}"
+        return f"{issued}.{self.sign('session', issued)}"
 
     def session_ok(self, value: str | None) -> bool:
         issued, _, signature = (value or "").partition(".")
         if not issued.isdigit() or not signature:
             return False
         fresh = time.time() - int(issued) < SESSION_S
-        return fresh and hmac.compare_digest(signature, self._sign("session", issued))
+        return fresh and hmac.compare_digest(signature, self.sign("session", issued))
 
     def allowed(self, headers: Headers, cookies: Mapping[str, str]) -> bool:
         """Whether a request is authenticated (always, without a token)."""
@@ -72,7 +72,7 @@ class Guard:
             return True
         return self.bearer_ok(headers) or self.session_ok(cookies.get(SESSION_COOKIE))
 
-    def _sign(self, purpose: str, text: str) -> str:
+    def sign(self, purpose: str, text: str) -> str:
         # the session is signed with the token too: a new token ends every session
         key = self.secret + (self.token or "").encode()
         return hmac.new(key, f"{purpose}:{text}".encode(), hashlib.sha256).hexdigest()
@@ -144,7 +144,7 @@ def csrf_token(request: Request) -> str:
     """The CSRF token for forms on a page served for ``request`` (a hidden ``csrf`` field):
     bound to the session cookie when there is one, to this process otherwise."""
     guard = guard_of(request)
-    return guard._sign("csrf", request.cookies.get(SESSION_COOKIE, "-"))
+    return guard.sign("csrf", request.cookies.get(SESSION_COOKIE, "-"))
 
 
 def check_csrf(request: Request, form: Mapping[str, str]) -> None:
