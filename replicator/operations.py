@@ -47,7 +47,8 @@ ARROWS = {"both": "=", "0->1": ">", "1->0": "<"}
 class Operator(Protocol):
     """What ``Operations`` and ``RemoteOperations`` both answer (the CLI takes either)."""
 
-    config: Config
+    @property
+    def config(self) -> Config: ...
 
     async def status(self) -> dict[str, Any]: ...
     async def errors(
@@ -64,12 +65,18 @@ class Operations:
     API, console. Use as ``async with Operations(config) as ops:`` (or ``aclose()``)."""
 
     def __init__(self, config: Config, *, replicator: Replicator | None = None) -> None:
-        self.config = config
+        self._config = config
         self.replicator = replicator
         self.reloader: Callable[[str], Awaitable[None]] | None = None
         """Applies a new config text to the running engine (set by whoever can)."""
         self._store: Store | None = None
         self._opening = anyio.Lock()
+
+    @property
+    def config(self) -> Config:
+        """The config in force: the running engine's (a reload changes it), else the one
+        given."""
+        return self._config if self.replicator is None else self.replicator.config
 
     async def __aenter__(self) -> Operations:
         return self

@@ -88,3 +88,15 @@ async def test_apply_config_without_a_reloader_says_what_to_do(tmp_path: Path) -
         ops.reloader = reload
         await ops.apply_config("[state]\n")
     assert seen == ["[state]\n"]
+
+
+async def test_the_config_in_force_is_the_engines(tmp_path: Path) -> None:
+    """Inside an engine, ``config`` is the engine's own, also after it changed (a reload)."""
+    first = write_config(tmp_path, COMPANY_CUSTOMERS_MAP)
+    rep = Replicator(first)
+    ops = Operations(load_config(first), replicator=rep)
+    assert [m.name for m in ops.config.maps] == ["customers"]
+    (tmp_path / "new").mkdir()
+    rep.config = load_config(write_config(tmp_path / "new", GROUPS_MAP))
+    assert [m.name for m in ops.config.maps] == ["customer_groups"]
+    assert [m.name for m in Operations(load_config(first)).config.maps] == ["customers"]
