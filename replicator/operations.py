@@ -130,9 +130,11 @@ class Operations:
     async def outages(self) -> dict[str, float]:
         """Sides unreachable now, with when it started (epoch seconds)."""
         rep = self.replicator
-        if rep is not None and hasattr(rep, "ctx"):
-            return {rep.ctx.side_names[i]: since for i, since in rep.ctx.outages().items()}
-        return await outages(await self._db())
+        if rep is None:  # what the daemon last recorded
+            return await outages(await self._db())
+        if not hasattr(rep, "ctx"):  # starting: no side tried yet
+            return {}
+        return {rep.ctx.side_names[i]: since for i, since in rep.ctx.outages().items()}
 
     def hook_receiver(self, side: str) -> HookReceiver | None:
         """The running side called ``side`` if it takes webhooks, else None."""
