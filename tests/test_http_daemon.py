@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from test_ownership import CRM_ROWS, CRM_SCHEMA, FNO_SCHEMA, MAP
 
 from daemon import (
     Daemon,
@@ -27,19 +28,7 @@ from daemon import (
 pytestmark = pytest.mark.slow
 
 TOKEN, TOKEN_ENV = "daemon-token-51d0", "REPLICATOR_H2_TOKEN"
-FNO_SCHEMA = "CREATE TABLE customers (id INTEGER PRIMARY KEY, account TEXT NOT NULL, name TEXT);"
-CRM_SCHEMA = """CREATE TABLE accounts (
-    accountid TEXT PRIMARY KEY DEFAULT (lower(hex(randomblob(16)))),
-    accountnumber TEXT NOT NULL, name TEXT);"""
-MAPS = """
-[[maps]]
-name = "customers"
-fno = "customers"
-crm = "accounts"
-key = [{ fno = "account", crm = "accountnumber" }]
-fields = [{ fno = "name", crm = "name" }]
-"""
-CRM_ACCOUNTS = "SELECT accountnumber, name FROM accounts ORDER BY accountnumber"
+
 BEARER = {"authorization": f"Bearer {TOKEN}"}
 
 
@@ -47,7 +36,7 @@ def sides(tmp_path: Path, http: str) -> Path:
     """Two SQLite sides in ``tmp_path`` and a config with ``http`` (a ``[http]`` table)."""
     create_db(tmp_path / "fno.db", FNO_SCHEMA)
     create_db(tmp_path / "crm.db", CRM_SCHEMA)
-    return write_config(tmp_path, http + MAPS)
+    return write_config(tmp_path, http + MAP)
 
 
 def token_http(listen: str = "127.0.0.1:0") -> str:
@@ -87,7 +76,7 @@ def test_the_cli_acts_on_the_daemon_through_its_api(
     with Daemon(cfg).start() as daemon:
         url = url_of(daemon)
         add_customer(tmp_path, "C1", "Contoso")
-        wait_rows(tmp_path / "crm.db", CRM_ACCOUNTS, [("C1", "Contoso")])
+        wait_rows(tmp_path / "crm.db", CRM_ROWS, [("C1", "Contoso")])
         shown = run_cli("status", "--config", str(cfg), "--json", token=TOKEN)
         api = httpx.get(f"{url}/api/status", headers=BEARER).json()
         assert summary(json.loads(shown.stdout)) == summary(api) == [("customers", "running", 1, 0)]
@@ -101,7 +90,7 @@ def test_the_cli_acts_on_the_daemon_through_its_api(
         add_customer(tmp_path, "C2", "Fabrikam")
         resumed = httpx.post(f"{url}/api/maps/customers/resume", headers=BEARER)
         assert resumed.json() == {"map": "customers", "paused": False}
-        wait_rows(tmp_path / "crm.db", CRM_ACCOUNTS, [("C1", "Contoso"), ("C2", "Fabrikam")])
+        wait_rows(tmp_path / "crm.db", CRM_ROWS, [("C1", "Contoso"), ("C2", "Fabrikam")])
         assert daemon.stop() == 0
 
 
@@ -117,7 +106,7 @@ def test_refused_requests_change_nothing_in_the_daemon(
             assert reply.status_code == 401
         assert (httpx.get(f"{url}/healthz")).json() == {"status": "ok"}
         add_customer(tmp_path, "C1", "Contoso")
-        wait_rows(tmp_path / "crm.db", CRM_ACCOUNTS, [("C1", "Contoso")])
+        wait_rows(tmp_path / "crm.db", CRM_ROWS, [("C1", "Contoso")])
         api = httpx.get(f"{url}/api/status", headers=BEARER).json()
         assert summary(api) == [("customers", "running", 1, 0)]
         assert TOKEN not in (tmp_path / "replicator.log").read_text("utf-8")
@@ -149,7 +138,7 @@ def test_without_the_endpoint_the_cli_works_on_the_store(tmp_path: Path) -> None
         assert summary(json.loads(status.stdout)) == [("customers", "paused", 0, 0)]
         add_customer(tmp_path, "C1", "Contoso")
         assert cli("resume", "customers", "--config", str(cfg)).returncode == 0
-        wait_rows(tmp_path / "crm.db", CRM_ACCOUNTS, [("C1", "Contoso")])
+        wait_rows(tmp_path / "crm.db", CRM_ROWS, [("C1", "Contoso")])
 
 
 def test_a_second_daemon_names_the_first_not_its_port(
@@ -220,7 +209,7 @@ def replicate_for(tmp_path: Path, expected: list[tuple[str, str]], seconds: floa
         account = f"C{len(expected):04d}"
         add_customer(tmp_path, account, "name")
         expected.append((account, "name"))
-        wait_rows(tmp_path / "crm.db", CRM_ACCOUNTS, expected)
+        wait_rows(tmp_path / "crm.db", CRM_ROWS, expected)
         took.append(time.monotonic() - started)
     return took
 
