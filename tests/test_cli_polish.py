@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import anyio
 import pytest
+from test_operations import two_errors
 
 from conftest import COMPANY_CUSTOMERS_MAP, write_config
 from replicator import cli
@@ -87,3 +90,22 @@ def test_run_takes_its_config_from_replicator_config_not_the_demo(
     err = capsys.readouterr().err
     assert 'daemon.toml: [http]: listen = "0.0.0.0:8400" is not a loopback' in err
     assert not (tmp_path / "replicator-demo").exists()
+
+
+@pytest.mark.anyio
+async def test_errors_list_filters_by_map_side_and_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], logging_calls: list[tuple[str, str]]
+) -> None:
+    """``errors --map/--side/--reason`` list only the matching entries (as the console)."""
+    cfg = str(await two_errors(tmp_path))
+    capsys.readouterr()  # the engine's log lines
+
+    async def listed(*options: str) -> list[str]:
+        argv = ["errors", "--config", cfg, "--json", *options]
+        assert await anyio.to_thread.run_sync(cli.main, argv) == 0
+        return [e["map"] for e in json.loads(capsys.readouterr().out)]
+
+    assert await listed() == ["customer_groups", "customers"]
+    assert await listed("--map", "customers") == ["customers"]
+    assert await listed("--side", "crm") == []
+    assert await listed("--reason", "REFUSED", "--side", "fno") == ["customer_groups", "customers"]
