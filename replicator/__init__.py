@@ -15,12 +15,15 @@ from .adapter import (
     Change,
     ChangeBatch,
     EntitySpec,
+    HookReceiver,
+    HookReply,
     Row,
     ScanPage,
     Side,
     Uninstallable,
     WriteOp,
     WriteResult,
+    hook_key_matches,
     load_adapter,
 )
 from .config import Config, FieldMap, TableMap, ValueMap, load_config, parse_config
@@ -37,6 +40,7 @@ from .errors import (
     StoreOwned,
     TransientError,
 )
+from .operations import Operations
 from .sync_writes import SyncReport
 
 __all__ = [
@@ -47,6 +51,9 @@ __all__ = [
     "ConfigError",
     "EntitySpec",
     "FieldMap",
+    "HookReceiver",
+    "HookReply",
+    "Operations",
     "PermanentError",
     "Replicator",
     "ReplicatorError",
@@ -65,6 +72,7 @@ __all__ = [
     "ValueMap",
     "WriteOp",
     "WriteResult",
+    "hook_key_matches",
     "load_adapter",
     "load_config",
     "parse_config",
