@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     config = argparse.ArgumentParser(add_help=False, parents=[common])
     config.add_argument("--config", type=Path, help=f"the config file (default: ${CONFIG_ENV})")
 
-    def command(name: str, help: str, *, with_config: bool = True) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, parents=[config if with_config else common])
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[config])
 
     command("run", "the daemon (with no config given: the embedded demo)")
     sync = command("sync", "initial sync in prerequisite order, then exit")
