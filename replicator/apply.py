@@ -377,12 +377,16 @@ class Applier:
         except RuleViolation as exc:
             raise Step("rejected", str(exc), "rule") from exc
 
-    async def intend(self, side: int, token: str, after: Link) -> None:
-        """Commit the intent of a write before making it (see recovery.py)."""
+    async def intend(
+        self, side: int, token: str, after: Link, written: Values | None = None
+    ) -> None:
+        """Commit the intent of a write before making it (see recovery.py); ``written``:
+        an update's changed fields and their new values."""
         self.intended = True
         self.tokens.append(token)
         self.ctx.writing[token] = (self.link_id, self.map.name)
-        await self.ctx.committer.submit(Commit(intents=[Intent(token, side, after, time.time())]))
+        intent = Intent(token, side, after, time.time(), written)
+        await self.ctx.committer.submit(Commit(intents=[intent]))
 
     async def write(self, side: int, op: WriteOp) -> WriteResult:
         result = await self.ctx.writers[side].submit(op)
@@ -443,16 +447,17 @@ class Applier:
             return False
         link = pair.link
         token = self.ctx.token(self.link_id)
+        written = {k: merged[k] for k in changed}
         op = WriteOp(
             self.map.entities[side],
             "update",
             token,
             native_id=link.ids[side],
-            values=self.target_values(side, {k: merged[k] for k in changed}),
+            values=self.target_values(side, written),
             expected_version=pair.versions[side],
             record_key=mapping.encode_key(mapping.key_of(self.map, merged)),
         )
-        await self.intend(side, token, pair.after(side, token, merged))
+        await self.intend(side, token, pair.after(side, token, merged), written)
         result = await self.write(side, op)
         if result.status == "conflict":
             if result.current is None:

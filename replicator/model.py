@@ -76,12 +76,18 @@ class Intent(msgspec.Struct):
     applied; an insert leaves ``link.ids[side]`` empty, to be taken from the side's echo.
     After a crash, recovery (recovery.py) looks for the echo of ``token`` in the side's
     feed: found, ``link`` is committed; not found, the write never happened.
+
+    ``written`` is what an update changes: the fields whose value it changes and the
+    values it gives them (canonical), so that a side whose feed carries no tokens can
+    judge by the row whether it happened. None for an insert (judged by its key) and for
+    an intent an older release committed.
     """
 
     token: str
     side: int
     link: Link
     created_at: float
+    written: Values | None = None
 
 
 class Commit(msgspec.Struct):

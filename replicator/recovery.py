@@ -26,7 +26,9 @@ was computed knowing the outcome of the writes before it.
 A side whose feed carries no tokens (Dataverse: nothing marks a row as written by an
 integration) is asked for the row itself instead (``row_shows_write``): an insert
 happened if a row with the record's key is there and no other record holds it; an update
-happened if the row holds the intended value of at least one field the write changed.
+happened if the row holds the intended value of at least one field the write changed
+(``Intent.written``: the fields whose value the row did not hold when the write was
+planned, never one it held already, which would show the write made when it was not).
 The one case this cannot tell is a user who, in the moments between our write and the
 crash, changed *every* field the write changed: the write is then taken as not made, and
 the user's values meet the old shadow, so the map's conflict policy decides between them
@@ -128,14 +130,21 @@ async def row_shows_write(ctx: Context, intent: Intent) -> str | None:
     row = (await ctx.sides[side].get(entity, [native_id])).get(native_id)
     if row is None or row.error is not None:
         return None
-    before = await ctx.store.link(link.id)
-    old = before.shadow if before is not None else {}
     try:
         now = mapping.canonical(m, side, row.values)
     except RuleViolation:
         return None
-    changed = [f for f, v in link.shadow.items() if old.get(f) != v]
-    return native_id if any(now.get(f) == link.shadow[f] for f in changed) else None
+    written = intent.written if intent.written is not None else await shadow_changes(ctx, link)
+    return native_id if any(now.get(f) == v for f, v in written.items()) else None
+
+
+async def shadow_changes(ctx: Context, link: Link) -> Values:
+    """What an intent an older release committed (no ``Intent.written``) is taken to
+    write: the fields its link's shadow changes. That over-counts a field the row held
+    already (all of them for a pair the initial sync had not linked)."""
+    before = await ctx.store.link(link.id)
+    old = before.shadow if before is not None else {}
+    return {f: v for f, v in link.shadow.items() if old.get(f) != v}
 
 
 def key_of(m: TableMap, side: int, values: Values) -> str | None:

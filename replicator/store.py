@@ -68,6 +68,9 @@ MIGRATIONS: list[str] = [
         side INTEGER NOT NULL, link BLOB NOT NULL, created_at REAL NOT NULL);
     CREATE INDEX intents_link ON intents (link_id);
     """,
+    """
+    ALTER TABLE intents ADD COLUMN written BLOB;
+    """,
 ]
 
 _enc = msgspec.msgpack.Encoder()
@@ -95,6 +98,10 @@ _ERROR_SQL = (
 def _link_row(lk: Link, now: float) -> tuple[Any, ...]:
     shadow = _enc.encode(lk.shadow)
     return (lk.id or None, lk.map, lk.key, *lk.ids, *lk.versions, *lk.tokens, shadow, now)
+
+
+def _written(intent: Intent) -> bytes | None:
+    return None if intent.written is None else _enc.encode(intent.written)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -219,8 +226,9 @@ def _commit_rows(made: list[Commit]) -> dict[str, list[Any]]:
     """The statements of a group commit (see ``Store.commit``) and their rows, in order."""
     now = time.time()
     return {
-        "INSERT INTO intents (token, link_id, side, link, created_at) VALUES (?,?,?,?,?)": [
-            (i.token, i.link.id, i.side, _enc.encode(i.link), i.created_at)
+        "INSERT INTO intents (token, link_id, side, link, created_at, written)"
+        " VALUES (?,?,?,?,?,?)": [
+            (i.token, i.link.id, i.side, _enc.encode(i.link), i.created_at, _written(i))
             for c in made
             for i in c.intents
         ],
@@ -481,8 +489,15 @@ class Store:
 
     async def intents(self) -> list[Intent]:
         """Every intent left, oldest first: after a crash, the writes to look into."""
-        rows = await self._all("SELECT token, side, link, created_at FROM intents ORDER BY id")
-        return [Intent(r[0], r[1], _link.decode(r[2]), r[3]) for r in rows]
+        rows = await self._all(
+            "SELECT token, side, link, created_at, written FROM intents ORDER BY id"
+        )
+        return [
+            Intent(
+                r[0], r[1], _link.decode(r[2]), r[3], None if r[4] is None else _values.decode(r[4])
+            )
+            for r in rows
+        ]
 
     async def journal_tokens(
         self, side: int, tokens: Iterable[str]

@@ -87,6 +87,14 @@ class Job(msgspec.Struct):
     rebases: int = 0
     refused: tuple[int, str] | None = None
 
+    def written(self, side: int) -> Values:
+        """What an update of ``side`` changes: the merged values its row does not hold
+        (deferred fields aside)."""
+        scanned = self.rows[side]
+        assert scanned is not None
+        changed = rules.diff(self.merged, scanned.values)
+        return {f: self.merged[f] for f in changed if f not in self.deferred}
+
     def held(self, side: int) -> Values:
         """What ``side`` holds once its writes so far are done: the merged values if it
         needs no write or its write applied, else what was scanned."""
@@ -125,7 +133,7 @@ class SyncWrites:
     def plan_update(self, job: Job, side: int) -> None:
         scanned = job.rows[side]
         assert scanned is not None
-        changed = [f for f in rules.diff(job.merged, scanned.values) if f not in job.deferred]
+        changed = list(job.written(side))
         if changed:
             job.ops[side] = WriteOp(
                 self.map.entities[side],
@@ -288,7 +296,8 @@ class SyncWrites:
         for job in jobs:
             op = job.ops[side]
             assert op is not None
-            intents.append(Intent(op.token, side, self.after(job, side, op), now))
+            written = job.written(side) if op.op == "update" else None
+            intents.append(Intent(op.token, side, self.after(job, side, op), now, written))
             job.intended = True
         await self.ctx.committer.handle([Commit(intents=intents)])
 

@@ -192,12 +192,6 @@ MIN_LIVE_KILLS = 6
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 11): under a loaded full-suite run, usrt customers ended agreeing on "
-    "both sides with the CRM user's edit where the workload model expects F&O's; passes "
-    "alone; not yet known whether a crash window or the model is wrong",
-)
 def test_sigkills_at_random_moments_lose_nothing_and_duplicate_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@ side whose feed carries no tokens: translated through the links, parked, no echo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -11,6 +12,9 @@ import pytest
 from adapters.memory import MemorySide
 from conftest import GROUPS_MAP, write_config
 from replicator.engine import Replicator
+from replicator.lookups import Reference
+from replicator.model import Commit
+from replicator.parking import Parking
 
 pytestmark = pytest.mark.anyio
 
@@ -128,3 +132,41 @@ async def test_without_tokens_no_write_is_echoed_back(tmp_path: Path) -> None:
         with anyio.fail_after(10):
             await rep.wait_idle()
     assert (fno.writes - fno_writes, crm.writes - crm_writes) == (0, 3)
+
+
+async def test_a_target_linked_between_the_read_and_the_check_is_written_as_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of a lookup by native id: the account's row is read while its group is not
+    linked (the lookup arrives as ``Unresolved``), and the group is linked before the
+    record checks it. The check finds it linked, so the record is not parked: fno gets the
+    group's key, not the stand-in of the read."""
+    config = write_config(tmp_path, GROUPS_MAP + CUSTOMERS)
+    fno, crm = sides()
+    linked = anyio.Event()
+    committed, missing = Parking.committed, Parking.missing
+
+    def on_commit(self: Parking, commits: Sequence[Commit]) -> None:
+        committed(self, commits)
+        if any(c.link and c.link.map == "customer_groups" and all(c.link.ids) for c in commits):
+            linked.set()
+
+    async def link_first(self: Parking, ref: Reference) -> bool:
+        if ref.native is not None and not linked.is_set():  # the row was read unlinked
+            values = {"company": "usmf", "msdyn_groupid": "30", "msdyn_description": "x"}
+            crm.insert("msdyn_customergroups", values, native_id=ref.native[1])
+            await linked.wait()
+        return await missing(self, ref)
+
+    monkeypatch.setattr(Parking, "committed", on_commit)
+    monkeypatch.setattr(Parking, "missing", link_first)
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+        crm.insert("accounts", {"company": "usmf", "accountnumber": "C5", "name": "e",
+                                "msdyn_customergroupid": "g-5"})  # fmt: skip
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+    assert linked.is_set(), "the account was never checked with its group unlinked"
+    (customer,) = fno.rows("CustomersV3").values()
+    assert customer["CustomerGroupId"] == "30"

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 import anyio
+import msgspec
 import pytest
 
 from adapters.memory import MemorySide
@@ -350,6 +351,28 @@ async def test_what_a_user_does_to_a_row_linked_before_the_sync_was_killed_is_ke
 
 
 @pytest.mark.anyio
+async def test_without_tokens_a_sync_write_that_never_happened_is_not_taken_as_made(
+    tmp_path: Path,
+) -> None:
+    """Both sides hold C1, with the same phone and differing names; crm's feed carries no
+    tokens (like Dataverse). Killed after the intent of crm's write (the master's name)
+    was committed, before the write reached crm: the phone crm held all along is no sign
+    of the write, so the rerun decides the name by the initial rule again (fno's), not as
+    an edit crm made since a link that never was."""
+    config = config_of(tmp_path)
+    fno, crm = MemorySide("fno"), DyingSide("crm", tokens=False)
+    fno.insert("CustomersV3", {"CustomerAccount": "C1", "Name": "a", "Phone": "5"})
+    crm.insert("accounts", {"accountnumber": "C1", "name": "z", "telephone1": "5"})
+    crm.armed = "before"
+    await crash_when_written(config, {"fno": fno, "crm": crm}, crm)
+    assert await intents_left(config) == 1
+    await settle(config, fno, crm)
+    both = {"C1": ("a", "5")}
+    assert fields(fno, "CustomersV3", "CustomerAccount", "Name", "Phone") == both
+    assert fields(crm, "accounts", "accountnumber", "name", "telephone1") == both
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("edited", [False, True])
 async def test_a_sync_job_killed_between_its_two_writes_is_finished_by_the_rerun(
     tmp_path: Path, edited: bool
@@ -443,6 +466,34 @@ async def test_a_store_of_the_previous_schema_gains_the_intents_table(tmp_path: 
     try:
         assert await store.intents() == []
         assert store.instance == "abc"
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_an_intent_a_previous_release_left_is_kept_and_new_ones_say_what_they_write(
+    tmp_path: Path,
+) -> None:
+    """Upgrading a store with an intent left by a crash (before ``Intent.written``): it
+    reads back with ``written`` unknown (recovery then judges by the shadow, as before);
+    an intent committed now keeps the fields its update changes."""
+    path = tmp_path / "state.db"
+    link = Link(7, "customers", '["C1"]', ["1", "g"], ["v", "*"], {"Name": "a"}, [None, "t1"])
+    async with aiosqlite.connect(path) as db:
+        for i, script in enumerate(MIGRATIONS[:3]):
+            await db.executescript(f"{script}; PRAGMA user_version = {i + 1};")
+        await db.execute(
+            "INSERT INTO intents (token, link_id, side, link, created_at) VALUES (?,?,?,?,?)",
+            ("t1", 7, 1, msgspec.msgpack.encode(link), 1.0),
+        )
+        await db.commit()
+    store = await Store.open(path)
+    try:
+        await store.commit([Commit(intents=[Intent("t2", 1, link, 2.0, {"Name": "a"})])])
+        assert await store.intents() == [
+            Intent("t1", 1, link, 1.0),
+            Intent("t2", 1, link, 2.0, {"Name": "a"}),
+        ]
     finally:
         await store.close()
 
