@@ -92,6 +92,8 @@ def test_the_cli_acts_on_the_daemon_through_its_api(
         assert resumed.json() == {"map": "customers", "paused": False}
         wait_rows(tmp_path / "crm.db", CRM_ROWS, [("C1", "Contoso"), ("C2", "Fabrikam")])
         assert daemon.stop() == 0
+    shown_everywhere = daemon.log_path.read_text("utf-8") + shown.stdout + shown.stderr
+    assert TOKEN not in shown_everywhere + paused.stdout + paused.stderr  # the secret never shows
 
 
 def test_refused_requests_change_nothing_in_the_daemon(
