@@ -11,7 +11,8 @@ write items, ``down = True`` makes every call raise ``TransientError`` (an outag
 row gets the largest id in use plus one, so the newest row's id, once deleted, is given
 to the next row (for tests of the core's defences against such a side).
 ``lose_changes(probability, seed)`` makes the feed lossy, as F&O's data events are: each
-change is dropped from it with that probability (1.0: every one, 0: none again), and
+change is dropped from it with that probability (1.0: every one, 0: none again);
+``deliver_lost`` delivers what it dropped after all, late; and
 ``reconcile_minutes`` (an option, or the constructor's argument) asks for periodic
 reconciliation passes over its rows, which recover what the feed lost (reconcile.py).
 
@@ -110,8 +111,8 @@ class MemorySide:
         self._indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[Value, ...], set[str]]] = {}
         self._loss = 0.0
         self._loss_rng = random.Random(0)
-        self.lost = 0
-        """How many changes the feed dropped (``lose_changes``)."""
+        self.lost: list[Change] = []
+        """The changes the feed dropped (``lose_changes``), for ``deliver_lost``."""
 
     # -- the application's side: plain edits, no token ------------------------------
 
@@ -159,6 +160,12 @@ class MemorySide:
             raise ValueError(f"a loss probability is between 0 and 1, not {probability!r}")
         self._loss = probability
         self._loss_rng = random.Random(seed)
+
+    def deliver_lost(self) -> None:
+        """Put the changes the feed dropped into it after all, late (a late event)."""
+        lost, self.lost = self.lost, []
+        for change in lost:
+            self._emit(change)
 
     def fail_writes(self, count: int, kind: str = "transient", reason: str = "injected") -> None:
         """Fail the next ``count`` write items with a ``kind`` ("transient"/"permanent")."""
@@ -332,7 +339,7 @@ class MemorySide:
 
     def _emit(self, change: Change) -> None:
         if change.op != "reset" and self._loss and self._loss_rng.random() < self._loss:
-            self.lost += 1
+            self.lost.append(change)
             return
         self.feed.append(change)
         self._changed.set()
