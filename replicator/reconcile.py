@@ -80,6 +80,8 @@ class PassReport(msgspec.Struct, kw_only=True):
     requests: int = 0
     """Calls to the side: scan pages, and the ``get``/``exists`` that confirm deletes."""
     seconds: float = 0.0
+    skipped: bool = False
+    """Whether the pass did not run (its map paused or held)."""
     reason: str = ""
     """Why the pass failed, or was skipped; empty for a pass that ran to its end."""
 
@@ -156,7 +158,8 @@ class Reconciler:
     async def one(self, m: TableMap, side: int) -> PassReport:
         name = self.ctx.side_names[side]
         if m.name in self.held():
-            report = PassReport(map=m.name, side=name, reason="the map is paused or held")
+            reason = "the map is paused or held"
+            report = PassReport(map=m.name, side=name, skipped=True, reason=reason)
             self.ctx.log.info("reconcile_skipped", map=m.name, side=name, reason=report.reason)
             return report
         return await Pass(self.ctx, m, side, self.catch_up).run()
