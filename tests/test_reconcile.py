@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -270,3 +271,33 @@ def test_needs_replay_compares_link_version_and_shadow(tmp_path: Path) -> None:
     assert needs_replay(m, 1, Row("9", "8", row.values), link)
     assert needs_replay(m, 1, Row("9", "7", {**row.values, "name": "Alpha 2"}), link)
     assert needs_replay(m, 1, Row("9", "7", row.values, error="bad bytes"), link)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_pass_converges_a_random_workload_on_a_feed_losing_a_third(
+    tmp_path: Path, seed: int
+) -> None:
+    """Creates, updates and deletes on fno, a third of their changes lost: after one pass
+    crm holds exactly fno's customers with fno's names."""
+    fno, crm = seeded()
+    rng = random.Random(seed)
+    async with replicating(tmp_path, fno, crm) as rep:
+        fno.lose_changes(1 / 3, seed)
+        for step in range(60):
+            ids = sorted(fno.rows(FNO))
+            choice = rng.random()
+            if choice < 0.4 or not ids:
+                fno.insert(FNO, customer(f"N{step}", Name=f"new {step}"))
+            elif choice < 0.8:
+                fno.update(FNO, rng.choice(ids), {"Name": f"renamed {step}"})
+            else:
+                fno.delete(FNO, rng.choice(ids))
+            if step % 5 == 4:  # let the pipeline apply what the feed did deliver
+                await idle(rep)
+        fno.lose_changes(0)
+        await idle(rep)
+        assert fno.lost, "the feed lost nothing: the test would prove nothing"
+        await rep.reconcile()
+        await idle(rep)
+    wanted = {v["CustomerAccount"]: v["Name"] for v in fno.rows(FNO).values()}
+    assert {k: v["name"] for k, v in accounts(crm).items()} == wanted
