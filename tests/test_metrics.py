@@ -11,14 +11,15 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+import test_http_daemon as daemon_http
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from test_ownership import CRM_SCHEMA, FNO_SCHEMA
+from test_ownership import CRM_ROWS, CRM_SCHEMA, FNO_SCHEMA
 
 from adapters.memory import MemorySide
 from conftest import until
 from conftest import write_config as memory_config
-from daemon import create_db, execute, scalar
+from daemon import Daemon, create_db, execute, scalar, wait_for, wait_rows
 from daemon import write_config as sqlite_config
 from http_endpoint import (
     CRM,
@@ -219,3 +220,25 @@ async def test_alert_rules_use_only_metrics_the_endpoint_exposes(tmp_path: Path)
     job = scrape_config["scrape_configs"][0]
     assert job["metrics_path"] == "/metrics"
     assert job["authorization"]["type"] == "Bearer" and job["authorization"]["credentials_file"]
+
+
+@pytest.mark.slow
+def test_the_daemon_serves_metrics_that_move(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``replicator run`` serves /metrics behind its token; a change replicated by the
+    daemon shows in its counters and its links gauge."""
+    monkeypatch.setenv(daemon_http.TOKEN_ENV, daemon_http.TOKEN)
+    with Daemon(daemon_http.sides(tmp_path, daemon_http.token_http())).start() as daemon:
+        url = daemon_http.url_of(daemon)
+        assert httpx.get(f"{url}/metrics").status_code == 401
+        daemon_http.add_customer(tmp_path, "C1", "Contoso")
+        wait_rows(tmp_path / "crm.db", CRM_ROWS, [("C1", "Contoso")])
+
+        def links() -> Samples | None:
+            reply = httpx.get(f"{url}/metrics", headers=daemon_http.BEARER)
+            found = samples(reply.text)
+            return found if value(found, "replicator_links", map="customers") == 1.0 else None
+
+        found = wait_for(links, "the links gauge at 1")
+    assert changes(found, "fno", "applied") == 1.0
