@@ -23,7 +23,7 @@ import msgspec
 import structlog
 
 from . import uninstall
-from .config import Config, load_config
+from .config import Config, check_config_text, config_from_text, load_config, read_config_text
 from .engine import Replicator, check_schema
 from .errors import ConfigError, ReplicatorError, StoreOwned, TransientError
 from .http.client import operations_for
@@ -340,8 +340,13 @@ async def set_paused(args: argparse.Namespace, paused: bool) -> int:
 
 async def cmd_validate(args: argparse.Namespace) -> int:
     """Exit 2 for a problem of the config (or of what it names on a side), else 1 if a side
-    could not be reached to check it (a runtime failure: try again), else 0."""
-    config = load_config(config_path(args))
+    could not be reached to check it (a runtime failure: try again), else 0. The config's
+    own problems are ``check_config_text``'s, as the console's edits show them."""
+    path = config_path(args)
+    text = read_config_text(path)
+    if problems := check_config_text(text, path):
+        raise ConfigError(problems)
+    config = config_from_text(text, path)
     unchecked: list[str] = []
     problems = await check_sides(config, unchecked)
     for p in problems + unchecked:

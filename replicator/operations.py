@@ -257,7 +257,7 @@ def describe_map(config: Config, m: TableMap) -> dict[str, Any]:
         "name": m.name,
         "entities": dict(zip(sides, m.entities, strict=True)),
         "key": [describe_field(f, sides) for f in m.key],
-        "fields": [describe_field(f, sides) for f in m.fields],
+        "fields": [describe_field(f, sides) for f in (*m.fields, *m.disabled)],
         "create": [sides[i] for i in sorted(m.create)],
         "delete": [sides[i] for i in sorted(m.delete)],
         "conflict": m.conflict if m.conflict == "newest" else sides[m.conflict],
@@ -286,4 +286,5 @@ def describe_field(f: FieldMap, sides: list[str]) -> dict[str, Any]:
         "value_map": None if vm is None else {"name": vm.name, "pairs": vm.forward},
         "default": f.default,
         "lookup": f.lookup,
+        "enabled": f.enabled,
     }
