@@ -210,8 +210,8 @@ def load_config(path: str | Path) -> Config:
 
 def read_config_text(path: Path) -> str:
     """The text of the config file at ``path``; ``ConfigError`` if it cannot be read."""
-    try:
-        return path.read_text(encoding="utf-8")
+    try:  # bytes, decoded as they are: an edit's hash and its \r\n stay the file's own
+        return path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
