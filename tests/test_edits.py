@@ -11,6 +11,7 @@ import pytest
 from replicator.config import check_config_text, config_from_text, load_config
 from replicator.edits import (
     ConflictPolicy,
+    Edit,
     FieldDirection,
     FieldEnabled,
     Preview,
@@ -139,7 +140,7 @@ def test_invalid_edit_gives_validates_message(config: Path) -> None:
 
 def test_edit_naming_what_is_not_there_names_it(config: Path) -> None:
     """Unknown map, unknown field and a key field each get a clear problem."""
-    edits = [
+    edits: list[Edit] = [
         ConflictPolicy(map="vendors", policy="fno"),
         FieldEnabled(map="customers", field="Nope", enabled=False),
         FieldDirection(map="customers", field="accountnumber", direction=">"),
