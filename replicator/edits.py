@@ -45,6 +45,7 @@ __all__ = [
     "FieldEnabled",
     "Preview",
     "ValueMapSet",
+    "check_fresh",
     "preview",
     "save",
 ]
@@ -53,7 +54,14 @@ ARROW_WORDS = {"=": "both", "both": "both"}
 """Dual-write's ``=`` and the config's ``both``; ``>`` and ``<`` depend on the side names."""
 
 
-class FieldEnabled(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class Tagged(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="edit"
+):
+    """An edit; in JSON its kind is ``"edit"``: ``enabled``, ``direction``, ``value_map``
+    or ``conflict`` (``{"edit": "conflict", "map": "customers", "policy": "newest"}``)."""
+
+
+class FieldEnabled(Tagged, frozen=True, tag="enabled"):
     """Turn a field map on or off (``enabled = false`` keeps it in the file, unreplicated)."""
 
     map: str
@@ -61,7 +69,7 @@ class FieldEnabled(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     enabled: bool
 
 
-class FieldDirection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class FieldDirection(Tagged, frozen=True, tag="direction"):
     """Change a field's direction: ``=``, ``>`` (first side to second), ``<``, or the
     config's own words (``both``, ``fno->crm``)."""
 
@@ -70,7 +78,7 @@ class FieldDirection(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     direction: str
 
 
-class ValueMapSet(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class ValueMapSet(Tagged, frozen=True, tag="value_map"):
     """Set the pairs of the value map a field translates with (first side's value = second
     side's value, ``{"Idaho": "ID"}``); a field without one gets a new ``[value_maps.…]``.
     A value map other fields use too changes for them as well (the diff shows it)."""
@@ -80,7 +88,7 @@ class ValueMapSet(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     pairs: dict[str, str | int | float | bool]
 
 
-class ConflictPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class ConflictPolicy(Tagged, frozen=True, tag="conflict"):
     """Set a map's conflict policy: a side name (that side wins) or ``newest``."""
 
     map: str
@@ -132,14 +140,19 @@ def save(path: Path, shown: Preview) -> None:
     errors; ``StaleEdit`` if the file is no longer the text the preview edited."""
     if shown.errors:
         raise ConfigError(shown.errors)
-    if sha256(read_config_text(path)) != shown.base_sha256:
-        raise StaleEdit(
-            f"{path}: the file changed on disk since the preview: preview the edits again"
-        )
+    check_fresh(path, shown)
     try:
         write_atomically(path, shown.text.encode("utf-8"))
     except OSError as exc:
         raise ReplicatorError(f"{path}: cannot write the config: {os_reason(exc)}") from exc
+
+
+def check_fresh(path: Path, shown: Preview) -> None:
+    """``StaleEdit`` unless the file at ``path`` still holds the text ``shown`` edited."""
+    if sha256(read_config_text(path)) != shown.base_sha256:
+        raise StaleEdit(
+            f"{path}: the file changed on disk since the preview: preview the edits again"
+        )
 
 
 def sha256(text: str) -> str:

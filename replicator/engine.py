@@ -23,15 +23,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import structlog
 from anyio.abc import TaskGroup
 
-from . import native_lookups, resync
+from . import native_lookups, reload, resync
 from .adapter import EntitySpec, Side, load_adapter
 from .alerts import Alerts
 from .companies import warn_unmatched
 from .config import Config, TableMap, load_config
 from .context import Context
-from .errors import ConfigError, SchemaError, TransientError
+from .errors import ConfigError, ReplicatorError, SchemaError, TransientError
 from .journal import Intake
 from .ownership import Ownership
 from .recovery import recover
@@ -43,6 +44,8 @@ from .sync import InitialSync, Progress, SyncReport
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.routing import BaseRoute
+
+log = structlog.get_logger("replicator")
 
 DRAIN_TIMEOUT_S = 30.0
 MAX_RECONNECT_S = 10.0
@@ -114,6 +117,7 @@ class Replicator:
         self._serving: set[int] = set()
         self._stack = AsyncExitStack()
         self._intakes: anyio.CancelScope | None = None
+        self._reloading = anyio.Lock()
         self.ctx: Context
         self.router: Router
         self.tg: TaskGroup
@@ -293,6 +297,41 @@ class Replicator:
             return
         self.ctx.activity.add(1)
         await self._messages.send(Hold(await self._paused()))
+
+    async def reload(self, source: str | Path) -> list[str]:
+        """Apply a new config without a restart: TOML text (``str``), or the file at a
+        ``Path``. On a problem nothing changes (``ConfigError``, validate's lines, logged);
+        a change only a restart can make is refused. The maps whose fields changed are
+        re-synced in the background (returned, in order); see reload.py."""
+        async with self._reloading:
+            try:
+                new = reload.read_new(source, self.config.path)
+                if problems := reload.refused_changes(self.config, new):
+                    raise ConfigError(problems)
+                if not hasattr(self, "_messages"):
+                    raise ReplicatorError(
+                        f"{self.config.path.name}: the replicator is still starting: "
+                        "reload once it runs"
+                    )
+                refit = reload.refit_maps(self.config, new)
+                await reload.check_sides(self.ctx, new, refit)
+            except ReplicatorError as exc:
+                log.error("config_reload_refused", problems=str(exc).splitlines())
+                raise
+            self.config = new
+            self.ctx.reconfigure(new)
+            self._alerts.config = new
+            self.ctx.log.info("config_reloaded", config=str(new.path), resync=refit)
+            if refit:
+                self.ctx.activity.add(1)  # busy until the re-synced maps caught up
+                self.tg.start_soon(self._resync, refit)
+            return refit
+
+    async def _resync(self, names: list[str]) -> None:
+        try:
+            await reload.resync(self.ctx, names, self.refresh)
+        finally:
+            self.ctx.activity.done()
 
     async def drain(self, grace_s: float = DRAIN_TIMEOUT_S) -> None:
         """Stop reading new changes and finish what is in flight (at most ``grace_s``).
