@@ -144,7 +144,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         raise StoreOwned(owned_message(config.state_path, owner))  # not "port in use"
     endpoint = Endpoint.bind(config)  # before anything runs: a bad token or port stops here
     try:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with anyio.create_task_group() as tg:
                 run = DaemonRun()
                 tg.start_soon(wait_for_signal, signals, run, tg.cancel_scope)
@@ -163,14 +163,31 @@ class DaemonRun:
     def __init__(self) -> None:
         self.stop = anyio.Event()
         self.started = False
+        self.rep: Replicator | None = None
+
+    async def reload(self) -> None:
+        """SIGHUP: apply the config file again without a restart (``Replicator.reload``);
+        a refused config is logged and the one in force keeps running."""
+        log = structlog.get_logger("replicator")
+        if self.rep is None or not self.started:
+            log.warning("config_reload_skipped", reason="the daemon is still starting")
+            return
+        try:
+            await self.rep.reload(self.rep.config.path)
+        except ReplicatorError:
+            pass  # logged as config_reload_refused, with validate's lines
 
 
 async def wait_for_signal(
     signals: AsyncIterator[int], run: DaemonRun, startup: anyio.CancelScope
 ) -> None:
     """On SIGTERM/SIGINT: stop the running daemon, or abandon a start still under way
-    (an initial sync is resumable, so stopping it half-way loses nothing)."""
+    (an initial sync is resumable, so stopping it half-way loses nothing); on SIGHUP:
+    reload the config file."""
     async for sig in signals:
+        if sig == signal.SIGHUP:
+            await run.reload()
+            continue
         log = structlog.get_logger("replicator")
         log.info("daemon_stopping", signal=signal.Signals(sig).name)
         if not run.started:
@@ -182,7 +199,7 @@ async def wait_for_signal(
 async def run_until(config: Config, run: DaemonRun, endpoint: Endpoint | None = None) -> None:
     """Run the daemon until a signal, then drain what is in flight. The HTTP endpoint
     serves from before the initial sync until after the drain."""
-    rep = Replicator(config, progress=progress())
+    rep = run.rep = Replicator(config, progress=progress())
     async with AsyncExitStack() as stack:
         url = None if endpoint is None else await stack.enter_async_context(endpoint.serve(rep))
         await stack.enter_async_context(rep)
