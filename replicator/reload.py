@@ -90,10 +90,10 @@ def refit_maps(old: Config, new: Config) -> list[str]:
 
 
 async def check_sides(ctx: Context, new: Config, names: list[str]) -> None:
-    """Check on each side that the fields of maps ``names`` exist, then have the side
-    capture them (``prepare``). ``ConfigError`` naming file, map and field if one is
+    """Check on each side that the fields of maps ``names`` exist, then have the sides
+    capture them (``prepare``, as at start). ``ConfigError`` naming file, map and field if one is
     missing; a side that is down raises its ``TransientError`` (nothing changed)."""
-    from .engine import entity_spec
+    from .engine import entity_spec, entity_specs
 
     maps = [new.map_named(n) for n in names]
     problems = []
@@ -105,8 +105,9 @@ async def check_sides(ctx: Context, new: Config, names: list[str]) -> None:
                 problems += [f"{new.path.name}: map {m.name!r}: {p}" for p in str(exc).splitlines()]
     if problems:
         raise ConfigError(problems)
-    for i, side in enumerate(ctx.sides):
-        await side.prepare([entity_spec(m, i, new) for m in maps])
+    if maps:  # every map's, as at start (a side may take the list as all it captures)
+        for i, side in enumerate(ctx.sides):
+            await side.prepare(entity_specs(new, i))
 
 
 async def resync(ctx: Context, names: list[str], hold: Callable[[], Awaitable[None]]) -> None:

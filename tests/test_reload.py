@@ -14,6 +14,7 @@ import pytest
 from conftest import until
 from daemon import Daemon, create_db, execute, query, wait_rows, write_config
 from http_endpoint import OPEN_HTTP, served
+from replicator import reload
 from replicator.config import check_config_text, read_config_text
 from replicator.engine import Replicator
 from replicator.errors import ConfigError
@@ -182,3 +183,54 @@ def test_sighup_reloads_the_config_file_of_a_running_daemon(config: Path) -> Non
         add(folder, "C3", "Litware", "Idaho")  # still running, with the last good config
         wait_rows(folder / "crm.db", CRM_ROWS, [*expected, ("C3", "Litware", "IDA")])
         assert daemon.stop() == 0
+
+
+async def test_reload_refuses_a_field_a_side_lacks(config: Path) -> None:
+    """A field added that a side does not have is refused naming the map, as at start;
+    the config in force stays."""
+    async with Replicator(config) as rep:
+        text = read_config_text(config)
+        added = text.replace(
+            '  { fno = "name", crm = "name" },',
+            '  { fno = "name", crm = "name" },\n  { fno = "phone", crm = "phone" },',
+        )
+        with pytest.raises(ConfigError) as info:
+            await rep.reload(added)
+        assert all(p.startswith("replicator.toml: map 'customers': ") for p in info.value.problems)
+        assert "phone" in str(info.value)
+        assert [f.id for f in rep.config.map_named("customers").fields] == ["name", "st"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "refusal"),
+    [
+        ('crm = "accounts"', 'crm = "accounts2"', "map 'customers': entities changed"),
+        (
+            '{ fno = "account", crm = "accountnumber" }',
+            '{ fno = "account", crm = "name2" }',
+            "map 'customers': key changed",
+        ),
+        ('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:9"', "[http] changed: restart"),
+        ('path = "state.db"', 'path = "state2.db"', "[state] changed: restart"),
+        ("\n[[maps]]", "\n[engine]\nbatch_size = 7\n\n[[maps]]", "[engine] changed"),
+    ],
+)
+def test_what_only_a_restart_can_change_is_named(
+    config: Path, old: str, new: str, refusal: str
+) -> None:
+    """Each change a running engine is built around is refused, naming it."""
+    text = read_config_text(config)
+    assert old in text
+    before = reload.read_new(text, config)
+    after = reload.read_new(text.replace(old, new, 1), config)
+    found = reload.refused_changes(before, after)
+    assert len(found) == 1 and refusal in found[0], found
+
+
+def test_a_map_added_is_refused(config: Path) -> None:
+    text = read_config_text(config)
+    more = text + text[text.index("[[maps]]") :].replace(
+        'name = "customers"', 'name = "others"'
+    ).replace('fno = "customers"', 'fno = "others"').replace('crm = "accounts"', 'crm = "x"')
+    found = reload.refused_changes(reload.read_new(text, config), reload.read_new(more, config))
+    assert found == ["replicator.toml: maps 'others' added: restart to add or remove maps"]
