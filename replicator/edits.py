@@ -204,10 +204,10 @@ class Editor:
 
     def apply(self, edit: Edit) -> None:
         if isinstance(edit, FieldEnabled):
-            self.set_or_drop(self.field(edit.map, edit.field), "enabled", edit.enabled, True)
+            self.set_field(edit.map, edit.field, "enabled", edit.enabled, True)
         elif isinstance(edit, FieldDirection):
             words = self.direction_words(edit.direction)
-            self.set_or_drop(self.field(edit.map, edit.field), "direction", words, "both")
+            self.set_field(edit.map, edit.field, "direction", words, "both")
         elif isinstance(edit, ValueMapSet):
             self.set_value_map(edit)
         else:
@@ -221,18 +221,25 @@ class Editor:
                 return m
         raise EditProblem(f"no map named {name!r}")
 
-    def field(self, map_name: str, field: str) -> Any:
-        """The inline table of map ``map_name``'s field map that names ``field`` on a side."""
+    def field(self, map_name: str, field: str) -> tuple[Any, int]:
+        """Map ``map_name``'s ``fields`` array and the index of the field map (an inline
+        table) that names ``field`` on a side."""
         m = self.table_map(map_name)
         where = f"map {map_name!r}"
         if any(self.names(f, field) for f in as_list(m.get("key"))):
             raise EditProblem(f"{where}: {field!r} is a key field: the key cannot be edited")
-        found = [f for f in as_list(m.get("fields")) if self.names(f, field)]
+        fields = m.get("fields")
+        found = [i for i, f in enumerate(as_list(fields)) if self.names(f, field)]
         if not found:
             raise EditProblem(f"{where}: no field map names {field!r} on either side")
         if len(found) > 1:
             raise EditProblem(f"{where}: {field!r} names several field maps: name the other side's")
-        return found[0]
+        return fields, found[0]
+
+    def set_field(self, map_name: str, field: str, key: str, value: Any, default: Any) -> None:
+        """``key = value`` in a field map, or the key left out when ``value`` is its default."""
+        fields, index = self.field(map_name, field)
+        fields[index] = rewritten(fields[index], {key: None if value == default else value})
 
     def names(self, item: Any, field: str) -> bool:
         return isinstance(item, dict) and any(item.get(s) == field for s in self.sides)
@@ -245,22 +252,14 @@ class Editor:
             return {**ARROW_WORDS, ">": f"{a}->{b}", "<": f"{b}->{a}"}.get(direction, direction)
         return ARROW_WORDS.get(direction, direction)
 
-    @staticmethod
-    def set_or_drop(table: Any, key: str, value: Any, default: Any) -> None:
-        """``key = value`` in ``table``, or the key left out when ``value`` is its default."""
-        if value == default:
-            table.pop(key, None)
-        else:
-            table[key] = value
-
     def set_value_map(self, edit: ValueMapSet) -> None:
-        field = self.field(edit.map, edit.field)
-        name = field.get("value_map")
+        fields, index = self.field(edit.map, edit.field)
+        name = fields[index].get("value_map")
         if not isinstance(name, str):
             name = f"{edit.map}_{edit.field}"
             if name in self.value_maps():
                 raise EditProblem(f"map {edit.map!r}: a value map {name!r} exists already")
-            field["value_map"] = name
+            fields[index] = rewritten(fields[index], {"value_map": name})
         tables = self.value_maps()
         if name not in tables:
             tables[name] = tomlkit.table()
@@ -271,6 +270,23 @@ class Editor:
         if "value_maps" not in self.doc:
             self.doc["value_maps"] = tomlkit.table(is_super_table=True)
         return self.doc["value_maps"]
+
+
+def rewritten(table: Any, changes: dict[str, Any]) -> Any:
+    """An inline table like ``table`` with ``changes`` made (``None`` drops a key; a new
+    key goes last), its other keys and values written as they were, in the file's style
+    ``{ a = 1, b = 2 }`` (tomlkit's own edits of an inline table lose a space)."""
+    changes = dict(changes)
+    parts = []
+    for key, item in table.value.body:
+        if key is None:  # whitespace and commas
+            continue
+        value = changes.pop(key.key, item)
+        if value is not None:
+            shown = value.as_string() if value is item else tomlkit.item(value).as_string()
+            parts.append(f"{key.as_string().strip()} = {shown}")
+    parts += [f"{k} = {tomlkit.item(v).as_string()}" for k, v in changes.items() if v is not None]
+    return tomlkit.parse(f"x = {{ {', '.join(parts)} }}")["x"]
 
 
 def set_pairs(table: Any, pairs: dict[str, Any]) -> None:

@@ -75,6 +75,7 @@ def test_disabling_a_field_writes_enabled_false_and_keeps_comments(config: Path)
     shown = preview(config, [FieldEnabled(map="customers", field="creditlimit", enabled=False)])
     assert shown.errors == []
     assert field(shown, 1)["enabled"] is False
+    assert '  { fno = "CreditLimit", crm = "creditlimit", enabled = false },\n' in shown.text
     for line in CONFIG.splitlines():
         if "#" in line:
             assert line.split("#", 1)[1] in shown.text
@@ -101,6 +102,7 @@ def test_direction_in_dual_write_notation_or_the_configs_words(
     shown = preview(config, [FieldDirection(map="customers", field="name", direction=given)])
     assert shown.errors == []
     assert field(shown, 0).get("direction") == written
+    assert shown.text.count("# the name") == 1  # the comment after the edited field map stays
 
 
 def test_value_map_edit_keeps_kept_lines_and_adds_new_ones(config: Path) -> None:
@@ -125,6 +127,13 @@ def test_value_map_for_a_field_without_one_is_created(config: Path) -> None:
 
 def test_conflict_policy_edit(config: Path) -> None:
     shown = preview(config, [ConflictPolicy(map="customers", policy="newest")])
+    changed = [
+        line for line in shown.diff.splitlines() if line[:1] in "+-" and line[1:2] != line[:1]
+    ]
+    assert changed == [
+        '-conflict = "fno"      # finance owns it',
+        '+conflict = "newest"      # finance owns it',
+    ]
     assert shown.errors == []
     assert customers(shown)["conflict"] == "newest"
     assert 'conflict = "newest"      # finance owns it' in shown.text
