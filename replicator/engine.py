@@ -118,6 +118,7 @@ class Replicator:
         self._stack = AsyncExitStack()
         self._intakes: anyio.CancelScope | None = None
         self._reloading = anyio.Lock()
+        self._resyncing = anyio.Lock()  # one background re-sync at a time, in reload order
         self.ctx: Context
         self.router: Router
         self.tg: TaskGroup
@@ -329,7 +330,8 @@ class Replicator:
 
     async def _resync(self, names: list[str]) -> None:
         try:
-            await reload.resync(self.ctx, names, self.refresh)
+            async with self._resyncing:
+                await reload.resync(self.ctx, names, self.refresh)
         finally:
             self.ctx.activity.done()
 

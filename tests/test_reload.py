@@ -234,3 +234,15 @@ def test_a_map_added_is_refused(config: Path) -> None:
     ).replace('fno = "customers"', 'fno = "others"').replace('crm = "accounts"', 'crm = "x"')
     found = reload.refused_changes(reload.read_new(text, config), reload.read_new(more, config))
     assert found == ["replicator.toml: maps 'others' added: restart to add or remove maps"]
+
+
+async def test_without_an_engine_an_edit_is_saved_for_the_next_start(config: Path) -> None:
+    """``Operations`` of a config with no engine running saves the edit, applying nothing."""
+    from replicator.config import load_config
+    from replicator.edits import ConflictPolicy
+    from replicator.operations import Operations
+
+    async with Operations(load_config(config)) as ops:
+        done = await ops.edit([ConflictPolicy(map="customers", policy="crm")])
+    assert (done["saved"], done["applied"], done["errors"]) == (True, False, [])
+    assert 'conflict = "crm"      # finance decides' in read_config_text(config)
