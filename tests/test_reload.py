@@ -15,9 +15,11 @@ from conftest import until
 from daemon import Daemon, create_db, execute, query, wait_rows, write_config
 from http_endpoint import OPEN_HTTP, served
 from replicator import reload
-from replicator.config import check_config_text, read_config_text
+from replicator.config import check_config_text, load_config, read_config_text
+from replicator.edits import ConflictPolicy
 from replicator.engine import Replicator
 from replicator.errors import ConfigError
+from replicator.operations import Operations
 
 pytestmark = pytest.mark.anyio
 
@@ -238,10 +240,6 @@ def test_a_map_added_is_refused(config: Path) -> None:
 
 async def test_without_an_engine_an_edit_is_saved_for_the_next_start(config: Path) -> None:
     """``Operations`` of a config with no engine running saves the edit, applying nothing."""
-    from replicator.config import load_config
-    from replicator.edits import ConflictPolicy
-    from replicator.operations import Operations
-
     async with Operations(load_config(config)) as ops:
         done = await ops.edit([ConflictPolicy(map="customers", policy="crm")])
     assert (done["saved"], done["applied"], done["errors"]) == (True, False, [])
