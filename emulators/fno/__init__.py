@@ -44,17 +44,25 @@ from emulators.fno.definitions import (
     Reference,
     Registry,
 )
+from emulators.fno.events import Emitter, Faults, Subscription
+from emulators.fno.events_admin import events_routes
 from emulators.fno.standard import SEED_ROWS, standard_registry
 from emulators.fno.store import Store
+from emulators.fno.throttling import Throttling
+from emulators.fno.values import default
 
 __all__ = [
     "Edm",
     "EntityDef",
+    "Emitter",
     "EnumDef",
+    "Faults",
     "FieldDef",
     "FnoEmulator",
     "Reference",
     "Registry",
+    "Subscription",
+    "Throttling",
     "standard_registry",
 ]
 
@@ -99,23 +107,25 @@ class FnoEmulator:
             page_size=page_size,
             max_batch=max_batch,
         )
+        self.events = Emitter(self.registry)
+        self._service.publish = self.events.publish
         if seed:
             self.seed(SEED_ROWS)
         self._group: anyio.abc.TaskGroup | None = None
+        self._emitting = anyio.CancelScope()
         self._stop = anyio.Event()
 
     def __repr__(self) -> str:  # no secret in a repr
         return f"FnoEmulator(url={self.url!r}, tenant_id={self.tenant_id!r})"
 
     @property
-    def throttling(self) -> Any:
+    def throttling(self) -> Throttling:
+        """The injected 429s and 5xx (``throttle(n, retry_after_s)``, ``fail(n, status)``)."""
         return self._service.throttling
 
     def seed(self, rows: dict[str, list[dict[str, Any]]]) -> None:
         """Insert rows (entity set -> rows of field values, defaults for the rest), without
         validation and without data events, for entities this registry has."""
-        from emulators.fno.values import default
-
         for entity_set, entries in rows.items():
             entity = self.registry.entity(entity_set)
             if entity is None:
@@ -129,8 +139,11 @@ class FnoEmulator:
         tls = make_tls(self.directory)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
-        routes = admin_routes(self.admin_key, self._service.throttling, self.expire_tokens, [])
+        routes = admin_routes(
+            self.admin_key, self.throttling, self.expire_tokens, events_routes(self.events)
+        )
         app = build_app(self._service, routes)
+        await self._group.start(self._emit)
         port = await self._group.start(
             partial(serve_tls, app, tls, self._host, self._port, stop=self._stop)
         )
@@ -146,8 +159,15 @@ class FnoEmulator:
     ) -> bool | None:
         assert self._group is not None
         self._stop.set()  # hypercorn shuts down gracefully; cancelling it mid-serve breaks it
+        self._emitting.cancel()
         await self._group.__aexit__(None, None, None)
         return None
+
+    async def _emit(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        with self._emitting:
+            await self.events.run(task_status=task_status)
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is expired: the next call with it gets 401."""
