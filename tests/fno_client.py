@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import httpx
 import msal
+import requests
 
 from emulators.fno import FnoEmulator
 
@@ -22,13 +23,26 @@ def tls(fno: FnoEmulator) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(fno.ca_file))
 
 
+class _Pinned(requests.Session):
+    """msal's session, trusting the emulator's CA whatever REQUESTS_CA_BUNDLE says (requests
+    lets the environment override a session's verify: psf/requests#3829)."""
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+        settings["verify"] = self.verify
+        return settings
+
+
 def _msal_token(fno: FnoEmulator) -> dict[str, Any]:
+    session = _Pinned()
+    session.verify = str(fno.ca_file)
     app = msal.ConfidentialClientApplication(
         fno.client_id,
         client_credential=fno.client_secret,
         authority=f"{fno.authority}/{fno.tenant_id}",
         instance_discovery=False,
         verify=str(fno.ca_file),
+        http_client=session,
     )
     return dict(app.acquire_token_for_client([f"{fno.url}/.default"]))
 

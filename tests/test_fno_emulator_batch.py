@@ -18,12 +18,6 @@ from fno_client import customer, inner_error, odata, tls
 ROW = "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='{}')"
 
 
-@pytest.fixture(autouse=True)
-def _no_ca_bundle_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-
-
 @pytest.fixture
 async def fno(tmp_path: Path) -> AsyncIterator[FnoEmulator]:
     async with FnoEmulator(tmp_path) as emulator:

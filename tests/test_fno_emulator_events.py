@@ -53,12 +53,6 @@ class Receiver:
         return [event["ControlNumber"] for event in self.events]
 
 
-@pytest.fixture(autouse=True)
-def _no_ca_bundle_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-
-
 @pytest.fixture
 async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
     hooks = Receiver()

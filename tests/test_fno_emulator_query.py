@@ -17,12 +17,6 @@ from fno_client import inner_error, odata
 ENUM = "Microsoft.Dynamics.DataEntities"
 
 
-@pytest.fixture(autouse=True)
-def _no_ca_bundle_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-
-
 def _rows() -> dict[str, list[dict[str, Any]]]:
     customers = [
         {"dataAreaId": "usmf", "CustomerAccount": f"Q-{n:03}", "OrganizationName": name,

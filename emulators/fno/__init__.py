@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,8 +31,7 @@ import anyio
 import anyio.abc
 
 from emulators._entra import App, Authority
-from emulators._server import serve_tls
-from emulators._tls import make_tls
+from emulators._server import Serving
 from emulators.fno.admin import admin_routes
 from emulators.fno.app import Service, build_app
 from emulators.fno.definitions import (
@@ -111,9 +109,8 @@ class FnoEmulator:
         self._service.publish = self.events.publish
         if seed:
             self.seed(SEED_ROWS)
-        self._group: anyio.abc.TaskGroup | None = None
+        self._serving = Serving()
         self._emitting = anyio.CancelScope()
-        self._stop = anyio.Event()
 
     def __repr__(self) -> str:  # no secret in a repr
         return f"FnoEmulator(url={self.url!r}, tenant_id={self.tenant_id!r})"
@@ -136,17 +133,12 @@ class FnoEmulator:
         self.store.drain()
 
     async def __aenter__(self) -> FnoEmulator:
-        tls = make_tls(self.directory)
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
         routes = admin_routes(
             self.admin_key, self.throttling, self.expire_tokens, events_routes(self.events)
         )
         app = build_app(self._service, routes)
-        await self._group.start(self._emit)
-        port = await self._group.start(
-            partial(serve_tls, app, tls, self._host, self._port, stop=self._stop)
-        )
+        port = await self._serving.start(app, self.directory, self._host, self._port)
+        await self._serving.group.start(self._emit)
         self.url = self.authority = f"https://{self._host}:{port}"
         self._service.base_url = self._auth.resource = self.url
         return self
@@ -157,10 +149,8 @@ class FnoEmulator:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> bool | None:
-        assert self._group is not None
-        self._stop.set()  # hypercorn shuts down gracefully; cancelling it mid-serve breaks it
         self._emitting.cancel()
-        await self._group.__aexit__(None, None, None)
+        await self._serving.stop()
         return None
 
     async def _emit(

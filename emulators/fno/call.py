@@ -8,20 +8,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
+from emulators._answer import Answer as Answer  # re-exported: the handlers import it from here
 from emulators.fno import errors
 
 DATA_PATH = "/data/"
 JSON = "application/json; odata.metadata=minimal; odata.streaming=true"
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
-
-
-class Answer(msgspec.Struct, kw_only=True):
-    """A response: status, headers and body."""
-
-    status: int
-    headers: dict[str, str] = {}
-    body: bytes = b""
 
 
 class Call:

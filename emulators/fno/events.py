@@ -25,7 +25,6 @@ a loopback host; its ``?code=`` key never appears in a log, an error or the stat
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import math
 import random
 import ssl
@@ -41,6 +40,7 @@ import structlog
 
 from emulators.fno.definitions import COMPANY, Registry
 from emulators.fno.store import Change
+from replicator.http_settings import is_loopback
 
 log = structlog.get_logger()
 EVENT_TYPES = ("create", "update", "delete")
@@ -316,17 +316,8 @@ def _check_endpoint(endpoint: str) -> None:
     parts = urlsplit(endpoint)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and _loopback(parts.hostname or ""):
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
         return
     raise ValueError(
         f"endpoint {redact(endpoint)!r}: use https://, or http:// to a loopback address"
     )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
