@@ -36,12 +36,16 @@ class Receiver:
         self.events: list[dict[str, Any]] = []
         self.failing = 0
         self.refused = 0
+        self.hanging = False
+        self.unblock = anyio.Event()
         self.url = ""
         self.ca_file = ""
 
     async def hook(self, request: Request) -> Response:
         if request.query_params.get("code") != KEY:
             return Response(status_code=401)
+        if self.hanging:
+            await self.unblock.wait()  # an endpoint that never answers in time
         if self.failing:
             self.failing -= 1
             self.refused += 1
@@ -235,6 +239,22 @@ async def test_an_event_that_exhausts_its_retries_goes_to_the_error_log_and_can_
     assert resent.json() == {"resent": 1}
     await until(lambda: len(receiver.events) == 1)
     assert receiver.events[0]["EventId"] == failed["event_id"] and fno.events.errors == []
+
+
+@pytest.mark.anyio
+async def test_a_timeout_counts_as_a_failed_attempt(fno: FnoEmulator, receiver: Receiver) -> None:
+    """An endpoint that does not answer within timeout_s is retried, then the event is logged
+    as failed with the reason 'timeout'."""
+    _subscribe(fno, receiver)
+    fno.events.configure(Faults(retries=1, retry_interval_s=0.01, timeout_s=0.2))
+    receiver.hanging = True
+    try:
+        await _write_customers(fno, 1)
+        await until(lambda: fno.events.errors)
+        (failed,) = fno.events.errors
+        assert failed.attempts == 2 and failed.error == "timeout"
+    finally:
+        receiver.unblock.set()
 
 
 @pytest.mark.anyio

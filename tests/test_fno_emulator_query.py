@@ -109,7 +109,7 @@ async def test_enum_filters_take_qualified_literals(fno: FnoEmulator) -> None:
     assert yes == ["Q-001", "Q-003"]
     assert bare.status_code == 400 and "incompatible types" in inner_error(bare)[1]
     assert unknown.status_code == 400
-    assert "'Maybe' is not a valid enumeration type constant" in inner_error(unknown)[1]
+    assert "NoYes'Maybe'' is not a valid enumeration type constant" in inner_error(unknown)[1]
 
 
 @pytest.mark.anyio

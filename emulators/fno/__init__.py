@@ -42,10 +42,11 @@ from emulators.fno.definitions import (
     Reference,
     Registry,
 )
-from emulators.fno.events import Emitter, Faults, Subscription
+from emulators.fno.events import Emitter
 from emulators.fno.events_admin import events_routes
 from emulators.fno.standard import SEED_ROWS, standard_registry
 from emulators.fno.store import Store
+from emulators.fno.subscriptions import Faults, Subscription
 from emulators.fno.throttling import Throttling
 from emulators.fno.values import default
 

@@ -15,11 +15,12 @@ MinorVersion, InitiatingUserAADObjectId) plus what says which row changed: Entit
 public name), EntitySetName, EventType (``Create``/``Update``/``Delete``) and Keys (the key
 fields). BusinessEventId is ``<entity set>_<event type>``: our choice, the docs are silent.
 
-Delivery faults (``Faults``, drawn from one seeded RNG, in the order events come): ``loss``
+Delivery faults (``Faults`` of ``subscriptions.py``, drawn from one seeded RNG, in the order
+events come): ``loss``
 drops an event (recorded in ``lost``), ``reorder`` holds one back until the next event has
 been delivered (or ``hold_s`` passes, or ``release()``), ``duplicate`` delivers it twice.
-An endpoint is ``https://`` (trusting the subscription's CA file if given) or ``http://`` to
-a loopback host; its ``?code=`` key never appears in a log, an error or the status.
+A 5xx, a timeout or a refused connection is a failed attempt. The endpoint's ``?code=`` key
+never appears in a log, an error or the status.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import random
 import ssl
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -40,34 +40,16 @@ import structlog
 
 from emulators.fno.definitions import COMPANY, Registry
 from emulators.fno.store import Change
-from replicator.http_settings import is_loopback
+from emulators.fno.subscriptions import (
+    EVENT_TYPES,
+    Faults,
+    Subscription,
+    check_endpoint,
+    redact,
+)
 
 log = structlog.get_logger()
-EVENT_TYPES = ("create", "update", "delete")
 QUEUE = 10_000
-
-
-class Subscription(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """An endpoint activated for one entity's events."""
-
-    endpoint: str
-    entity_set: str
-    events: tuple[str, ...] = EVENT_TYPES
-    ca_file: str | None = None
-    id: str = ""
-
-
-class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Delivery faults and the retry policy (the defaults: a faithful, fault-free endpoint)."""
-
-    seed: int = 0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    loss: float = 0.0
-    retries: int = 3
-    retry_interval_s: float = 1.0
-    timeout_s: float = 10.0
-    hold_s: float = 0.5
 
 
 class Outbound(msgspec.Struct, kw_only=True):
@@ -88,12 +70,6 @@ class FailedEvent(msgspec.Struct, kw_only=True):
     attempts: int
     error: str
     payload: dict[str, Any]
-
-
-def redact(url: str) -> str:
-    """The endpoint without its query (where the ``code`` key is)."""
-    parts = urlsplit(url)
-    return parts._replace(query="code=***" if parts.query else "").geturl()
 
 
 class Emitter:
@@ -117,7 +93,7 @@ class Emitter:
 
     def subscribe(self, subscription: Subscription) -> str:
         """Activate a subscription (ValueError naming what is wrong); its id."""
-        _check_endpoint(subscription.endpoint)
+        check_endpoint(subscription.endpoint)
         if self._registry.entity(subscription.entity_set) is None:
             raise ValueError(f"no entity set {subscription.entity_set!r} to subscribe to")
         unknown = set(subscription.events) - set(EVENT_TYPES)
@@ -133,11 +109,7 @@ class Emitter:
 
     def configure(self, faults: Faults) -> None:
         """New delivery faults; the RNG restarts from their seed."""
-        for name in ("duplicate", "reorder", "loss"):
-            if not 0.0 <= getattr(faults, name) <= 1.0:
-                raise ValueError(f"{name} is a probability between 0 and 1")
-        if faults.retries < 0 or faults.retry_interval_s < 0 or faults.timeout_s <= 0:
-            raise ValueError("retries and retry_interval_s must be >= 0, timeout_s > 0")
+        faults.check()
         self.faults = faults
         self._rng = random.Random(faults.seed)
 
@@ -310,14 +282,3 @@ def _summary(item: Outbound) -> dict[str, Any]:
         "EventType": payload["EventType"],
         "Keys": payload["Keys"],
     }
-
-
-def _check_endpoint(endpoint: str) -> None:
-    parts = urlsplit(endpoint)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
-        return
-    raise ValueError(
-        f"endpoint {redact(endpoint)!r}: use https://, or http:// to a loopback address"
-    )

@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from emulators._admin import Handler, problem
-from emulators.fno.events import Emitter, Faults, Subscription
+from emulators.fno.events import Emitter
+from emulators.fno.subscriptions import Faults, Subscription
 
 
 class _Removal(msgspec.Struct, forbid_unknown_fields=True):
