@@ -127,6 +127,22 @@ async def test_each_committed_write_posts_a_data_event_with_the_rows_key(
 
 
 @pytest.mark.anyio
+async def test_an_event_names_the_app_that_made_the_change(
+    fno: FnoEmulator, receiver: Receiver
+) -> None:
+    """InitiatingUserAADObjectId is the writing app's object id: the replicator's or a user's."""
+    _subscribe(fno, receiver)
+    async with odata(fno) as client:
+        await client.post("CustomersV3", json=customer("EV-3"))
+    async with odata(fno, user=True) as client:
+        await client.post("CustomersV3", json=customer("EV-4"))
+    await until(lambda: len(receiver.events) == 2)
+    by_account = {e["Keys"]["CustomerAccount"]: e for e in receiver.events}
+    assert by_account["EV-3"]["InitiatingUserAADObjectId"] == "{" + fno.object_id + "}"
+    assert by_account["EV-4"]["InitiatingUserAADObjectId"] == "{" + fno.user_object_id + "}"
+
+
+@pytest.mark.anyio
 async def test_a_subscription_gets_only_its_entity_and_event_types(
     fno: FnoEmulator, receiver: Receiver
 ) -> None:

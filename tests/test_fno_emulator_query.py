@@ -123,6 +123,23 @@ async def test_date_time_filters_compare_instants(fno: FnoEmulator) -> None:
 
 
 @pytest.mark.anyio
+async def test_the_modified_date_time_is_set_by_the_server_on_every_write(
+    fno: FnoEmulator,
+) -> None:
+    """A create's and an update's When is the time of the write, whatever the body says;
+    a filter on it finds what changed since."""
+    async with odata(fno) as client:
+        before = (await client.get("Happenings('E5')")).json()["When"]
+        made = await client.post(
+            "Happenings", json={"EventId": "E9", "When": "2000-01-01T00:00:00Z"}
+        )
+        assert made.status_code == 201 and made.json()["When"] > before
+        assert (await client.patch("Happenings('E1')", json={"Count": 10})).status_code == 204
+        since = await client.get("Happenings", params={"$filter": f"When gt {before}"})
+    assert sorted(row["EventId"] for row in since.json()["value"]) == ["E1", "E9"]
+
+
+@pytest.mark.anyio
 async def test_bad_filters_are_400_naming_the_problem(fno: FnoEmulator) -> None:
     """An unknown property, a dangling operator and an unknown option are refused."""
     async with odata(fno) as client:

@@ -48,7 +48,7 @@ from emulators.fno.standard import SEED_ROWS, standard_registry
 from emulators.fno.store import Store
 from emulators.fno.subscriptions import Faults, Subscription
 from emulators.fno.throttling import Throttling
-from emulators.fno.values import default
+from emulators.fno.values import default, stamp
 
 __all__ = [
     "Edm",
@@ -88,15 +88,22 @@ class FnoEmulator:
         self.ca_file = self.directory / "ca.pem"
         self.tenant_id = "emulator.onmicrosoft.com"
         self.client_id, self.client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        self.user_client_id, self.user_client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        # Entra object ids of the two apps' service principals (InitiatingUserAADObjectId)
+        self.object_id, self.user_object_id = str(uuid.uuid4()), str(uuid.uuid4())
         self.admin_key = secrets.token_urlsafe(24)  # the test hooks' key (admin.py)
         self.company = company
         self.url = self.authority = ""
         self._host, self._port = host, port
         self.registry = registry if registry is not None else standard_registry()
         self.store = Store(list(self.registry.entities.values()))
-        app = App(client_id=self.client_id, secret=self.client_secret, user_id=str(uuid.uuid4()))
+        apps = [  # the replicator's app registration, and a user's app making other changes
+            App(client_id=self.client_id, secret=self.client_secret, user_id=self.object_id),
+            App(client_id=self.user_client_id, secret=self.user_client_secret,
+                user_id=self.user_object_id),
+        ]  # fmt: skip
         self._auth = Authority(
-            tenant_id=self.tenant_id, resource="", apps=[app], token_lifetime_s=token_lifetime_s
+            tenant_id=self.tenant_id, resource="", apps=apps, token_lifetime_s=token_lifetime_s
         )
         self._service = Service(
             registry=self.registry,
@@ -129,7 +136,8 @@ class FnoEmulator:
             if entity is None:
                 continue
             for entry in entries:
-                values = {f.name: default(f, self.registry) for f in entity.fields} | entry
+                values = {f.name: default(f, self.registry) for f in entity.fields}
+                values |= stamp(entity) | entry
                 self.store.insert(entity, values)
         self.store.drain()
 
@@ -172,6 +180,10 @@ class FnoEmulator:
             "tenant_id": self.tenant_id,
             "client_id": self.client_id,
             "client_secret": self.client_secret,
+            "object_id": self.object_id,
+            "user_client_id": self.user_client_id,
+            "user_client_secret": self.user_client_secret,
+            "user_object_id": self.user_object_id,
             "ca_file": str(self.ca_file),
             "admin_key": self.admin_key,
             "company": self.company,

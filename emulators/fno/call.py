@@ -18,8 +18,8 @@ _encoder = msgspec.json.Encoder()
 
 
 class Call:
-    """A request: method, path below ``/data/``, query, headers, body; and who the caller's
-    default company is."""
+    """A request: method, path below ``/data/``, query, headers, body; the caller (its Entra
+    object id) and its default company."""
 
     def __init__(
         self,
@@ -30,6 +30,7 @@ class Call:
         headers: dict[str, str],
         body: bytes,
         company: str,
+        user: str,
     ) -> None:
         parts = urlsplit(target)
         self.base_url = base_url
@@ -41,6 +42,7 @@ class Call:
         self.headers = {name.lower(): value for name, value in headers.items()}
         self.body = body
         self.company = company
+        self.user = user
 
     @property
     def url(self) -> str:

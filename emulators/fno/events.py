@@ -9,18 +9,18 @@ configurable), then the event goes to an error log, from which it can be resent 
 
 The payload. ``data-events.md`` names a ``RemoteExecutionContext`` when the event travels
 through Dataverse; for an HTTPS endpoint the docs give no schema. The emulator sends the
-business-event envelope of ``home-page.md``'s examples (BusinessEventId, BusinessEventLegalEntity,
-ControlNumber, EventId, EventTime as ``/Date(ms)/`` and EventTimeIso8601, MajorVersion,
-MinorVersion, InitiatingUserAADObjectId) plus what says which row changed: EntityName (the
-public name), EntitySetName, EventType (``Create``/``Update``/``Delete``) and Keys (the key
-fields). BusinessEventId is ``<entity set>_<event type>``: our choice, the docs are silent.
+envelope every business event carries (BusinessEventId,
+BusinessEventLegalEntity, ControlNumber, EventId, EventTime as ``/Date(ms)/`` and
+EventTimeIso8601, MajorVersion, MinorVersion, InitiatingUserAADObjectId: the object id of the
+app that wrote) plus what says which row changed: EntityName (the public name),
+EntitySetName, EventType (``Create``/``Update``/``Delete``) and Keys (the key fields).
+BusinessEventId is ``<entity set>_<event type>``: our choice, the docs are silent.
 
 Delivery faults (``Faults`` of ``subscriptions.py``, drawn from one seeded RNG, in the order
-events come): ``loss``
-drops an event (recorded in ``lost``), ``reorder`` holds one back until the next event has
-been delivered (or ``hold_s`` passes, or ``release()``), ``duplicate`` delivers it twice.
-A 5xx, a timeout or a refused connection is a failed attempt. The endpoint's ``?code=`` key
-never appears in a log, an error or the status.
+events come): ``loss`` drops an event (recorded in ``lost``), ``reorder`` holds one back until
+the next event has been delivered (or ``hold_s`` passes, or ``release()``), ``duplicate``
+delivers it twice. A 5xx, a timeout or a refused connection is a failed attempt. The
+endpoint's ``?code=`` key never appears in a log, an error or the status.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ class Emitter:
             "EventId": str(uuid.uuid4()).upper(),
             "EventTime": f"/Date({int(now.timestamp() * 1000)})/",
             "EventTimeIso8601": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "InitiatingUserAADObjectId": "{00000000-0000-0000-0000-000000000000}",
+            "InitiatingUserAADObjectId": "{" + (change.user or str(uuid.UUID(int=0))) + "}",
             "MajorVersion": 0,
             "MinorVersion": 0,
             "EntityName": entity.public_name if entity else change.entity_set,
