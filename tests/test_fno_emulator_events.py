@@ -24,6 +24,7 @@ from emulators._server import serve_tls
 from emulators._tls import make_tls
 from emulators.fno import Faults, FnoEmulator, Subscription
 from fno_client import customer, odata, tls
+from replicator.http.server import listening_socket, serve
 
 KEY = "hook-key-1234"
 
@@ -271,6 +272,25 @@ async def test_a_timeout_counts_as_a_failed_attempt(fno: FnoEmulator, receiver: 
         assert failed.attempts == 2 and failed.error == "timeout"
     finally:
         receiver.unblock.set()
+
+
+@pytest.mark.anyio
+async def test_plain_http_to_a_loopback_endpoint_is_delivered(
+    fno: FnoEmulator, receiver: Receiver
+) -> None:
+    """An http:// endpoint on 127.0.0.1 (a daemon without TLS) gets its events too."""
+    app = Starlette(routes=[Route("/hooks/fno", receiver.hook, methods=["POST"])])
+    stop = anyio.Event()
+    async with anyio.create_task_group() as group:
+        port = await group.start(partial(serve, app, listening_socket("127.0.0.1", 0), stop=stop))
+        fno.events.subscribe(
+            Subscription(endpoint=f"http://127.0.0.1:{port}/hooks/fno?code={KEY}",
+                         entity_set="CustomersV3")
+        )  # fmt: skip
+        await _write_customers(fno, 1)
+        await until(lambda: len(receiver.events) == 1)
+        stop.set()
+    assert receiver.events[0]["Keys"]["CustomerAccount"] == "D-0"
 
 
 @pytest.mark.anyio
