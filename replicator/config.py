@@ -9,7 +9,6 @@ is the user's name for side ``i``.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -17,11 +16,10 @@ from typing import Any, Literal
 import msgspec
 
 from .config_values import Range
-from .errors import ConfigError
 
 Direction = Literal["both", "0->1", "1->0"]
 
-_TOP_KEYS = {"state", "sides", "value_maps", "maps", "engine", "http"}
+_TOP_KEYS = {"include", "state", "sides", "value_maps", "maps", "engine", "http"}
 _STATE_KEYS = {"path"}
 ENGINE_RANGES = {
     "batch_size": Range(integer=True, least=1, most=10_000),
@@ -169,6 +167,10 @@ class Config(msgspec.Struct, frozen=True):
     maps: tuple[TableMap, ...]
     engine: EngineConfig = EngineConfig()
     http: HttpConfig = HttpConfig()
+    map_files: dict[str, str] = {}
+    """Per map defined in an included file: that file (``standard:customers``, a path)."""
+    included: tuple[str, ...] = ()
+    """The included files, in the order they were read."""
 
     @property
     def base_dir(self) -> Path:
@@ -190,6 +192,10 @@ class Config(msgspec.Struct, frozen=True):
             for m in self.maps
         }
 
+    def file_of(self, map_name: str) -> str:
+        """The name of the file that defines the map ``map_name``, for messages."""
+        return self.map_files.get(map_name, self.path.name)
+
     def map_named(self, name: str) -> TableMap:
         """The map called ``name``; ``KeyError`` if none."""
         for m in self.maps:
@@ -200,16 +206,10 @@ class Config(msgspec.Struct, frozen=True):
 
 def load_config(path: str | Path) -> Config:
     """Read, validate and normalise the config at ``path``; ``ConfigError`` lists problems."""
+    from .includes import read_toml
+
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the config: {exc.strerror or exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
-    return parse_config(raw, path.resolve())
+    return parse_config(read_toml(path), path.resolve())
 
 
 def parse_config(raw: dict[str, Any], path: Path) -> Config:
