@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from daemon import cli
 from replicator.config import Config, load_config
 from replicator.errors import ConfigError
 from replicator.includes import standard_names
@@ -38,7 +40,7 @@ fields = [
 ]
 create = ["fno"]
 conflict = "dataverse"
-filter = { dataverse = "statecode eq 0" }
+filter = { dataverse = "msdyn_tax IS NOT NULL OR 1" }
 """
 
 RENAMED = '{ file = "groups.toml", sides = { fno = "erp", dataverse = "crm" } }'
@@ -73,7 +75,7 @@ def test_an_included_map_takes_the_configs_side_names(tmp_path: Path) -> None:
     assert m.fields[0].direction == "0->1"
     assert m.create == frozenset({0})
     assert m.conflict == 1
-    assert m.filters == (None, "statecode eq 0")
+    assert m.filters == (None, "msdyn_tax IS NOT NULL OR 1")
     assert config.value_maps["noyes"].forward == {"No": False, "Yes": True}
     assert config.file_of("groups") == "groups.toml"
     assert config.included == ("groups.toml",)
@@ -203,3 +205,23 @@ def test_the_standard_map_files_are_shipped() -> None:
     """standard:all and the map groups of the issue are there to include."""
     names = set(standard_names())
     assert {"all", "customers", "currencies", "legal_entities", "sales_orders"} <= names
+
+
+def test_validate_names_the_included_files_and_the_file_of_a_missing_column(
+    tmp_path: Path,
+) -> None:
+    """``replicator validate`` says which files it read, and where a missing column is mapped."""
+    files = {"main.toml": f"include = [{RENAMED}]\n{SIDES}", "groups.toml": GROUPS}
+    config = write(tmp_path, files)
+    with sqlite3.connect(tmp_path / "erp.db") as db:
+        db.execute("CREATE TABLE CustCustomerGroup (CustomerGroupId, Description, TaxIncluded)")
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute("CREATE TABLE msdyn_customergroups (msdyn_groupid, msdyn_description)")
+    done = cli("validate", "--config", str(config))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "groups.toml: map 'groups': " in done.stderr and "msdyn_tax" in done.stderr
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute("ALTER TABLE msdyn_customergroups ADD COLUMN msdyn_tax")
+    done = cli("validate", "--config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "main.toml: ok (1 maps; included: groups.toml)"
