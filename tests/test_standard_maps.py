@@ -11,6 +11,7 @@ from adapters.dataverse import DataverseSide, create_side
 from emulators.dataverse import DataverseEmulator
 from replicator.config import Config, load_config
 from replicator.engine import check_schema
+from replicator.errors import ConfigError
 from replicator.includes import standard_dir, standard_names
 
 SECRET_ENV = "STANDARD_MAPS_TEST_SECRET"
@@ -52,6 +53,25 @@ def test_all_holds_every_map_once_in_a_prerequisite_order(tmp_path: Path) -> Non
     graph = config.prerequisite_graph()
     for i, name in enumerate(names):
         assert graph[name] - {name} <= set(names[:i]), name
+    assert "person_customers" not in names
+
+
+def test_person_customers_cannot_sit_beside_the_customers_map(tmp_path: Path) -> None:
+    """CustomersV3 belongs to one map: including both files is refused, naming both maps."""
+    path = tmp_path / "both.toml"
+    entry = '{{ file = "standard:{}", sides = {{ {} }} }}'
+    both = ", ".join(entry.format(n, RENAMING) for n in ("customers", "person_customers"))
+    path.write_text(
+        f'include = [{both}]\n[sides.fno]\nadapter = "sqlite"\npath = "fno.db"\n'
+        '[sides.crm]\nadapter = "sqlite"\npath = "crm.db"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        "standard:person_customers: map 'person_customers', fno: entity 'CustomersV3' is "
+        "already mapped by map 'customers' of standard:customers; an entity belongs to one map"
+    ]
 
 
 def test_directions_and_create_rules_follow_the_templates(tmp_path: Path) -> None:

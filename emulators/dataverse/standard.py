@@ -24,7 +24,17 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from emulators.dataverse.columns import company, flag, key, lookup, memo, money, text, whole
+from emulators.dataverse.columns import (
+    company,
+    coordinates,
+    flag,
+    key,
+    lookup,
+    memo,
+    money,
+    text,
+    whole,
+)
 from emulators.dataverse.documents import INVOICE, INVOICEDETAIL, QUOTE, QUOTEDETAIL
 from emulators.dataverse.partners import MSDYN_VENDOR, MSDYN_VENDORGROUP, UOM, UOMSCHEDULE
 from emulators.dataverse.sales import MSDYN_SHAREDPRODUCTDETAIL, SALESORDER, SALESORDERDETAIL
@@ -175,35 +185,9 @@ ACCOUNT = Table(
             type="Picklist",
             options={1: "Bill To", 2: "Ship To", 3: "Primary", 4: "Other"},
         ),
-        Column(
-            logical_name="address1_latitude",
-            type="Double",
-            precision=5,
-            min_value=-90,
-            max_value=90,
-        ),
-        Column(
-            logical_name="address1_longitude",
-            type="Double",
-            precision=5,
-            min_value=-180,
-            max_value=180,
-        ),
+        *coordinates("address1"),
         *(text(f"address2_{part}", n) for part, n in ADDRESS_PARTS),
-        Column(
-            logical_name="address2_latitude",
-            type="Double",
-            precision=5,
-            min_value=-90,
-            max_value=90,
-        ),
-        Column(
-            logical_name="address2_longitude",
-            type="Double",
-            precision=5,
-            min_value=-180,
-            max_value=180,
-        ),
+        *coordinates("address2"),
         lookup("transactioncurrencyid", "transactioncurrency"),
         lookup("primarycontactid", "contact"),
         lookup("parentaccountid", "account"),
@@ -261,7 +245,9 @@ CONTACT = Table(
         lookup("msdyn_customergroupid", "msdyn_customergroup"),
         # the columns the vendor contact persons' template names (CDS Contacts V2)
         lookup("msdyn_vendorcontactid", "msdyn_vendor"),
+        lookup("transactioncurrencyid", "transactioncurrency"),
         *(text(f"address1_{part}", n) for part, n in ADDRESS_PARTS),
+        *coordinates("address1"),
         text("fax", 50),
         text("websiteurl", 200),
         text("department", 100),
