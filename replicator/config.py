@@ -9,6 +9,7 @@ is the user's name for side ``i``.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 from .config_values import Range
+from .errors import ConfigError
 
 Direction = Literal["both", "0->1", "1->0"]
 
@@ -206,10 +208,16 @@ class Config(msgspec.Struct, frozen=True):
 
 def load_config(path: str | Path) -> Config:
     """Read, validate and normalise the config at ``path``; ``ConfigError`` lists problems."""
-    from .includes import read_toml
-
     path = Path(path)
-    return parse_config(read_toml(path), path.resolve())
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    return parse_config(raw, path.resolve())
 
 
 def parse_config(raw: dict[str, Any], path: Path) -> Config:
