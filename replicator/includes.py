@@ -155,8 +155,11 @@ class _Expander:
         if not isinstance(entry, dict):
             self.problem(label, where, 'must be a path, "standard:<name>" or { file = "..." }')
             return None
-        for k in sorted(set(entry) - _ENTRY_KEYS):
+        unknown = sorted(set(entry) - _ENTRY_KEYS)
+        for k in unknown:
             self.problem(label, where, unknown_key_message(k, _ENTRY_KEYS))
+        if unknown:
+            return None
         file, sides = entry.get("file"), entry.get("sides", {})
         if not isinstance(file, str) or not file:
             self.problem(label, where, 'file is required: a path or "standard:<name>"')
@@ -222,33 +225,33 @@ class _Expander:
         parent_label: str,
         where: str,
     ) -> dict[str, str] | None:
-        """Side name in the included file -> side name of the root config."""
+        """Side name in the included file -> side name of the root config (None if wrong)."""
         declared: list[str] = raw.get("sides") or []
-        parent_names = sorted(set(rename))
-        if not table:
-            missing = [s for s in declared if s not in rename]
-            if missing:
-                self.problem(
-                    parent_label,
-                    where,
-                    f"{label} is written for sides {either(declared)}, {parent_label} has "
-                    f"{either(parent_names)}: rename them with a table entry, "
-                    f'{{ file = "...", sides = {{ {missing[0]} = "<side here>" }} }}',
-                )
-                return None
-            return dict(rename)
+        parents = list(rename)
         wrong = [k for k in table if declared and k not in declared]
         wrong += [v for v in table.values() if v not in rename]
         if wrong or len(set(table.values())) != len(table):
             self.problem(
                 parent_label,
                 f"{where}, sides",
-                f"must rename sides of {label} ({either(declared or list(table))}) to distinct "
-                f"sides of {parent_label} ({either(parent_names)})",
+                f"must rename sides of {label} ({_and(declared or list(table))}) to distinct "
+                f"sides of {parent_label} ({_and(parents)})",
             )
             return None
         child = {s: rename[s] for s in rename if s not in table.values()}
         child.update({k: rename[v] for k, v in table.items()})
+        missing = [s for s in declared if s not in child]
+        if missing:
+            free = [p for p in parents if p not in table.values() and p not in declared]
+            example = ", ".join(f'{m} = "{p}"' for m, p in zip(missing, free, strict=False))
+            self.problem(
+                parent_label,
+                where,
+                f"{label} is written for sides {_and(declared)} and {parent_label} has "
+                f"{_and(parents)}: rename them, e.g. {{ file = \"{label}\", sides = "
+                f"{{ {example or '...'} }} }}",
+            )
+            return None
         return child
 
     def flipped(self, raw: dict[str, Any], rename: dict[str, str]) -> bool:
@@ -294,6 +297,12 @@ class _Expander:
                 self.map_origin[name] = label
             self.out.maps.append(renamed_map(m, rename) if isinstance(m, dict) else m)
             self.out.map_files.append((label, i))
+
+
+def _and(names: list[str]) -> str:
+    """``'a' and 'b'``."""
+    quoted = [repr(n) for n in names]
+    return " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
 
 
 def _typed(table: Any) -> Any:

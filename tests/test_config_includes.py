@@ -155,8 +155,24 @@ def test_a_map_file_written_for_other_sides_needs_renaming(tmp_path: Path) -> No
     found = problems(
         tmp_path, {"main.toml": f'include = ["groups.toml"]\n{SIDES}', "groups.toml": GROUPS}
     )
-    assert len(found) == 1
-    assert found[0].startswith("main.toml: include[0]: groups.toml is written for sides 'fno' or")
+    assert found == [
+        "main.toml: include[0]: groups.toml is written for sides 'fno' and 'dataverse' and "
+        "main.toml has 'erp' and 'crm': rename them, e.g. { file = \"groups.toml\", sides = "
+        '{ fno = "erp", dataverse = "crm" } }'
+    ]
+
+
+def test_a_renaming_must_cover_every_side_of_the_file(tmp_path: Path) -> None:
+    """Renaming fno alone leaves dataverse unknown: refused, with the missing pair suggested."""
+    entry = '{ file = "groups.toml", sides = { fno = "erp" } }'
+    found = problems(
+        tmp_path, {"main.toml": f"include = [{entry}]\n{SIDES}", "groups.toml": GROUPS}
+    )
+    assert found == [
+        "main.toml: include[0]: groups.toml is written for sides 'fno' and 'dataverse' and "
+        "main.toml has 'erp' and 'crm': rename them, e.g. { file = \"groups.toml\", sides = "
+        '{ dataverse = "crm" } }'
+    ]
 
 
 def test_a_renaming_to_an_unknown_side_is_refused(tmp_path: Path) -> None:
