@@ -6,7 +6,10 @@ shipped with replicator (``config/standard/<name>.toml``), or a table
 names the map file uses to the including file's. A map file holds ``[[maps]]``,
 ``[value_maps.*]``, its own ``include`` and ``sides = ["fno", "dataverse"]``: the side
 names it is written for, the first being the left of its value maps. A value map is
-turned round when the renamed first side is the config's second one.
+turned round when the renamed first side is the config's second one. Two map files may
+define one value map only alike; the including config's own ``[value_maps.<name>]``
+replaces an included one (the option values of a Dataverse choice column are the
+environment's: a config states its own).
 
 Expansion happens on the decoded TOML, before the config is checked: the result is one
 raw config with every map, and for each map and value map the file it came from, so the
@@ -248,7 +251,7 @@ class _Expander:
                 parent_label,
                 where,
                 f"{label} is written for sides {_and(declared)} and {parent_label} has "
-                f"{_and(parents)}: rename them, e.g. {{ file = \"{label}\", sides = "
+                f'{_and(parents)}: rename them, e.g. {{ file = "{label}", sides = '
                 f"{{ {example or '...'} }} }}",
             )
             return None
@@ -269,7 +272,7 @@ class _Expander:
             if flip and isinstance(table, dict):
                 table = _turned(table)
             first = self.out.value_map_files.get(name)
-            if first is None:
+            if first is None or label == self.root.name:  # the config's own one wins
                 self.out.value_maps[name] = table
                 self.out.value_map_files[name] = label
             elif _typed(self.out.value_maps[name]) != _typed(table):

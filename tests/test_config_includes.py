@@ -241,3 +241,12 @@ def test_validate_names_the_included_files_and_the_file_of_a_missing_column(
     done = cli("validate", "--config", str(config))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == "main.toml: ok (1 maps; included: groups.toml)"
+
+
+def test_the_configs_own_value_map_replaces_an_included_one(tmp_path: Path) -> None:
+    """A config states its environment's option values over a map file's."""
+    own = '[value_maps.noyes]\n"No" = 0\n"Yes" = 1\n'
+    files = {"main.toml": f"include = [{RENAMED}]\n{SIDES}\n{own}", "groups.toml": GROUPS}
+    config = loaded(tmp_path, files)
+    assert config.value_maps["noyes"].forward == {"No": 0, "Yes": 1}
+    assert config.maps[0].fields[1].value_map == config.value_maps["noyes"]
