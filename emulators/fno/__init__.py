@@ -44,7 +44,7 @@ from emulators.fno.definitions import (
     Reference,
     Registry,
 )
-from emulators.fno.standard import SEED_ROWS, standard_registry
+from emulators.fno.standard_maps import SEED_ROWS, standard_registry
 from emulators.fno.store import Store
 
 __all__ = [
