@@ -28,6 +28,7 @@ import msgspec
 
 from .errors import ConfigError
 from .messages import either, unknown_key_message
+from .renaming import and_list, renamed_map, same_shape, turned
 
 STANDARD = "standard:"
 MAP_FILE_KEYS = {"include", "sides", "value_maps", "maps"}
@@ -237,8 +238,8 @@ class _Expander:
             self.problem(
                 parent_label,
                 f"{where}, sides",
-                f"must rename sides of {label} ({_and(declared or list(table))}) to distinct "
-                f"sides of {parent_label} ({_and(parents)})",
+                f"must rename sides of {label} ({and_list(declared or list(table))}) to distinct "
+                f"sides of {parent_label} ({and_list(parents)})",
             )
             return None
         child = {s: rename[s] for s in rename if s not in table.values()}
@@ -250,8 +251,8 @@ class _Expander:
             self.problem(
                 parent_label,
                 where,
-                f"{label} is written for sides {_and(declared)} and {parent_label} has "
-                f'{_and(parents)}: rename them, e.g. {{ file = "{label}", sides = '
+                f"{label} is written for sides {and_list(declared)} and {parent_label} has "
+                f'{and_list(parents)}: rename them, e.g. {{ file = "{label}", sides = '
                 f"{{ {example or '...'} }} }}",
             )
             return None
@@ -270,12 +271,12 @@ class _Expander:
             return
         for name, table in tables.items():
             if flip and isinstance(table, dict):
-                table = _turned(table)
+                table = turned(table)
             first = self.out.value_map_files.get(name)
             if first is None or label == self.root.name:  # the config's own one wins
                 self.out.value_maps[name] = table
                 self.out.value_map_files[name] = label
-            elif _typed(self.out.value_maps[name]) != _typed(table):
+            elif same_shape(self.out.value_maps[name]) != same_shape(table):
                 self.problem(
                     label,
                     f"[value_maps.{name}]",
@@ -300,56 +301,3 @@ class _Expander:
                 self.map_origin[name] = label
             self.out.maps.append(renamed_map(m, rename) if isinstance(m, dict) else m)
             self.out.map_files.append((label, i))
-
-
-def _and(names: list[str]) -> str:
-    """``'a' and 'b'``."""
-    quoted = [repr(n) for n in names]
-    return " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
-
-
-def _typed(table: Any) -> Any:
-    """A value map compared with its values' types (TOML's ``false`` is not ``0``)."""
-    if not isinstance(table, dict):
-        return table
-    return sorted((repr(k), type(v).__name__, repr(v)) for k, v in table.items())
-
-
-def _turned(table: dict[str, Any]) -> dict[str, Any]:
-    """A value map read the other way round (``strict`` kept)."""
-    out: dict[Any, Any] = {v: k for k, v in table.items() if k != "strict"}
-    if "strict" in table:
-        out["strict"] = table["strict"]
-    return out
-
-
-def renamed_map(m: dict[str, Any], rename: dict[str, str]) -> dict[str, Any]:
-    """A ``[[maps]]`` table with the side names of its file replaced by the config's."""
-    if all(k == v for k, v in rename.items()):
-        return m
-
-    def side(value: Any) -> Any:
-        return rename.get(value, value) if isinstance(value, str) else value
-
-    def keys(table: Any) -> Any:
-        return {side(k): v for k, v in table.items()} if isinstance(table, dict) else table
-
-    def field(item: Any) -> Any:
-        item = keys(item)
-        if isinstance(item, dict) and isinstance(d := item.get("direction"), str) and "->" in d:
-            item["direction"] = "->".join(side(p.strip()) for p in d.split("->", 1))
-        return item
-
-    out = keys(m)
-    for what in ("key", "fields"):
-        if isinstance(out.get(what), list):
-            out[what] = [field(f) for f in out[what]]
-    for what in ("create", "delete"):
-        if isinstance(out.get(what), list):
-            out[what] = [side(s) for s in out[what]]
-    for what in ("conflict", "initial_master"):
-        if what in out:
-            out[what] = side(out[what])
-    if "filter" in out:
-        out["filter"] = keys(out["filter"])
-    return dict(out)
