@@ -382,7 +382,8 @@ async def cmd_validate(args: argparse.Namespace) -> int:
         print(f"error: {p}", file=sys.stderr)
     if problems or unchecked:
         return 2 if problems else 1
-    print(f"{config.path.name}: ok ({len(config.maps)} maps)")
+    included = f"; included: {', '.join(config.included)}" if config.included else ""
+    print(f"{config.path.name}: ok ({len(config.maps)} maps{included})")
     return 0
 
 

@@ -21,7 +21,7 @@ from .errors import ConfigError
 
 Direction = Literal["both", "0->1", "1->0"]
 
-_TOP_KEYS = {"state", "sides", "value_maps", "maps", "engine", "http"}
+_TOP_KEYS = {"include", "state", "sides", "value_maps", "maps", "engine", "http"}
 _STATE_KEYS = {"path"}
 ENGINE_RANGES = {
     "batch_size": Range(integer=True, least=1, most=10_000),
@@ -173,6 +173,10 @@ class Config(msgspec.Struct, frozen=True):
     maps: tuple[TableMap, ...]
     engine: EngineConfig = EngineConfig()
     http: HttpConfig = HttpConfig()
+    map_files: dict[str, str] = {}
+    """Per map defined in an included file: that file (``standard:customers``, a path)."""
+    included: tuple[str, ...] = ()
+    """The included files, in the order they were read."""
 
     @property
     def base_dir(self) -> Path:
@@ -193,6 +197,10 @@ class Config(msgspec.Struct, frozen=True):
             }
             for m in self.maps
         }
+
+    def file_of(self, map_name: str) -> str:
+        """The name of the file that defines the map ``map_name``, for messages."""
+        return self.map_files.get(map_name, self.path.name)
 
     def map_named(self, name: str) -> TableMap:
         """The map called ``name``; ``KeyError`` if none."""

@@ -91,7 +91,9 @@ async def check_schema(config: Config, side: Side, index: int) -> list[str]:
         try:
             await side.check([entity_spec(m, index, config)])
         except SchemaError as exc:  # a side may name several problems, one a line
-            problems += [f"{config.path.name}: map {m.name!r}: {p}" for p in str(exc).splitlines()]
+            problems += [
+                f"{config.file_of(m.name)}: map {m.name!r}: {p}" for p in str(exc).splitlines()
+            ]
     return problems
 
 

@@ -7,7 +7,8 @@ all lines are raised together in one ``ConfigError`` so a user fixes everything 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from .adapter import option_problems
 from .config_values import Range, storable_problem, toml
 from .errors import ConfigError
 from .http_settings import read_http
+from .includes import expand
 from .map_validation import MapReader
 from .messages import either, unknown_key_message
 from .ordering import find_cycle
@@ -38,12 +40,31 @@ class ConfigReader:
         self.map_names: list[Any] = []  # as written, so a lookup may name a map that failed
         # (map, map it needs) -> where the need is written, for prerequisite cycles
         self.needs: dict[tuple[str, str], str] = {}
+        self.expanded = expand(raw, path)
+        self.problems += self.expanded.problems
+        self.file = path.name
+        """The file being read: the config, or while a map is read, the file defining it."""
+        self.map_files = {
+            m["name"]: label
+            for m, (label, _) in zip(self.expanded.maps, self.expanded.map_files, strict=True)
+            if isinstance(m, dict) and isinstance(m.get("name"), str) and label != path.name
+        }
 
     def problem(self, where: str, what: str) -> None:
-        """Record one problem found at ``where``."""
-        self.problems.append(
-            f"{self.path.name}: {where}: {what}" if where else f"{self.path.name}: {what}"
-        )
+        """Record one problem found at ``where`` (in the file being read)."""
+        self.problems.append(f"{self.file}: {where}: {what}" if where else f"{self.file}: {what}")
+
+    @contextmanager
+    def reading(self, file: str) -> Iterator[None]:
+        """Name ``file`` in the problems found meanwhile."""
+        before, self.file = self.file, file
+        try:
+            yield
+        finally:
+            self.file = before
+
+    def file_of(self, map_name: str) -> str:
+        return self.map_files.get(map_name, self.path.name)
 
     def unknown(self, found: Iterable[str], allowed: set[str], where: str) -> None:
         """Report each key of ``found`` that is not ``allowed``."""
@@ -62,7 +83,17 @@ class ConfigReader:
         http = read_http(self.table("[http]", self.raw.get("http", {})), self.path, self.problem)
         if self.problems or sides is None:
             raise ConfigError(self.problems)
-        return c.Config(self.path, state_path, sides, self.value_maps, maps, engine, http)
+        return c.Config(
+            self.path,
+            state_path,
+            sides,
+            self.value_maps,
+            maps,
+            engine,
+            http,
+            map_files={m.name: self.map_files[m.name] for m in maps if m.name in self.map_files},
+            included=tuple(self.expanded.included),
+        )
 
     def read_state(self) -> Path:
         state = self.table("[state]", self.raw.get("state", {}))
@@ -139,8 +170,12 @@ class ConfigReader:
         return c.SideConfig(name, adapter if isinstance(adapter, str) else "", options)
 
     def read_value_maps(self) -> dict[str, c.ValueMap]:
-        tables = self.table("[value_maps]", self.raw.get("value_maps", {}))
-        return {name: self.read_value_map(name, table) for name, table in tables.items()}
+        tables = self.expanded.value_maps
+        out = {}
+        for name, table in tables.items():
+            with self.reading(self.expanded.value_map_files[name]):
+                out[name] = self.read_value_map(name, table)
+        return out
 
     def read_value_map(self, name: str, raw: Any) -> c.ValueMap:
         where = f"[value_maps.{name}]"
@@ -164,30 +199,37 @@ class ConfigReader:
         return c.ValueMap(name, forward, backward, strict is True)
 
     def read_maps(self) -> tuple[c.TableMap, ...]:
-        raw_maps = self.raw.get("maps", [])
-        if not isinstance(raw_maps, list) or not raw_maps:
-            self.problem("", "at least one [[maps]] table is needed")
+        raw_maps = self.expanded.maps
+        if not raw_maps:
+            if not self.expanded.problems:
+                self.problem("", "at least one [[maps]] table is needed")
             return ()
         self.map_names = [m.get("name") if isinstance(m, dict) else None for m in raw_maps]
         built: list[c.TableMap] = []
-        for i, raw in enumerate(raw_maps):
-            if not isinstance(raw, dict):
-                self.problem(f"maps[{i}]", "must be a table")
-            elif (m := MapReader(self, raw, i).read()) is not None:
-                built.append(m)
-        self.check_map_names(self.map_names)
+        for raw, (file, i) in zip(raw_maps, self.expanded.map_files, strict=True):
+            with self.reading(file):
+                if not isinstance(raw, dict):
+                    self.problem(f"maps[{i}]", "must be a table")
+                elif (m := MapReader(self, raw, i).read()) is not None:
+                    built.append(m)
+        self.check_map_names()
         self.check_entities(built)
         self.check_prerequisites()
         return tuple(built)
 
-    def check_map_names(self, names: list[Any]) -> None:
+    def check_map_names(self) -> None:
+        """Two maps of one file with one name (across files, the includes report it)."""
+        names = self.map_names
+        files = self.expanded.map_files
         for i, name in enumerate(names):
-            if isinstance(name, str) and name in names[:i]:
-                self.problem(
-                    f"map {name!r}, name",
-                    f"maps[{names.index(name)}] and maps[{i}] "
-                    "have the same name; names must be unique",
-                )
+            first = names.index(name) if isinstance(name, str) else i
+            if first < i and files[first][0] == files[i][0]:
+                with self.reading(files[i][0]):
+                    self.problem(
+                        f"map {name!r}, name",
+                        f"maps[{files[first][1]}] and maps[{files[i][1]}] "
+                        "have the same name; names must be unique",
+                    )
 
     def check_entities(self, maps: list[c.TableMap]) -> None:
         for side in (0, 1):
@@ -195,11 +237,17 @@ class ConfigReader:
             for m in maps:
                 other = used.setdefault(m.entities[side], m)
                 if other is not m:
-                    self.problem(
-                        f"map {m.name!r}, {self.side_names[side]}",
-                        f"entity {m.entities[side]!r} is already mapped by map "
-                        f"{other.name!r}; an entity belongs to one map",
+                    where = f"map {other.name!r}" + (
+                        f" of {self.file_of(other.name)}"
+                        if self.file_of(other.name) != self.file_of(m.name)
+                        else ""
                     )
+                    with self.reading(self.file_of(m.name)):
+                        self.problem(
+                            f"map {m.name!r}, {self.side_names[side]}",
+                            f"entity {m.entities[side]!r} is already mapped by {where}; "
+                            "an entity belongs to one map",
+                        )
 
     def check_prerequisites(self) -> None:
         """Report each cycle of needs (prerequisites and lookups), naming where each is written."""
@@ -213,10 +261,11 @@ class ConfigReader:
                 return
             steps = list(zip(cycle, cycle[1:], strict=False))
             how = "; ".join(f"{a} -> {b}: {needs[a, b]}" for a, b in steps)
-            self.problem(
-                f"map {cycle[0]!r}, {needs[steps[0]]}",
-                f"prerequisite cycle {' -> '.join(cycle)} ({how})",
-            )
+            with self.reading(self.file_of(cycle[0])):
+                self.problem(
+                    f"map {cycle[0]!r}, {needs[steps[0]]}",
+                    f"prerequisite cycle {' -> '.join(cycle)} ({how})",
+                )
             del needs[steps[-1]]
 
     def table(self, where: str, value: Any) -> dict[str, Any]:

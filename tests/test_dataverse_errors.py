@@ -72,11 +72,11 @@ key = [ { fno = "dataAreaId", crm = "msdyn_company.cdm_companycode" },
 fields = [ { fno = "Description", crm = "msdyn_description" } ]
 
 [[maps]]
-name = "vendors"
-fno = "VendorsV2"
-crm = "msdyn_vendors"
-key = [ { fno = "VendorAccountNumber", crm = "msdyn_vendoraccountnumber" } ]
-fields = [ { fno = "Name", crm = "msdyn_vendorname" } ]
+name = "warehouses"
+fno = "Warehouses"
+crm = "msdyn_warehouses"
+key = [ { fno = "WarehouseId", crm = "msdyn_warehouseidentifier" } ]
+fields = [ { fno = "WarehouseName", crm = "msdyn_name" } ]
 """
 """A map keyed by a column no alternate key has, with a missing column, a lookup column
 to another table than its map's, a dotted text column; a table without change tracking;
@@ -301,7 +301,7 @@ async def test_every_schema_mistake_is_named_in_one_run(
         terms + "table 'msdyn_paymentterm' does not track changes: turn on Track changes in "
         "the table's properties in make.powerapps.com (or set ChangeTrackingEnabled on its "
         "definition)",
-        "replicator.toml: map 'vendors': side 'crm': entity 'msdyn_vendors': no table has "
+        "replicator.toml: map 'warehouses': side 'crm': entity 'msdyn_warehouses': no table has "
         "this entity set name (a map names a table by its entity set name, e.g. 'accounts')",
     ]
     assert (checked.code, ran.code) == (2, 2)

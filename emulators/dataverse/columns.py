@@ -53,3 +53,23 @@ def company(nav: str = "msdyn_company") -> Column:
 
 def key(name: str, *columns: str) -> AlternateKey:
     return AlternateKey(logical_name=name, columns=columns)
+
+
+def coordinates(address: str) -> tuple[Column, Column]:
+    """``<address>_latitude`` and ``_longitude``: Double, five digits after the point."""
+    return (
+        Column(
+            logical_name=f"{address}_latitude",
+            type="Double",
+            precision=5,
+            min_value=-90,
+            max_value=90,
+        ),
+        Column(
+            logical_name=f"{address}_longitude",
+            type="Double",
+            precision=5,
+            min_value=-180,
+            max_value=180,
+        ),
+    )

@@ -29,6 +29,13 @@ MSDYN_SHAREDPRODUCTDETAIL = Table(
         decimal("msdyn_salesprice", 2),  # type and precision undocumented
         decimal("msdyn_unitcost", 2),  # type and precision undocumented
         decimal("msdyn_netproductweight", 6),  # precision undocumented
+        # further columns of the released products template; types and precisions undocumented
+        decimal("msdyn_salespricequantity", 2),
+        decimal("msdyn_purchaseprice", 2),
+        decimal("msdyn_tareproductweight", 6),
+        decimal("msdyn_productvolume", 6),
+        Column(logical_name="msdyn_sellstartdate", type="DateTime", date_format="DateOnly"),
+        whole("msdyn_shelflifeperioddays"),
     ),
     keys=(key("msdyn_sharedproductdetailkey", "msdyn_company", "msdyn_itemnumber"),),
 )

@@ -24,7 +24,19 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from emulators.dataverse.columns import company, flag, key, lookup, memo, money, text, whole
+from emulators.dataverse.columns import (
+    company,
+    coordinates,
+    flag,
+    key,
+    lookup,
+    memo,
+    money,
+    text,
+    whole,
+)
+from emulators.dataverse.documents import INVOICE, INVOICEDETAIL, QUOTE, QUOTEDETAIL
+from emulators.dataverse.partners import MSDYN_VENDOR, MSDYN_VENDORGROUP, UOM, UOMSCHEDULE
 from emulators.dataverse.sales import MSDYN_SHAREDPRODUCTDETAIL, SALESORDER, SALESORDERDETAIL
 from emulators.dataverse.schema import Column, Table
 
@@ -94,7 +106,9 @@ MSDYN_PAYMENTTERM = Table(
         text("msdyn_description", 100),  # length undocumented
         whole("msdyn_days"),
         whole("msdyn_numberofmonth"),
+        whole("msdyn_cutoffdayofmonth", 0, 31),  # range undocumented
         flag("msdyn_iscashpayment"),
+        flag("msdyn_isdefaultpaymentterm"),
     ),
     keys=(key("msdyn_paymenttermkey", "msdyn_company", "msdyn_name"),),
 )
@@ -114,6 +128,16 @@ MSDYN_CUSTOMERGROUP = Table(
     ),
     keys=(key("msdyn_customergroupkey", "msdyn_company", "msdyn_groupid"),),
 )
+
+ADDRESS_PARTS = (
+    ("line1", 250),
+    ("city", 80),
+    ("county", 50),
+    ("stateorprovince", 50),
+    ("postalcode", 20),
+    ("country", 80),
+)
+"""A postal address's columns after ``address<n>_`` and their lengths."""
 
 CUSTOMER_TYPES = {
     1: "Competitor",
@@ -161,25 +185,16 @@ ACCOUNT = Table(
             type="Picklist",
             options={1: "Bill To", 2: "Ship To", 3: "Primary", 4: "Other"},
         ),
-        Column(
-            logical_name="address1_latitude",
-            type="Double",
-            precision=5,
-            min_value=-90,
-            max_value=90,
-        ),
-        Column(
-            logical_name="address1_longitude",
-            type="Double",
-            precision=5,
-            min_value=-180,
-            max_value=180,
-        ),
+        *coordinates("address1"),
+        *(text(f"address2_{part}", n) for part, n in ADDRESS_PARTS),
+        *coordinates("address2"),
         lookup("transactioncurrencyid", "transactioncurrency"),
         lookup("primarycontactid", "contact"),
         lookup("parentaccountid", "account"),
         lookup("msdyn_customergroupid", "msdyn_customergroup"),
         lookup("msdyn_paymentterm", "msdyn_paymentterm"),
+        lookup("msdyn_billingaccount", "account"),
+        lookup("msdyn_vendor", "msdyn_vendor"),
         flag("msdyn_creditlimitismandatory"),
         text("msdyn_language", 7),  # not standard: the demo's language (Dual-write has none here)
         # not standard: a MultiSelectPicklist, a DateOnly and a TimeZoneIndependent column,
@@ -213,6 +228,7 @@ CONTACT = Table(
         company(),
         text("msdyn_contactpersonid", 50),  # length undocumented
         text("firstname", 50),
+        text("middlename", 50),
         text("lastname", 50, required=True),
         Column(logical_name="fullname", type="String", max_length=160, read_only=True),
         text("jobtitle", 100),
@@ -227,6 +243,19 @@ CONTACT = Table(
         ),
         Column(logical_name="parentcustomerid", type="Customer", targets=("account", "contact")),
         lookup("msdyn_customergroupid", "msdyn_customergroup"),
+        # the columns the vendor contact persons' template names (CDS Contacts V2)
+        lookup("msdyn_vendorcontactid", "msdyn_vendor"),
+        lookup("transactioncurrencyid", "transactioncurrency"),
+        *(text(f"address1_{part}", n) for part, n in ADDRESS_PARTS),
+        *coordinates("address1"),
+        text("fax", 50),
+        text("websiteurl", 200),
+        text("department", 100),
+        memo("description"),
+        text("governmentid", 50),
+        text("spousesname", 100),
+        flag("msdyn_contactforvendor"),
+        flag("msdyn_sellable"),
     ),
     keys=(key("msdyn_contactpersonidkey", "msdyn_company", "msdyn_contactpersonid"),),
 )
@@ -242,6 +271,14 @@ STANDARD_TABLES: tuple[Table, ...] = (
     MSDYN_SHAREDPRODUCTDETAIL,
     SALESORDER,
     SALESORDERDETAIL,
+    MSDYN_VENDORGROUP,
+    MSDYN_VENDOR,
+    UOMSCHEDULE,
+    UOM,
+    QUOTE,
+    QUOTEDETAIL,
+    INVOICE,
+    INVOICEDETAIL,
 )
 
 SEED_ROWS: dict[str, tuple[dict[str, Any], ...]] = {

@@ -44,7 +44,7 @@ from emulators.fno.definitions import (
 )
 from emulators.fno.events import Emitter
 from emulators.fno.events_admin import events_routes
-from emulators.fno.standard import SEED_ROWS, standard_registry
+from emulators.fno.standard_maps import SEED_ROWS, standard_registry
 from emulators.fno.store import Store
 from emulators.fno.subscriptions import Faults, Subscription
 from emulators.fno.throttling import Throttling
