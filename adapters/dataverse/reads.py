@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from adapters._remote.batch import Reply
 from replicator.adapter import Row, ScanPage, Value
 from replicator.errors import PermanentError
 
-from .batch import Reply
 from .keys import chunks, condition
 from .lookups import Lookups
 from .schema import Entity, Field, Getter

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from adapters._remote.batch import Part, Reply
 from replicator.adapter import UNKNOWN_VERSION, Value, Values, WriteOp, WriteResult
 
-from .batch import Part, Reply
 from .errors import CONCURRENCY_MISMATCH, DUPLICATE_KEY, DUPLICATE_RECORD
 from .keys import row_url
 from .metadata import LOOKUPS
