@@ -242,7 +242,7 @@ class Transport:
     ) -> httpx.Response:
         """Send until an answer the caller should see (see the module docstring)."""
         target, attempts = (
-            _with_query(self._absolute(url), params),
+            with_query(self._absolute(url), params),
             attempts or self._backoff.attempts,
         )
         attempt, refreshed = 0, False
@@ -378,7 +378,7 @@ def _code(error: ODataError | None) -> str:
     return error.code if error else ""
 
 
-def _with_query(url: str, params: dict[str, str] | None) -> str:
+def with_query(url: str, params: dict[str, str] | None) -> str:
     """``url`` with ``params`` appended: spaces as %20, OData's ``$ , ' ( )`` left as they are."""
     if not params:
         return url
