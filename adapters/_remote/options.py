@@ -77,8 +77,10 @@ def checked(
         if key not in options:
             if field.required:
                 problems.append(f"{key}: required ({required.get(key, 'no default')})")
-            else:
+            elif field.default is not msgspec.NODEFAULT:
                 values[key] = field.default
+            else:
+                values[key] = field.default_factory()
             continue
         try:
             values[key] = msgspec.convert(options[key], field.type)

@@ -90,6 +90,24 @@ def _names(entities: Mapping[str, Entity], aliases: Mapping[str, str]) -> dict[s
     return names
 
 
+def _entity_for(table: str, lookup: Mapping[str, Entity]) -> Entity | None:
+    """The mapped entity a data event's table stands for. A virtual table is named after the
+    entity's AOT name (``mserp_custcustomerv3entity`` for ``CustCustomerV3Entity``), which
+    ``$metadata`` does not give; the public type name (``CustomerV3``) ends it, so a single
+    mapped entity whose type name ends the table's name is the one (``event_entities``
+    settles the rest)."""
+    name = table.lower()
+    if name in lookup:
+        return lookup[name]
+    bare = name.removeprefix("mserp_").removesuffix("entity")
+    found = {
+        id(e): e
+        for e in lookup.values()
+        if bare.endswith(e.type.type_name.rpartition(".")[2].lower())
+    }
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
 def _event(item: dict[str, Any], lookup: Mapping[str, Entity], where: str) -> Event | None:
     message = item.get("MessageName")
     if not isinstance(message, str) or message.lower() not in _OPS:
@@ -97,7 +115,7 @@ def _event(item: dict[str, Any], lookup: Mapping[str, Entity], where: str) -> Ev
     table = item.get("PrimaryEntityName")
     if not isinstance(table, str) or not table:
         raise EventError(f"{where}: PrimaryEntityName is missing")
-    entity = lookup.get(table.lower())
+    entity = _entity_for(table, lookup)
     if entity is None:
         return None  # an entity the side does not map: nothing to do
     op = _OPS[message.lower()]
