@@ -12,7 +12,7 @@ contract suite. Each row keeps its values as F&O's JSON gives them ("" for an em
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -134,8 +134,8 @@ class FakeFno:
         path = parts.path.removeprefix("/data/")
         self.gets.append(path + "?" + "&".join(f"{k}={v}" for k, v in query.items()))
         if path == "$metadata":
-            body = metadata(list(self.entities.values()))
-            return Reply(status=200, headers={"content-type": "application/xml"}, body=body)
+            document = metadata(list(self.entities.values()))
+            return Reply(status=200, headers={"content-type": "application/xml"}, body=document)
         if path not in self.entities:
             return _error(404, f"Resource not found for the segment '{path}'.")
         e = self.entities[path]
@@ -296,7 +296,7 @@ class _Parser:
                 raise ValueError("missing )")
             return inner
         field, op, lit = self._take(), self._take(), _literal(self._take())
-        ops = {
+        ops: dict[str, Callable[[Any, Any], Any]] = {
             "eq": lambda a, b: a == b,
             "ne": lambda a, b: a != b,
             "ge": lambda a, b: a >= b,
