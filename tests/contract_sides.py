@@ -1,8 +1,9 @@
 """The sides the adapter contract runs against, each with the application that edits it.
 
 A harness holds a prepared side and plays the business application behind the replicator's
-back: the memory reference, an SQLite file (a second connection) and the Dataverse
-emulator (its tables edited as "the user", not as the replicator's application user).
+back: the memory reference, an SQLite file (a second connection), the Dataverse
+emulator (its tables edited as "the user", not as the replicator's application user) and
+the F&O side against an OData fake whose every change is announced as a data event.
 Each gives its own filter text for the filtered entity: the filter is in the side's syntax.
 """
 
@@ -14,8 +15,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from fno_fake import FakeEntity, FakeFno
 
 from adapters.dataverse import create_side as create_dataverse_side
+from adapters.fno import FnoSide
+from adapters.fno.events import Event
+from adapters.fno.keys import key_values, native_id
+from adapters.fno.options import load_options as load_fno_options
 from adapters.memory import MemorySide
 from adapters.sqlite import create_side as create_sqlite_side
 from emulators.dataverse import AlternateKey, Column, DataverseEmulator, Table
@@ -23,9 +29,11 @@ from emulators.dataverse.standard import SYSTEMUSER
 from replicator.adapter import EntitySpec, Side, Values
 
 FIELDS = ("name", "kind", "qty")
-SIDES = ["memory", "sqlite", "dataverse"]
+SIDES = ["memory", "sqlite", "dataverse", "fno"]
 TABLE = "(id INTEGER PRIMARY KEY, code TEXT, name TEXT, kind TEXT, qty INTEGER CHECK (qty >= 0))"
 SECRET_ENV = "CONTRACT_DATAVERSE_SECRET"
+FNO_SECRET_ENV = "CONTRACT_FNO_SECRET"
+FNO_HOOK_ENV = "CONTRACT_FNO_HOOK_KEY"
 
 
 def specs(kind_is_a: str) -> list[EntitySpec]:
@@ -158,6 +166,59 @@ class DataverseHarness(Harness):
         return {**values, "qty": -1}
 
 
+def fno_entity(entity_set: str, type_name: str) -> FakeEntity:
+    """A data entity shaped like the SQLite tables, keyed by ``code`` (not company-specific)."""
+    fields = {"code": "Edm.String", "name": "Edm.String", "kind": "Edm.String", "qty": "Edm.Int32"}
+    return FakeEntity(entity_set=entity_set, type_name=type_name, key=("code",), fields=fields)
+
+
+class FnoHarness(Harness):
+    """The F&O side against the in-memory OData fake (tests/fno_fake.py) until the F&O
+    emulator runs here. Every change of a row, the application's or the replicator's, is
+    announced as a data event journaled in the side's inbox, as ``/hooks/<side>`` would."""
+
+    specs = specs("kind eq 'a'")
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.fake = FakeFno([fno_entity("items", "Item"), fno_entity("parts", "Part")])
+        self.fake.refuse["-1"] = "The quantity must not be negative."
+        options = {
+            "url": "https://fno.example",
+            "tenant_id": "contoso.onmicrosoft.com",
+            "client_id": "11111111-2222-3333-4444-555555555555",
+            "client_secret_env": FNO_SECRET_ENV,
+            "hook_key_env": FNO_HOOK_ENV,
+            "poll_interval_ms": 20,
+            "page_size": 2,  # a few rows already take several pages: paging is exercised
+        }
+        self.fno = FnoSide(
+            "fno", load_fno_options(options, tmp_path), tmp_path, transport=self.fake.transport()
+        )
+        self.side = self.fno
+        self.events = 0
+        self.fake.on_change = self._announce
+
+    def _announce(self, entity: str, row: dict[str, object], op: str) -> None:
+        self.events += 1
+        nid = native_id(self.fno.entities[entity].type, row)
+        kind = "delete" if op == "delete" else "upsert"
+        self.fno.inbox._add([Event(entity, nid, kind, f"event-{self.events}")])
+        self.fno._arrived.set()
+
+    def app_insert(self, entity: str, values: Values) -> str:
+        return native_id(self.fno.entities[entity].type, self.fake.put(entity, dict(values)))
+
+    def app_update(self, entity: str, native_id: str, values: Values) -> None:
+        key = key_values(self.fno.entities[entity].type, native_id)
+        self.fake.put(entity, {**key, **values})
+
+    def app_delete(self, entity: str, native_id: str) -> None:
+        self.fake.drop(entity, key_values(self.fno.entities[entity].type, native_id))
+
+    def refused(self, values: Values) -> Values:
+        return {**values, "qty": -1}
+
+
 @asynccontextmanager
 async def harness(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -168,6 +229,12 @@ async def harness(
             monkeypatch.setenv(SECRET_ENV, emulator.client_secret)
             async with _opened(DataverseHarness(emulator, tmp_path)) as opened:
                 yield opened
+        return
+    if kind == "fno":
+        monkeypatch.setenv(FNO_SECRET_ENV, "contract-secret")
+        monkeypatch.setenv(FNO_HOOK_ENV, "contract-hook-key")
+        async with _opened(FnoHarness(tmp_path)) as opened:
+            yield opened
         return
     if kind == "sqlite":
         sqlite = SQLiteHarness(tmp_path)

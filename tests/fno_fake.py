@@ -83,7 +83,10 @@ class FakeFno:
         self.gets: list[str] = []
         self.batches: list[list[Part]] = []
         self.refuse: dict[str, str] = {}
-        """Field value -> the validateWrite message that refuses it."""
+        """A field value (as text) -> the validateWrite message that refuses it."""
+        self.on_change: Callable[[str, dict[str, Any], str], None] | None = None
+        """Called with (entity set, row, "upsert" | "delete") after each change: what F&O's
+        data events would announce."""
         self.api = "https://fno.example/data/"
 
     def transport(self) -> Transport:
@@ -98,15 +101,21 @@ class FakeFno:
         row["@odata.etag"] = f'W/"{self.version}"' if e.etag else None
         existing = self._find(entity_set, {k: row[k] for k in e.key})
         if existing is not None:
-            existing.update(row)
-            return existing
-        self.rows[entity_set].append(row)
+            existing.update(values)
+            existing["@odata.etag"] = row["@odata.etag"]
+            row = existing
+        else:
+            self.rows[entity_set].append(row)
+        if self.on_change is not None:
+            self.on_change(entity_set, row, "upsert")
         return row
 
     def drop(self, entity_set: str, key: dict[str, Any]) -> None:
         row = self._find(entity_set, key)
         if row is not None:
             self.rows[entity_set].remove(row)
+            if self.on_change is not None:
+                self.on_change(entity_set, row, "delete")
 
     def _find(self, entity_set: str, key: dict[str, Any]) -> dict[str, Any] | None:
         for row in self.rows[entity_set]:
@@ -185,10 +194,9 @@ class FakeFno:
         e = self.entities[path]
         body = dict(part.json or {})
         for value in body.values():
-            if isinstance(value, str) and value in self.refuse:
-                return _error(
-                    400, "Write failed for table row of type 'CustTable'.", self.refuse[value]
-                )
+            if str(value) in self.refuse:
+                why = self.refuse[str(value)]
+                return _error(400, "Write failed for table row of type 'CustTable'.", why)
         if part.method == "POST":
             key = {k: body.get(k) for k in e.key}
             if self._find(path, key) is not None:
@@ -202,7 +210,7 @@ class FakeFno:
         if match and match != "*" and match != row["@odata.etag"]:
             return _error(412, "The record has been updated by another user.")
         if part.method == "DELETE":
-            self.rows[path].remove(row)
+            self.drop(path, key)
             return Reply(status=204, headers={}, body=None)
         self.put(path, {**{k: row[k] for k in e.key}, **body})
         return Reply(status=204, headers={}, body=None)

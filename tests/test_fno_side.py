@@ -34,7 +34,7 @@ US1 = "dataAreaId='usmf',CustomerAccount='US-001'"
 
 @pytest.fixture
 def fake() -> FakeFno:
-    return FakeFno([CUSTOMERS], page=2)
+    return FakeFno([CUSTOMERS])
 
 
 def options(tmp_path: Path, **more: object) -> dict[str, object]:
@@ -45,6 +45,7 @@ def options(tmp_path: Path, **more: object) -> dict[str, object]:
         "client_secret_env": "FNO_SIDE_SECRET",
         "hook_key_env": "FNO_SIDE_HOOK_KEY",
         "poll_interval_ms": 10,
+        "page_size": 2,
         **more,
     }
 

@@ -56,7 +56,7 @@ class Options(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     poll_fields: dict[str, str] = {}
     """poll: entity set -> its modified date-time field."""
     poll_interval_ms: int = 1000
-    """poll: how often to ask; events: how often the feed looks at its journal at the least."""
+    """poll: how often to ask the entities for what changed."""
     poll_overlap_s: float = 2.0
     """poll: how far before the cursor each poll starts again (clocks and commit delays)."""
     page_size: int = 1000

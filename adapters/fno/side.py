@@ -158,6 +158,8 @@ class FnoSide:
     # -- the change feed ------------------------------------------------------------
 
     async def read_changes(self, cursor: str | None, limit: int) -> ChangeBatch:
+        if self.events and self._arrived.is_set():
+            self._arrived = anyio.Event()  # what arrives from now on wakes the next wait
         return await self.feed.read(cursor, limit)
 
     async def head_cursor(self) -> str | None:
@@ -168,13 +170,13 @@ class FnoSide:
             await self.feed.ack(cursor)
 
     async def wait_for_changes(self, max_wait: float) -> None:
-        wait = min(self.options.poll_interval_ms / 1000, max_wait)
+        """Poll: the poll interval. Events: until an event is journaled (the inbox is
+        written by this process's hook only), at most ``max_wait``."""
         if not self.events:
-            await anyio.sleep(wait)
+            await anyio.sleep(min(self.options.poll_interval_ms / 1000, max_wait))
             return
-        with anyio.move_on_after(wait):
+        with anyio.move_on_after(max_wait):
             await self._arrived.wait()
-        self._arrived = anyio.Event()
 
     async def receive_hook(
         self, body: bytes, query: Mapping[str, str], headers: Mapping[str, str]
