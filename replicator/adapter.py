@@ -105,6 +105,12 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
     own link (Dataverse's delta links): ``ack`` does nothing there, the server keeps its
     changes for its own retention, and reading from ``None`` returns every row as it is now
     (an upsert each), acked or not. Reading from a cursor is the same on every side.
+* **Lossy feeds** (optional). A side whose feed may lose changes (F&O's data events) asks
+  for reconciliation passes (``replicator.reconcile``) with ``reconcile_interval_s()``: the
+  seconds between two passes over its rows (``None``: only on demand; F&O's
+  ``reconcile_minutes``). A side with a row filter answers ``exists(entity, native_ids)``:
+  which of the ids name a row, passing the filter or not, so that a pass can tell a row gone
+  from one that left the filter; without it, a pass infers no delete of a filtered entity.
 * **Typed options** (optional). An adapter module may define ``Options``, a
   ``msgspec.Struct`` (``kw_only=True, forbid_unknown_fields=True``) describing its options.
   Without a ``check_options`` the core decodes the options with it, naming an unknown
@@ -123,7 +129,7 @@ import hmac
 import importlib
 import importlib.util
 import pkgutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -293,6 +299,19 @@ class Uninstallable(Protocol):
     async def uninstall(self, entities: Sequence[str] | None = None) -> list[str]:
         """Remove the capture of ``entities`` (None: all, and the bookkeeping); one line
         per thing removed. The caller makes sure no daemon runs on the side."""
+
+
+@runtime_checkable
+class Throttled(Protocol):
+    """A side that waits out throttling (a remote service's 429 with ``Retry-After``).
+
+    The engine calls ``watch_throttling`` once, before opening the side; the side then
+    calls ``listener(wait_s)`` each time it starts to wait for a 429 (for metrics). The
+    listener returns at once; the side must not depend on it.
+    """
+
+    def watch_throttling(self, listener: Callable[[float], None]) -> None:
+        """Report every 429 waited out to ``listener`` (the seconds waited)."""
 
 
 class HookReply(msgspec.Struct, frozen=True):

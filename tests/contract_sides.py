@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from fno_fake import FakeEntity, FakeFno
@@ -201,7 +202,7 @@ class FnoHarness(Harness):
     def _announce(self, entity: str, row: dict[str, object], op: str) -> None:
         self.events += 1
         nid = native_id(self.fno.entities[entity].type, row)
-        kind = "delete" if op == "delete" else "upsert"
+        kind: Literal["upsert", "delete"] = "delete" if op == "delete" else "upsert"
         self.fno.inbox._add([Event(entity, nid, kind, f"event-{self.events}")])
         self.fno._arrived.set()
 

@@ -6,8 +6,9 @@ scope is ``<url>/.default``. What is F&O's own:
 * ``feed``: ``"events"`` (the default: data events pushed to ``/hooks/<side>``, with the
   shared key from ``hook_key_env``) or ``"poll"`` (a modified date-time field per entity:
   ``poll_field``, or ``poll_fields = { CustomersV3 = "ModifiedDateTime1" }`` per entity).
-* ``reconcile_minutes``: how often the events feed is compared in full with the links
-  (0: never). Kept and checked here; the comparison itself is another piece's.
+* ``reconcile_minutes``: how often the side's rows are compared in full with the links and
+  shadows (``replicator.reconcile``; 0: only on demand): events may be lost, a poll sees no
+  deletes.
 * ``inbox``: the SQLite file journaling accepted events (default ``<side>-events.db`` next to
   the config); ``event_entities`` names the entity set of a data event's virtual table when
   the adapter cannot tell it from the name (``mserp_custcustomerv3entity = "CustomersV3"``).
@@ -46,7 +47,7 @@ class Options(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hook_key_env: str | None = None
     """events: the environment variable holding the key ``/hooks/<side>`` requires."""
     reconcile_minutes: int = 60
-    """events: minutes between full comparisons with the links and shadows (0: never)."""
+    """Minutes between full comparisons with the links and shadows (0: only on demand)."""
     inbox: str | None = None
     """events: the journal of accepted events (default ``<side>-events.db``)."""
     event_entities: dict[str, str] = {}

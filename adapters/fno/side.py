@@ -16,7 +16,7 @@ This module maps the protocol onto it:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -102,6 +102,20 @@ class FnoSide:
     async def close(self) -> None:
         self.inbox.close()
         await self.transport.aclose()
+
+    def watch_throttling(self, listener: Callable[[float], None]) -> None:
+        """Tell ``listener`` the seconds of every 429 waited out (adapter.Throttled)."""
+        self.transport.watch_throttling(listener)
+
+    def reconcile_interval_s(self) -> float | None:
+        """Seconds between reconciliation passes (``reconcile_minutes``; 0: on demand only).
+        Both feeds are lossy: events may be lost, and a poll sees no deletes."""
+        minutes = self.options.reconcile_minutes
+        return minutes * 60.0 if minutes > 0 else None
+
+    async def exists(self, entity: str, native_ids: Sequence[str]) -> set[str]:
+        """Which of ``native_ids`` name a row of ``entity``, passing its filter or not."""
+        return set(await self.reader.by_ids(self._entity(entity), native_ids, filtered=False))
 
     async def check(self, entities: Sequence[EntitySpec]) -> None:
         await self._resolve(entities)
