@@ -24,6 +24,27 @@ from replicator.config_values import Range, toml
 from replicator.errors import ConfigError
 
 
+class SignInOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The sign-in options of every remote side (DESIGN §9); an adapter's ``Options``
+    subclasses it and adds its own after them."""
+
+    url: str
+    """The environment URL (https, no path): ``https://contoso.crm4.dynamics.com``,
+    ``https://contoso.operations.dynamics.com``."""
+    tenant_id: str
+    """The Entra ID tenant, a name (``contoso.onmicrosoft.com``) or a GUID."""
+    client_id: str
+    """The app registration's application (client) id."""
+    client_secret_env: str | None = None
+    """The environment variable holding the client secret (exactly one of this or certificate)."""
+    certificate: str | None = None
+    """A PEM file with the private key and the certificate, relative to the config's directory."""
+    authority: str = "https://login.microsoftonline.com"
+    """The Entra ID instance: sovereign clouds, test servers."""
+    ca_file: str | None = None
+    """Extra CA certificates to trust (PEM), relative to the config's directory."""
+
+
 class SignIn(Protocol):
     """What ``auth.Auth`` and ``transport.Transport`` read of a side's options."""
 

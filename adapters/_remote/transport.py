@@ -68,6 +68,8 @@ class Transport:
     """What the messages call the server (``the Dataverse environment``)."""
     auth: ClassVar[type[Auth]] = Auth
     """The adapter's ``Auth`` (it names its log events the same way)."""
+    root: ClassVar[str] = ""
+    """The service root under the environment URL (``api/data/v9.2/``, ``data/``)."""
 
     def __init__(
         self,
@@ -75,7 +77,6 @@ class Transport:
         options: SignIn,
         base_dir: Path,
         *,
-        api: str,
         backoff: Backoff | None = None,
         budget: Budget | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -86,7 +87,7 @@ class Transport:
             ca_file=_under(base_dir, options.ca_file),
             certificate=_under(base_dir, options.certificate),
         )
-        self.api = api
+        self.api = f"{options.url.rstrip('/')}/{self.root}"
         self._origin = _origin(self.api)
         self._backoff = backoff or Backoff()
         self._pacer = Pacer(

@@ -12,30 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from adapters._remote.options import checked, loaded, secret
+from adapters._remote.options import SignInOptions, checked, loaded, secret
 from replicator.config_values import Range
 from replicator.errors import ConfigError
 
 
-class Options(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Options(SignInOptions, kw_only=True, forbid_unknown_fields=True):
     """A Dataverse environment and the application user the replicator signs in as."""
 
-    url: str
-    """The environment URL, ``https://contoso.crm4.dynamics.com`` (https, no path)."""
-    tenant_id: str
-    """The Entra ID tenant, a name (``contoso.onmicrosoft.com``) or a GUID."""
-    client_id: str
-    """The app registration's application (client) id."""
-    client_secret_env: str | None = None
-    """The environment variable holding the client secret (exactly one of this or certificate)."""
-    certificate: str | None = None
-    """A PEM file with the private key and the certificate, relative to the config's directory."""
-    authority: str = "https://login.microsoftonline.com"
-    """The Entra ID instance: sovereign clouds, test servers."""
-    ca_file: str | None = None
-    """Extra CA certificates to trust (PEM), relative to the config's directory."""
     poll_interval_ms: int = 1000
     """The fastest change-tracking poll."""
     max_poll_interval_ms: int = 30000

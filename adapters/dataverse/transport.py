@@ -7,10 +7,6 @@ Retries, throttling, the budget and the concurrency are the shared transport's (
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from pathlib import Path
-
 from adapters._remote.pacing import Backoff, Budget
 from adapters._remote.transport import Part, Reply
 from adapters._remote.transport import Transport as RemoteTransport
@@ -30,22 +26,9 @@ class Transport(RemoteTransport):
     service = "the Dataverse environment"
     auth = Auth
     options: Options
+    root = "api/data/v9.2/"
 
-    def __init__(
-        self,
-        side: str,
-        options: Options,
-        base_dir: Path,
-        *,
-        backoff: Backoff | None = None,
-        budget: Budget | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        api = f"{options.url.rstrip('/')}/api/data/v9.2/"
-        super().__init__(
-            side, options, base_dir, api=api, backoff=backoff, budget=budget, clock=clock
-        )
-        self._user: str | None = None
+    _user: str | None = None
 
     async def signed_in(self) -> None:
         """WhoAmI, tried once: the token is accepted and the user known."""

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from adapters._remote.options import checked, env_problem, loaded, secret
+from adapters._remote.options import SignInOptions, checked, env_problem, loaded, secret
 from replicator.config_values import Range, toml
 from replicator.errors import ConfigError
 
@@ -31,17 +31,9 @@ __all__ = ["Options", "check_options", "hook_key", "load_options", "secret"]
 Feed = Literal["events", "poll"]
 
 
-class Options(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Options(SignInOptions, kw_only=True, forbid_unknown_fields=True):
     """An F&O environment, the application the replicator signs in as, and its change feed."""
 
-    url: str
-    """The environment URL, ``https://contoso.operations.dynamics.com`` (OData at /data/)."""
-    tenant_id: str
-    client_id: str
-    client_secret_env: str | None = None
-    certificate: str | None = None
-    authority: str = "https://login.microsoftonline.com"
-    ca_file: str | None = None
     feed: str = "events"
     """``events`` (data events at ``/hooks/<side>``) or ``poll`` (a modified date-time)."""
     hook_key_env: str | None = None

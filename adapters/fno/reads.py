@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -82,8 +81,8 @@ class Reader:
         raws = await self.query(entity, conditions, filtered=filtered) if conditions else []
         index: dict[tuple[Value, ...], Row] = {}
         for row in self.rows(entity, raws):
-            index.setdefault(tuple(_fold(row.values.get(f)) for f in fields), row)
-        folded = {key: tuple(_fold(v) for v in key) for key in wanted}
+            index.setdefault(tuple(odata.fold(row.values.get(f)) for f in fields), row)
+        folded = {key: tuple(odata.fold(v) for v in key) for key in wanted}
         return {key: index[folded[key]] for key in wanted if folded[key] in index}
 
     async def scan(self, entity: Entity, page: str | None, limit: int) -> ScanPage:
@@ -150,16 +149,7 @@ class Reader:
 
     def entries(self, entity: Entity, reply: Reply) -> list[dict[str, Any]]:
         """The ``value`` of a collection answer; ``PermanentError`` with F&O's error."""
-        error, body = reply.error(), reply.body
-        if (
-            error is not None
-            or not isinstance(body, dict)
-            or not isinstance(body.get("value"), list)
-        ):
-            what = error or f"an answer that is not a collection: {str(body)[:200]!r}"
-            raise PermanentError(f"side {self.side!r}: cannot read {entity.name!r}: {what}")
-        assert isinstance(body, dict)
-        return [item for item in body["value"] if isinstance(item, dict)]
+        return odata.collection(self.side, entity.name, reply)
 
     def rows(self, entity: Entity, raws: list[dict[str, Any]]) -> list[Row]:
         return [row(entity, raw) for raw in raws]
@@ -177,26 +167,13 @@ def row(entity: Entity, raw: Mapping[str, Any]) -> Row:
     key = {name: values.get(name) for name in entity.type.key}
     etag = raw.get("@odata.etag")
     version = str(etag) if etag else DIGEST + digest(values)
-    changed = _moment(values.get(entity.poll_field)) if entity.poll_field else None
+    changed = odata.moment(values.get(entity.poll_field)) if entity.poll_field else None
     return Row(native_id(entity.type, key), version, values, changed, "; ".join(errors) or None)
 
 
 def digest(values: Mapping[str, Value]) -> str:
     """20 hex digits that change whenever one of ``values`` does."""
     return hashlib.sha256(_ENCODER.encode(dict(values))).hexdigest()[:20]
-
-
-def _moment(text: Value) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _fold(value: Value) -> Value:
-    return value.casefold() if isinstance(value, str) else value
 
 
 def _encode_page(link: str, skip: int) -> str:

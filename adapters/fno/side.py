@@ -23,6 +23,7 @@ import anyio
 import msgspec
 import structlog
 
+from adapters._remote.writes import unknown_version, why
 from replicator.adapter import (
     ChangeBatch,
     EntitySpec,
@@ -255,19 +256,19 @@ class FnoSide:
         for i, op in enumerate(ops):
             try:
                 entity = self._entity(op.entity)
-                if writes.unknown_version(op) or i in stale:
+                if unknown_version(op) or i in stale:
                     results[i] = "current"
                     continue
                 parts.append((i, writes.part(entity, op)))
             except (BadValue, SchemaError, ValueError) as exc:
-                reason = writes.why(self.name, op, str(exc))
+                reason = why(self.name, op, str(exc))
                 results[i] = WriteResult("permanent", native_id=op.native_id, reason=reason)
         replies = await self.transport.batch([p for _, p in parts]) if parts else []
         refusals: dict[int, str] = {}
         for (i, _), reply in zip(parts, replies, strict=True):
             results[i] = writes.outcome(self.name, self.entities[ops[i].entity], ops[i], reply)
             if results[i] == "key":
-                refusals[i] = writes.why(self.name, ops[i], writes.text(reply))
+                refusals[i] = why(self.name, ops[i], writes.text(reply))
         await self._creates(ops, results, refusals)
         return await self._followups(ops, results, refusals)
 
@@ -299,7 +300,7 @@ class FnoSide:
             try:
                 parts.append(writes.create(self.entities[ops[i].entity], ops[i]))
             except (BadValue, ValueError) as exc:
-                reason = writes.why(self.name, ops[i], str(exc))
+                reason = why(self.name, ops[i], str(exc))
                 results[i] = WriteResult("permanent", native_id=ops[i].native_id, reason=reason)
         todo = [i for i in missing if results[i] == "create"]
         replies = await self.transport.batch(parts) if parts else []
@@ -307,7 +308,7 @@ class FnoSide:
             insert = msgspec.structs.replace(ops[i], op="insert", native_id=None)
             results[i] = writes.outcome(self.name, self.entities[ops[i].entity], insert, reply)
             if results[i] == "key":
-                refusals[i] = writes.why(self.name, ops[i], writes.text(reply))
+                refusals[i] = why(self.name, ops[i], writes.text(reply))
 
     async def _current(self, ops: Sequence[WriteOp], indexes: Sequence[int]) -> dict[int, Row]:
         """The rows of ``ops[i]`` as they are now, whatever the filter (one read per entity)."""

@@ -8,10 +8,6 @@ with one GET of the service document (``/data/``), which every OData service ser
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from pathlib import Path
-
 from adapters._remote.auth import Auth as RemoteAuth
 from adapters._remote.pacing import Backoff, Budget
 from adapters._remote.transport import Part, Reply
@@ -37,21 +33,7 @@ class Transport(RemoteTransport):
     service = "the F&O environment"
     auth = Auth
     options: Options
-
-    def __init__(
-        self,
-        side: str,
-        options: Options,
-        base_dir: Path,
-        *,
-        backoff: Backoff | None = None,
-        budget: Budget | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        api = f"{options.url.rstrip('/')}/data/"
-        super().__init__(
-            side, options, base_dir, api=api, backoff=backoff, budget=budget, clock=clock
-        )
+    root = "data/"
 
     async def signed_in(self) -> None:
         """The service document, asked once: the token is accepted (401/403 raise)."""

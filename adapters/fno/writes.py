@@ -26,7 +26,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from adapters._remote.batch import Part, Reply
-from replicator.adapter import UNKNOWN_VERSION, Values, WriteOp, WriteResult
+from adapters._remote.writes import retry_after, why
+from replicator.adapter import Values, WriteOp, WriteResult
 
 from .keys import key_values, native_id, row_url
 from .reads import DIGEST
@@ -88,11 +89,6 @@ def _if_match(version: str | None) -> str | None:
     return version
 
 
-def unknown_version(op: WriteOp) -> bool:
-    """An op expecting ``UNKNOWN_VERSION``: sent nowhere, answered with the current row."""
-    return op.op != "insert" and op.expected_version == UNKNOWN_VERSION
-
-
 def outcome(side: str, entity: Entity, op: WriteOp, reply: Reply) -> WriteResult | Followup:
     """What the answer to ``op`` means, or which further request decides it."""
     status = reply.status
@@ -100,7 +96,7 @@ def outcome(side: str, entity: Entity, op: WriteOp, reply: Reply) -> WriteResult
         return applied(entity, op, reply)
     error = text(reply)
     if status == 429:
-        return WriteResult("transient", reason=why(side, op, error), retry_after=_after(reply))
+        return WriteResult("transient", reason=why(side, op, error), retry_after=retry_after(reply))
     if status >= 500 or status == 424:
         return WriteResult("transient", reason=why(side, op, error))
     if status == 404 and op.op == "delete":
@@ -143,20 +139,8 @@ def text(reply: Reply) -> str:
     return message
 
 
-def why(side: str, op: WriteOp, reason: str) -> str:
-    row = op.native_id if op.native_id is not None else "(new row)"
-    return f"side {side!r}: {op.op} of {op.entity!r} {row}: {reason}"
-
-
 def _core(kind: str, raw: Any) -> Any:
     """A key value as read from a body: ``""`` is what F&O sends for an empty string."""
     if kind == "Edm.String" and raw == "":
         return None
     return raw
-
-
-def _after(reply: Reply) -> float | None:
-    try:
-        return float(reply.headers.get("retry-after", ""))
-    except ValueError:
-        return None
