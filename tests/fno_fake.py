@@ -130,6 +130,9 @@ class FakeFno:
     async def aclose(self) -> None:
         return None
 
+    def watch_throttling(self, listener: Callable[[float], None]) -> None:
+        self.throttle_listener = listener  # the fake never throttles
+
     async def get(
         self,
         url: str,
