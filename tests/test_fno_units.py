@@ -221,3 +221,23 @@ def test_resolve_names_every_missing_field_and_a_wrong_poll_field() -> None:
     assert resolve(EntitySpec("customersv3", ("x",), ()), TYPES, poll_field=None) == [
         "no data entity 'customersv3' in $metadata (did you mean 'CustomersV3'?)"
     ]
+
+
+def test_a_business_event_envelope_names_its_row_by_its_keys() -> None:
+    envelope = {
+        "BusinessEventId": "CustomersV3_Delete",
+        "BusinessEventLegalEntity": "USMF",
+        "ControlNumber": 5637144577,
+        "EventId": "8E7D2F9A-0000-0000-0000-000000000001",
+        "EventType": "Delete",
+        "EntityName": "CustomerV3",
+        "EntitySetName": "CustomersV3",
+        "Keys": {"dataAreaId": "USMF", "CustomerAccount": "US-002"},
+    }
+    [one] = parse(body(envelope), {"CustomersV3": customers()}, {})
+    assert (one.native_id, one.op) == ("dataAreaId='usmf',CustomerAccount='US-002'", "delete")
+    assert "EventId:8E7D2F9A-0000-0000-0000-000000000001#5637144577" in one.event_id
+    with pytest.raises(EventError, match="no Keys"):
+        parse(body({**envelope, "Keys": {}}), {"CustomersV3": customers()}, {})
+    with pytest.raises(EventError, match="neither a RemoteExecutionContext"):
+        parse(body({"EventId": "x"}), {"CustomersV3": customers()}, {})

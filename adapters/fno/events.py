@@ -14,6 +14,13 @@ Only *which* row changed is taken: its entity and key. The payload's values are 
 (events are neither ordered nor guaranteed: the feed reads the row as it is now). An event of an
 entity the side does not map is accepted and dropped; one this module cannot read is refused
 with the reason (``EventError``), and nothing of its request is journaled.
+
+For an HTTPS endpoint the docs give no schema of a data event. The business-event envelope of
+business-events/home-page.md (``BusinessEventId``, ``ControlNumber``, ``EventId``,
+``EventTime``, ``BusinessEventLegalEntity``) carrying ``EventType`` (``Create``/``Update``/
+``Delete``), ``EntitySetName`` (or ``EntityName``) and ``Keys`` (the key fields) is taken as
+well: it is what the project's F&O emulator sends, and the shape F&O's own business events
+would give a data event.
 """
 
 from __future__ import annotations
@@ -109,19 +116,30 @@ def _entity_for(table: str, lookup: Mapping[str, Entity]) -> Entity | None:
 
 
 def _event(item: dict[str, Any], lookup: Mapping[str, Entity], where: str) -> Event | None:
-    message = item.get("MessageName")
+    if "MessageName" in item:
+        message, table = item.get("MessageName"), item.get("PrimaryEntityName")
+        name = "MessageName"
+    elif "EventType" in item:
+        message, name = item.get("EventType"), "EventType"
+        table = item.get("EntitySetName") or item.get("EntityName")
+    else:
+        raise EventError(
+            f"{where} is neither a RemoteExecutionContext (MessageName) nor a business-event "
+            "envelope (EventType, Keys)"
+        )
     if not isinstance(message, str) or message.lower() not in _OPS:
-        raise EventError(f"{where}: MessageName must be Create, Update or Delete, got {message!r}")
-    table = item.get("PrimaryEntityName")
+        raise EventError(f"{where}: {name} must be Create, Update or Delete, got {message!r}")
     if not isinstance(table, str) or not table:
-        raise EventError(f"{where}: PrimaryEntityName is missing")
+        what = "PrimaryEntityName" if name == "MessageName" else "EntitySetName (or EntityName)"
+        raise EventError(f"{where}: {what} is missing")
     entity = _entity_for(table, lookup)
     if entity is None:
         return None  # an entity the side does not map: nothing to do
     op = _OPS[message.lower()]
-    record = _record(item, op)
+    record = _record(item, op) if name == "MessageName" else _pairs(item.get("Keys")) or None
     if record is None:
-        raise EventError(f"{where}: no Target or PreImage record with attributes")
+        wanted = "no Target or PreImage record with attributes"
+        raise EventError(f"{where}: {wanted if name == 'MessageName' else 'no Keys'}")
     try:
         key = _key(entity, record)
     except BadValue as exc:
