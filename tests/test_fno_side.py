@@ -152,6 +152,11 @@ async def test_writes_go_in_one_batch_and_a_patch_of_a_missing_row_creates_it(
     born = fake._find("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "US-009"})
     assert born is not None and born["OrganizationName"] == "Born by PATCH"
     assert fake.batches[0][1].json == {"OrganizationName": "Fabrikam", "CreditLimit": 10.5}
+    # the applied writes are in the feed before write() returned (no data event came here)
+    feed = {c.native_id: (c.op, c.version) for c in (await side.read_changes(None, 100)).changes}
+    assert feed[US1] == ("upsert", results[0].version)
+    assert feed["dataAreaId='usmf',CustomerAccount='US-009'"][0] == "upsert"
+    assert feed["dataAreaId='usmf',CustomerAccount='GONE'"] == ("delete", None)
 
 
 @pytest.mark.anyio

@@ -8,10 +8,12 @@ This module maps the protocol onto it:
   ``SchemaError``.
 * Native ids are the entity keys as OData key predicates (``keys.py``); reads and writes are
   batched (``reads.py``: ``$filter`` OR-chains; ``writes.py``: ``$batch`` change sets).
-* The feed (``feed.py``) is the events inbox, filled by ``receive_hook`` (``/hooks/<side>``),
-  or a poll of each entity's modified date-time. Either reads the changed rows as they are
-  now. Echoes are known by version (``carries_tokens`` is False): F&O keeps no mark of who
-  wrote a row that the replicator could read back.
+* The feed (``feed.py``) is the events inbox, filled by ``receive_hook`` (``/hooks/<side>``)
+  and by the side's own applied writes (journaled before ``write`` returns, so the feed holds
+  each of them whatever F&O's events do), or a poll of each entity's modified date-time.
+  Either reads the changed rows as they are now. Echoes are known by version
+  (``carries_tokens`` is False): F&O keeps no mark of who wrote a row that the replicator
+  could read back.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from replicator.adapter import (
 from replicator.errors import PermanentError, SchemaError, TransientError
 
 from . import writes
-from .events import EventError, parse
+from .events import Event, EventError, parse
 from .feed import EventsFeed, PollFeed
 from .inbox import Inbox
 from .metadata import EntityType, MetadataError, parse_metadata
@@ -270,7 +272,24 @@ class FnoSide:
             if results[i] == "key":
                 refusals[i] = why(self.name, ops[i], writes.text(reply))
         await self._creates(ops, results, refusals)
-        return await self._followups(ops, results, refusals)
+        out = await self._followups(ops, results, refusals)
+        await self._journal_own(ops, out)
+        return out
+
+    async def _journal_own(self, ops: Sequence[WriteOp], out: Sequence[WriteResult]) -> None:
+        """Journal the changes our applied writes made, before ``write`` returns: the feed then
+        holds every applied write (the core's crash recovery relies on it) even if F&O's data
+        event for it comes late or never. Its event, when it comes, changes nothing more."""
+        if not self.events:
+            return  # a poll sees our writes by their modified date-time
+        own = [
+            Event(op.entity, r.native_id, "delete" if op.op == "delete" else "upsert",
+                  f"{op.entity}({r.native_id}) write {op.token} {r.version or ''}")
+            for op, r in zip(ops, out, strict=True)
+            if r.status == "applied" and r.native_id
+        ]  # fmt: skip
+        if own and await self.inbox.add(own):
+            self._arrived.set()
 
     async def _stale_digests(self, ops: Sequence[WriteOp]) -> set[int]:
         """The ops expecting a digest version (an entity without etags) that the row no
