@@ -8,6 +8,8 @@ OData services behind Entra ID. The pieces that do not depend on which one live 
 * ``pacing.py``: retries' backoff, the request budget, throttling pauses, concurrency;
 * ``batch.py``: the OData ``$batch`` multipart codec;
 * ``errors.py``: the OData error of one answer;
+* ``odata.py``: batched reads' ``$filter`` OR-chains under a URL budget, collection answers;
+* ``writes.py``: what write answers share (an op never sent, a refusal's wording, Retry-After);
 * ``options.py``: the sign-in options every remote side has, and their checks.
 
 Each adapter subclasses what it needs to name itself (its log events say ``dataverse_…`` or
