@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulators.dataverse import multipart
+from emulators import _multipart as multipart
 from emulators.dataverse.batch import (
     MAX_REQUESTS,
     BatchError,

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from dataverse_client import api
-from emulators.dataverse import DataverseEmulator, multipart
+from emulators import _multipart as multipart
+from emulators.dataverse import DataverseEmulator
 
 MISSING = "contacts(00000000-0000-0000-0000-000000000001)"
 

@@ -31,11 +31,11 @@ import anyio
 import anyio.abc
 from starlette.routing import Route
 
+from emulators._entra import App, Authority
 from emulators._server import serve_tls
 from emulators._tls import make_tls
 from emulators.dataverse.admin import admin_routes
 from emulators.dataverse.app import Service, build_app
-from emulators.dataverse.auth import App, Authority
 from emulators.dataverse.protection import Limits, Protection
 from emulators.dataverse.requestlog import RequestLog
 from emulators.dataverse.schema import AlternateKey, Column, Table

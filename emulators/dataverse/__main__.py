@@ -6,14 +6,13 @@ connect."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import signal
 import sys
 from pathlib import Path
 
 import anyio
 
+from emulators._connection import write_connection
 from emulators.dataverse import DataverseEmulator
 
 
@@ -23,13 +22,6 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8443, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
     return parser.parse_args(argv)
-
-
-def write_connection(path: Path, connection: dict[str, str]) -> None:
-    """Write the connection file readable by its owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(connection, out, indent=2)
 
 
 async def _run(arguments: argparse.Namespace) -> None:

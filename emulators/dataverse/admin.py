@@ -15,8 +15,7 @@ else 401). What ``DataverseEmulator``'s own attributes offer in-process, over HT
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -24,10 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulators._admin import Handler, routes
 from emulators.dataverse.protection import REQUESTS, Protection
-
-PREFIX = "/_emulator/"
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -42,25 +39,6 @@ class Faults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class Expiry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     entity_set: str
-
-
-def _problem(status: int, message: str) -> Response:
-    return JSONResponse({"error": {"code": "emulator", "message": message}}, status_code=status)
-
-
-def _guarded(key: str, handler: Handler) -> Handler:
-    async def guarded(request: Request) -> Response:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(given.encode(), key.encode()):
-            return _problem(401, "the admin routes need the admin key of emulator.json")
-        try:
-            return await handler(request)
-        except msgspec.ValidationError as error:
-            return _problem(400, f"{request.url.path}: {error}")
-        except msgspec.DecodeError as error:
-            return _problem(400, f"{request.url.path}: the body is not JSON ({error})")
-
-    return guarded
 
 
 def admin_routes(
@@ -98,7 +76,4 @@ def admin_routes(
         ("expire-change-tracking", "POST", tracking),
         ("requests", "GET", requests),
     ]
-    return [
-        Route(PREFIX + path, _guarded(key, handler), methods=[method])
-        for path, method, handler in handlers
-    ]
+    return routes(key, handlers)

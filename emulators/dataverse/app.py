@@ -9,16 +9,15 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from urllib.parse import parse_qsl
 
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from emulators._entra import App, Authority, entra_routes
 from emulators.dataverse import batch, errors, metadata, reads, writes
-from emulators.dataverse.auth import App, Authority, EntraError
 from emulators.dataverse.call import API_PATH, Answer, Call, error_answer, json_answer
 from emulators.dataverse.protection import Protection
 from emulators.dataverse.requestlog import RequestLog, kind_of
@@ -186,25 +185,6 @@ def build_app(service: Service, extra: Sequence[BaseRoute] = ()) -> Starlette:
     """The Starlette app serving Entra ID's endpoints and the Web API (and ``extra`` routes:
     the test hooks of ``admin.py``)."""
 
-    async def openid(request: Request) -> Response:
-        service.requests.record("GET", "token")
-        try:
-            tenant = request.path_params["tenant"]
-            return JSONResponse(service.authority.openid_configuration(service.base_url, tenant))
-        except EntraError as error:
-            return JSONResponse(error.body, status_code=error.status)
-
-    async def token(request: Request) -> Response:
-        service.requests.record("POST", "token")
-        # parsed here: Starlette's request.form() needs python-multipart
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
-        endpoint = f"{service.base_url}{request.url.path}"
-        try:
-            answer = service.authority.issue(request.path_params["tenant"], form, endpoint)
-        except EntraError as error:
-            return JSONResponse(error.body, status_code=error.status)
-        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
-
     async def api(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()  # still %-encoded
         target = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
@@ -218,8 +198,11 @@ def build_app(service: Service, extra: Sequence[BaseRoute] = ()) -> Starlette:
         return await _protected(service, app, request, target)
 
     routes = [
-        Route("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
-        Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+        *entra_routes(
+            service.authority,
+            lambda: service.base_url,
+            lambda method: service.requests.record(method, "token"),
+        ),
         Route(API_PATH + "{path:path}", api, methods=["GET", "POST", "PATCH", "DELETE", "PUT"]),
         *extra,
     ]

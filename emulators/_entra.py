@@ -1,5 +1,8 @@
-"""The emulator's Entra ID: OpenID configuration, the token endpoint (client credentials, with
-a secret or a certificate's signed ``client_assertion``) and the bearer check of the Web API.
+"""The emulators' Entra ID: OpenID configuration, the token endpoint (client credentials, with
+a secret or a certificate's signed ``client_assertion``) and the bearer check of the API.
+
+Shared by the Dataverse and the F&O emulators: ``entra_routes`` serves an ``Authority`` at
+``/<tenant>/v2.0/.well-known/openid-configuration`` and ``/<tenant>/oauth2/v2.0/token``.
 
 msal reads ``/<tenant>/v2.0/.well-known/openid-configuration`` and posts to its
 ``token_endpoint`` (``/<tenant>/oauth2/v2.0/token``). Errors have Entra ID's JSON shape
@@ -19,12 +22,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -251,3 +258,34 @@ def _verify(
         key.verify(signature, signed, pad, hashes.SHA256())
     except InvalidSignature:
         raise refused from None
+
+
+def entra_routes(
+    authority: Authority, base_url: Callable[[], str], record: Callable[[str], None]
+) -> list[Route]:
+    """The discovery and token routes of ``authority``; ``base_url()`` is the server's URL
+    (known once the port is bound), ``record(method)`` notes each call in a request log."""
+
+    async def openid(request: Request) -> Response:
+        record("GET")
+        try:
+            tenant = request.path_params["tenant"]
+            return JSONResponse(authority.openid_configuration(base_url(), tenant))
+        except EntraError as error:
+            return JSONResponse(error.body, status_code=error.status)
+
+    async def token(request: Request) -> Response:
+        record("POST")
+        # parsed here: Starlette's request.form() needs python-multipart
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        endpoint = f"{base_url()}{request.url.path}"
+        try:
+            answer = authority.issue(request.path_params["tenant"], form, endpoint)
+        except EntraError as error:
+            return JSONResponse(error.body, status_code=error.status)
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+    return [
+        Route("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
+        Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
+    ]
