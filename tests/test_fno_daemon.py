@@ -17,12 +17,13 @@ import anyio
 import httpx
 import msgspec
 import pytest
+from fno_emulated import customers, side_options
 
 from adapters.fno import FnoSide
 from adapters.fno import create_side as create_fno_side
 from adapters.sqlite import create_side as create_sqlite_side
 from conftest import until, write_config
-from emulators.fno import Edm, EntityDef, FieldDef, FnoEmulator, Registry
+from emulators.fno import Edm, FieldDef, FnoEmulator, Registry
 from emulators.fno.store import Change, key_of
 from http_endpoint import OPEN_HTTP, served
 from replicator.engine import Replicator
@@ -30,21 +31,7 @@ from replicator.engine import Replicator
 pytestmark = pytest.mark.anyio
 HOOK_KEY = "daemon-hook-key-5d2a"
 SECRET_ENV, HOOK_ENV = "FNO_DAEMON_SECRET", "FNO_DAEMON_HOOK_KEY"
-CUSTOMERS = EntityDef(
-    entity_set="CustomersV3",
-    public_name="CustomerV3",
-    label="Customers",
-    table="CustTable",
-    fields=(
-        FieldDef(name="dataAreaId", edm=Edm.STRING, label="Company", max_length=4, mandatory=True),
-        FieldDef(name="CustomerAccount", edm=Edm.STRING, label="Customer account", max_length=20,
-                 mandatory=True),
-        FieldDef(name="OrganizationName", edm=Edm.STRING, label="Name", max_length=100),
-        FieldDef(name="CreditLimit", edm=Edm.DECIMAL, label="Credit limit"),
-    ),
-    keys=("dataAreaId", "CustomerAccount"),
-    class_name="CustCustomerV3Entity",
-)  # fmt: skip
+CUSTOMERS = customers(FieldDef(name="CreditLimit", edm=Edm.DECIMAL, label="Credit limit"))
 MAP = """
 [[maps]]
 name = "customers"
@@ -66,15 +53,7 @@ async def daemon(
     async with FnoEmulator(tmp_path / "fno", registry=Registry([CUSTOMERS]), seed=False) as fno:
         monkeypatch.setenv(SECRET_ENV, fno.client_secret)
         monkeypatch.setenv(HOOK_ENV, HOOK_KEY)
-        options = {
-            "url": fno.url,
-            "tenant_id": fno.tenant_id,
-            "client_id": fno.client_id,
-            "client_secret_env": SECRET_ENV,
-            "authority": fno.authority,
-            "ca_file": str(fno.ca_file),
-            "hook_key_env": HOOK_ENV,
-        }
+        options = side_options(fno, SECRET_ENV, hook_key_env=HOOK_ENV)
         side = create_fno_side("fno", options, tmp_path)
         app = sqlite3.connect(tmp_path / "crm.db", isolation_level=None)
         app.execute(

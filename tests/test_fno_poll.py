@@ -7,31 +7,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fno_emulated import KEY, customers, side_options
 
 from adapters.fno import create_side as create_fno_side
-from emulators.fno import Edm, EntityDef, FieldDef, FnoEmulator, Registry
+from emulators.fno import Edm, FieldDef, FnoEmulator, Registry
 from emulators.fno.store import key_of
 from replicator.adapter import EntitySpec
 from replicator.errors import SchemaError
 
 pytestmark = pytest.mark.anyio
 SECRET_ENV = "FNO_POLL_SECRET"
-KEY = ("dataAreaId", "CustomerAccount")
-CUSTOMERS = EntityDef(
-    entity_set="CustomersV3",
-    public_name="CustomerV3",
-    label="Customers",
-    table="CustTable",
-    fields=(
-        FieldDef(name="dataAreaId", edm=Edm.STRING, label="Company", max_length=4, mandatory=True),
-        FieldDef(name="CustomerAccount", edm=Edm.STRING, label="Customer account", max_length=20,
-                 mandatory=True),
-        FieldDef(name="OrganizationName", edm=Edm.STRING, label="Name", max_length=100),
-        FieldDef(name="ModifiedDateTime", edm=Edm.DATETIME, label="Modified"),
-    ),
-    keys=KEY,
+CUSTOMERS = customers(
+    FieldDef(name="ModifiedDateTime", edm=Edm.DATETIME, label="Modified"),
     modified_field="ModifiedDateTime",
-)  # fmt: skip
+)
 SPEC = EntitySpec("CustomersV3", ("OrganizationName",), KEY)
 
 
@@ -53,15 +42,7 @@ async def test_the_poll_feed_gives_what_changed_since_its_cursor(
                 fno.store.update(CUSTOMERS, row, stamped)
 
         monkeypatch.setenv(SECRET_ENV, fno.client_secret)
-        options = {
-            "url": fno.url,
-            "tenant_id": fno.tenant_id,
-            "client_id": fno.client_id,
-            "client_secret_env": SECRET_ENV,
-            "authority": fno.authority,
-            "ca_file": str(fno.ca_file),
-            "feed": "poll",
-        }
+        options = side_options(fno, SECRET_ENV, feed="poll")
         side = create_fno_side("fno", options, tmp_path)
         await side.open()
         await side.prepare([SPEC])
