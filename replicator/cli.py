@@ -23,7 +23,7 @@ import msgspec
 import structlog
 
 from . import uninstall
-from .config import Config, load_config
+from .config import Config, check_config_text, config_from_text, load_config, read_config_text
 from .engine import Replicator, check_schema
 from .errors import ConfigError, ReplicatorError, StoreOwned, TransientError
 from .http.client import operations_for
@@ -146,7 +146,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         raise StoreOwned(owned_message(config.state_path, owner))  # not "port in use"
     endpoint = Endpoint.bind(config)  # before anything runs: a bad token or port stops here
     try:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with anyio.create_task_group() as tg:
                 run = DaemonRun()
                 tg.start_soon(wait_for_signal, signals, run, tg.cancel_scope)
@@ -165,14 +165,31 @@ class DaemonRun:
     def __init__(self) -> None:
         self.stop = anyio.Event()
         self.started = False
+        self.rep: Replicator | None = None
+
+    async def reload(self) -> None:
+        """SIGHUP: apply the config file again without a restart (``Replicator.reload``);
+        a refused config is logged and the one in force keeps running."""
+        log = structlog.get_logger("replicator")
+        if self.rep is None or not self.started:
+            log.warning("config_reload_skipped", reason="the daemon is still starting")
+            return
+        try:
+            await self.rep.reload(self.rep.config.path)
+        except ReplicatorError:
+            pass  # logged as config_reload_refused, with validate's lines
 
 
 async def wait_for_signal(
     signals: AsyncIterator[int], run: DaemonRun, startup: anyio.CancelScope
 ) -> None:
     """On SIGTERM/SIGINT: stop the running daemon, or abandon a start still under way
-    (an initial sync is resumable, so stopping it half-way loses nothing)."""
+    (an initial sync is resumable, so stopping it half-way loses nothing); on SIGHUP:
+    reload the config file."""
     async for sig in signals:
+        if sig == signal.SIGHUP:
+            await run.reload()
+            continue
         log = structlog.get_logger("replicator")
         log.info("daemon_stopping", signal=signal.Signals(sig).name)
         if not run.started:
@@ -184,7 +201,7 @@ async def wait_for_signal(
 async def run_until(config: Config, run: DaemonRun, endpoint: Endpoint | None = None) -> None:
     """Run the daemon until a signal, then drain what is in flight. The HTTP endpoint
     serves from before the initial sync until after the drain."""
-    rep = Replicator(config, progress=progress())
+    rep = run.rep = Replicator(config, progress=progress())
     async with AsyncExitStack() as stack:
         url = None if endpoint is None else await stack.enter_async_context(endpoint.serve(rep))
         await stack.enter_async_context(rep)
@@ -352,8 +369,13 @@ async def cmd_reconcile(args: argparse.Namespace) -> int:
 
 async def cmd_validate(args: argparse.Namespace) -> int:
     """Exit 2 for a problem of the config (or of what it names on a side), else 1 if a side
-    could not be reached to check it (a runtime failure: try again), else 0."""
-    config = load_config(config_path(args))
+    could not be reached to check it (a runtime failure: try again), else 0. The config's
+    own problems are ``check_config_text``'s, as the console's edits show them."""
+    path = config_path(args)
+    text = read_config_text(path)
+    if problems := check_config_text(text, path):
+        raise ConfigError(problems)
+    config = config_from_text(text, path)
     unchecked: list[str] = []
     problems = await check_sides(config, unchecked)
     for p in problems + unchecked:

@@ -49,7 +49,7 @@ _MAP_KEYS = {
     "park_timeout_s",
     "alerts",
 }
-_FIELD_KEYS = {"direction", "value_map", "default", "lookup"}
+_FIELD_KEYS = {"direction", "value_map", "default", "lookup", "enabled"}
 _ALERT_KEYS = {"errors", "minutes", "action"}
 ALERT_RANGES = {"errors": Range(integer=True, least=1), "minutes": Range(above=0)}
 PARK_TIMEOUT_RANGE = Range(above=0)
@@ -72,6 +72,8 @@ class FieldMap(msgspec.Struct, frozen=True):
     value_map: ValueMap | None = None
     default: Any = None
     lookup: str | None = None
+    enabled: bool = True
+    """``enabled = false`` keeps the field map in the file but out of replication."""
 
     @property
     def id(self) -> str:
@@ -109,6 +111,8 @@ class TableMap(msgspec.Struct, frozen=True):
     sync_existing_companies: bool = True
     park_timeout_s: float | None = None
     alerts: tuple[Alert, ...] = ()
+    disabled: tuple[FieldMap, ...] = ()
+    """Field maps written with ``enabled = false``: listed, validated, not replicated."""
 
     @property
     def all_fields(self) -> tuple[FieldMap, ...]:
@@ -201,15 +205,37 @@ class Config(msgspec.Struct, frozen=True):
 def load_config(path: str | Path) -> Config:
     """Read, validate and normalise the config at ``path``; ``ConfigError`` lists problems."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    return config_from_text(read_config_text(path), path)
+
+
+def read_config_text(path: Path) -> str:
+    """The text of the config file at ``path``; ``ConfigError`` if it cannot be read."""
+    try:  # bytes, decoded as they are: an edit's hash and its \r\n stay the file's own
+        return path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
+
+
+def config_from_text(text: str, path: Path) -> Config:
+    """Validate and normalise a config's TOML ``text``, as if it were the file at ``path``
+    (which names it in messages and anchors its relative paths)."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
     return parse_config(raw, path.resolve())
+
+
+def check_config_text(text: str, path: Path) -> list[str]:
+    """The problems ``replicator validate`` reports for a config's ``text`` at ``path``
+    (before it looks at the sides), one line each; empty if it is valid."""
+    try:
+        config_from_text(text, path)
+    except ConfigError as exc:
+        return exc.problems
+    return []
 
 
 def parse_config(raw: dict[str, Any], path: Path) -> Config:

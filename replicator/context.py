@@ -50,15 +50,24 @@ class Context:
         ]
         self.readers = [Reader(side, config.engine.batch_size) for side in sides]
         """Batch the actors' row reads, one per side (the actors read through these)."""
-        self.maps = {m.name: m for m in config.maps}
-        self.prerequisites = config.prerequisite_graph()
-        self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
+        self.maps: dict[str, TableMap]
+        self.prerequisites: dict[str, set[str]]
+        self.by_entity: list[dict[str, TableMap]]
+        self.reconfigure(config)
         self.log = structlog.get_logger("replicator")
         self._tokens = itertools.count(time.time_ns() // 1000)
         self.writing: dict[str, tuple[int, str]] = {}
         """Tokens of the writes of running actors: (link id, map) (see the router)."""
         self.requeue: Callable[[JournalEntry, int], None] = lambda entry, link_id: None
         """Hands a change back to the router (set by the router)."""
+
+    def reconfigure(self, config: Config) -> None:
+        """Use ``config`` from now on (a reload: same sides, maps and entities)."""
+        self.config = config
+        self.parking.config = config
+        self.maps = {m.name: m for m in config.maps}
+        self.prerequisites = config.prerequisite_graph()
+        self.by_entity = [{m.entities[i]: m for m in config.maps} for i in (0, 1)]
 
     def outages(self) -> dict[int, float]:
         """Sides unreachable for reading or writing, with when it started (epoch s)."""

@@ -24,9 +24,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import structlog
 from anyio.abc import TaskGroup
 
-from . import native_lookups, resync
+from . import native_lookups, reload, resync
 from .adapter import EntitySpec, Side, Throttled, load_adapter
 from .alerts import Alerts
 from .companies import warn_unmatched
@@ -34,6 +35,7 @@ from .config import Config, TableMap, load_config
 from .context import Context
 from .errors import ConfigError, ReplicatorError, SchemaError, TransientError
 from .journal import Intake
+from .metrics import Metrics
 from .observe import Activity, Observers
 from .ownership import Ownership
 from .reconcile import PassReport, Reconciler
@@ -46,6 +48,8 @@ from .sync import InitialSync, Progress, SyncReport
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.routing import BaseRoute
+
+log = structlog.get_logger("replicator")
 
 DRAIN_TIMEOUT_S = 30.0
 MAX_RECONNECT_S = 10.0
@@ -125,6 +129,10 @@ class Replicator:
         self.activity = Activity()
         """The last changes' outcomes, for the console (``recent``)."""
         self.observers.subscribe(self.activity)
+        self.metrics = Metrics(self.config, self.observers)
+        """This engine's Prometheus metrics, in a registry of its own (``scrape``)."""
+        self._reloading = anyio.Lock()
+        self._resyncing = anyio.Lock()  # one background re-sync at a time, in reload order
         self.ctx: Context
         self.router: Router
         self.tg: TaskGroup
@@ -310,6 +318,42 @@ class Replicator:
         self.ctx.activity.add(1)
         await self._messages.send(Hold(await self._paused()))
 
+    async def reload(self, source: str | Path) -> list[str]:
+        """Apply a new config without a restart: TOML text (``str``), or the file at a
+        ``Path``. On a problem nothing changes (``ConfigError``, validate's lines, logged);
+        a change only a restart can make is refused. The maps whose fields changed are
+        re-synced in the background (returned, in order); see reload.py."""
+        async with self._reloading:
+            try:
+                new = reload.read_new(source, self.config.path)
+                if problems := reload.refused_changes(self.config, new):
+                    raise ConfigError(problems)
+                if not hasattr(self, "_messages"):
+                    raise ReplicatorError(
+                        f"{self.config.path.name}: the replicator is still starting: "
+                        "reload once it runs"
+                    )
+                refit = reload.refit_maps(self.config, new)
+                await reload.check_sides(self.ctx, new, refit)
+            except ReplicatorError as exc:
+                log.error("config_reload_refused", problems=str(exc).splitlines())
+                raise
+            self.config = new
+            self.ctx.reconfigure(new)
+            self._alerts.config = new
+            self.ctx.log.info("config_reloaded", config=str(new.path), resync=refit)
+            if refit:
+                self.ctx.activity.add(1)  # busy until the re-synced maps caught up
+                self.tg.start_soon(self._resync, refit)
+            return refit
+
+    async def _resync(self, names: list[str]) -> None:
+        try:
+            async with self._resyncing:
+                await reload.resync(self.ctx, names, self.refresh)
+        finally:
+            self.ctx.activity.done()
+
     async def drain(self, grace_s: float = DRAIN_TIMEOUT_S) -> None:
         """Stop reading new changes and finish what is in flight (at most ``grace_s``).
 
@@ -340,6 +384,10 @@ class Replicator:
     async def status(self) -> dict[str, Any]:
         """Per map: state, links, backlog, parked, errors, lag; per side: outage."""
         return await collect_status(self.ctx)
+
+    async def scrape(self) -> bytes:
+        """This engine's metrics in the Prometheus text format (what ``/metrics`` serves)."""
+        return self.metrics.render(await self.status())
 
     def asgi_app(self, *, extra: Sequence[BaseRoute] = ()) -> Starlette:
         """The daemon's HTTP app (``/healthz``, ``/api``, ``/hooks``, ``/metrics``, the

@@ -4,6 +4,7 @@
 
     ReplicatorError                 anything replicator raises on purpose
     ├── ConfigError                 a bad config file: names the file, the map and the field
+    ├── StaleEdit                   a config edit previewed on a file that changed since: names it
     ├── StoreError                  the state store cannot be used: names the file
     │   ├── StoreBusy               another process holds its SQLite lock: transient, waited out
     │   └── StoreOwned              another replicator owns it: names the holder (pid, host, since)
@@ -30,6 +31,10 @@ class ConfigError(ReplicatorError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class StaleEdit(ReplicatorError):
+    """The config file changed on disk between an edit's preview and its save."""
 
 
 class StoreError(ReplicatorError):

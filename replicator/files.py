@@ -39,3 +39,27 @@ def os_reason(exc: OSError) -> str:
     """``Not a directory: 'x/state.db'``: what failed, and on which path."""
     reason = exc.strerror or str(exc)
     return f"{reason}: {str(exc.filename)!r}" if exc.filename else reason
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace the file ``path`` with ``data`` all at once: a temporary file beside it,
+    fsynced, renamed over it, the folder fsynced. A crash leaves the old file or the new
+    one, never half of one; the file keeps its mode. ``OSError`` if it cannot be done."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else FILE_MODE
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(partial, mode)  # the umask may have narrowed it
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

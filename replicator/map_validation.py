@@ -47,7 +47,7 @@ class MapReader:
             name=self.name,
             entities=entities or ("", ""),
             key=tuple(f for _, f in key),
-            fields=tuple(f for _, f in fields),
+            fields=tuple(f for _, f in fields if f.enabled),
             create=self.side_set("create"),
             delete=self.side_set("delete"),
             conflict=self.conflict(),
@@ -59,6 +59,7 @@ class MapReader:
             sync_existing_companies=self.flag("sync_existing_companies", True),
             park_timeout_s=self.park_timeout(),
             alerts=self.alerts(),
+            disabled=tuple(f for _, f in fields if not f.enabled),
         )
         return m if entities is not None else None
 
@@ -103,14 +104,27 @@ class MapReader:
         direction = self.direction(item.get("direction", "both"), label)
         if key and direction != "both":
             self.problem("key fields must flow both ways", label)
+        enabled = self.enabled(item, label, key=key)
         field = c.FieldMap(
             names,
             direction,
             self.value_map(item, label),
             self.default(item, label),
             self.lookup(item, label),
+            enabled,
         )
         return label, field
+
+    def enabled(self, item: dict[str, Any], where: str, *, key: bool) -> bool:
+        """``enabled`` (default true); a key field cannot be turned off."""
+        raw = item.get("enabled", True)
+        if not isinstance(raw, bool):
+            self.problem(f"enabled must be true or false, not {toml(raw)}", where)
+            return True
+        if key and not raw:
+            self.problem("a key field cannot be disabled: the key identifies the record", where)
+            return True
+        return raw
 
     def direction(self, raw: Any, where: str) -> c.Direction:
         arrows = [f"{x}->{y}" for x in self.sides for y in self.sides if x != y]

@@ -27,6 +27,7 @@ import msgspec
 
 from .adapter import Change, HookReceiver
 from .config import Config, FieldMap, TableMap
+from .edits import Edit, check_fresh, preview, save
 from .errors import ConfigError, ReplicatorError
 from .mapping import decode_key
 from .model import ErrorEntry
@@ -68,8 +69,11 @@ class Operations:
     def __init__(self, config: Config, *, replicator: Replicator | None = None) -> None:
         self._config = config
         self.replicator = replicator
-        self.reloader: Callable[[str], Awaitable[None]] | None = None
-        """Applies a new config text to the running engine (set by whoever can)."""
+        self.reloader: Callable[[str], Awaitable[list[str] | None]] | None = (
+            None if replicator is None else replicator.reload
+        )
+        """Applies a new config text to the running engine (the engine's ``reload``); it
+        may answer the maps it re-syncs."""
         self._store: Store | None = None
         self._opening = anyio.Lock()
 
@@ -235,14 +239,39 @@ class Operations:
         store = await self._db(create=True)
         await store.set_meta(ENDPOINT_META, f"{os.getpid()} {url}")
 
-    async def apply_config(self, text: str) -> None:
-        """Apply a new config (its TOML text) to the running engine, through ``reloader``."""
+    async def apply_config(self, text: str) -> list[str]:
+        """Apply a new config (its TOML text) to the running engine, through ``reloader``;
+        the maps it re-syncs because their fields changed."""
         if self.reloader is None:
             raise ReplicatorError(
                 f"{self.config.path.name}: this replicator cannot apply a config while it "
                 "runs: save the file and restart it"
             )
-        await self.reloader(text)
+        return list(await self.reloader(text) or [])
+
+    # -- editing a map -------------------------------------------------------------------
+
+    async def preview_edits(self, edits: Sequence[Edit]) -> dict[str, Any]:
+        """The config file with ``edits`` applied: ``{"diff", "errors", "text"}``, the
+        errors exactly validate's lines (empty: it may be saved). Nothing is written."""
+        shown = preview(self.config.path, edits)
+        return {"diff": shown.diff, "errors": shown.errors, "text": shown.text}
+
+    async def edit(self, edits: Sequence[Edit]) -> dict[str, Any]:
+        """Preview ``edits``; if valid, apply them to the running engine and save the file
+        (an engine that refuses them leaves the file as it was). The preview's keys, plus
+        ``saved``, ``applied`` and ``resync`` (the maps re-synced because their fields
+        changed). Without a running engine the file is saved for the next start.
+        ``StaleEdit`` if the file changed meanwhile; ``ConfigError`` if the engine refuses."""
+        path = self.config.path
+        shown = preview(path, edits)
+        answer = {"diff": shown.diff, "errors": shown.errors, "text": shown.text}
+        if shown.errors:
+            return {**answer, "saved": False, "applied": False, "resync": []}
+        check_fresh(path, shown)
+        resync = None if self.reloader is None else await self.apply_config(shown.text)
+        save(path, shown)
+        return {**answer, "saved": True, "applied": resync is not None, "resync": resync or []}
 
 
 def error_json(e: ErrorEntry, sides: list[str]) -> dict[str, Any]:
@@ -276,7 +305,7 @@ def describe_map(config: Config, m: TableMap) -> dict[str, Any]:
         "name": m.name,
         "entities": dict(zip(sides, m.entities, strict=True)),
         "key": [describe_field(f, sides) for f in m.key],
-        "fields": [describe_field(f, sides) for f in m.fields],
+        "fields": [describe_field(f, sides) for f in (*m.fields, *m.disabled)],
         "create": [sides[i] for i in sorted(m.create)],
         "delete": [sides[i] for i in sorted(m.delete)],
         "conflict": m.conflict if m.conflict == "newest" else sides[m.conflict],
@@ -305,4 +334,5 @@ def describe_field(f: FieldMap, sides: list[str]) -> dict[str, Any]:
         "value_map": None if vm is None else {"name": vm.name, "pairs": vm.forward},
         "default": f.default,
         "lookup": f.lookup,
+        "enabled": f.enabled,
     }

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import httpx
 import msal
+import requests
 
 from emulators.fno import FnoEmulator
 
@@ -22,29 +23,42 @@ def tls(fno: FnoEmulator) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(fno.ca_file))
 
 
-def _msal_token(fno: FnoEmulator) -> dict[str, Any]:
+class _Pinned(requests.Session):
+    """msal's session, trusting the emulator's CA whatever REQUESTS_CA_BUNDLE says (requests
+    lets the environment override a session's verify: psf/requests#3829)."""
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+        settings["verify"] = self.verify
+        return settings
+
+
+def _msal_token(fno: FnoEmulator, user: bool) -> dict[str, Any]:
+    session = _Pinned()
+    session.verify = str(fno.ca_file)
     app = msal.ConfidentialClientApplication(
-        fno.client_id,
-        client_credential=fno.client_secret,
+        fno.user_client_id if user else fno.client_id,
+        client_credential=fno.user_client_secret if user else fno.client_secret,
         authority=f"{fno.authority}/{fno.tenant_id}",
         instance_discovery=False,
         verify=str(fno.ca_file),
+        http_client=session,
     )
     return dict(app.acquire_token_for_client([f"{fno.url}/.default"]))
 
 
-async def token(fno: FnoEmulator) -> str:
-    """An access token from the emulator's Entra ID, got by msal (in a worker thread: msal
-    blocks, and the emulator serves on this event loop)."""
-    result = await anyio.to_thread.run_sync(_msal_token, fno)
+async def token(fno: FnoEmulator, *, user: bool = False) -> str:
+    """An access token of the replicator's app (or the user's) from the emulator's Entra ID,
+    got by msal (in a worker thread: msal blocks, and the emulator serves on this loop)."""
+    result = await anyio.to_thread.run_sync(_msal_token, fno, user)
     assert "access_token" in result, result.get("error_description")
     return str(result["access_token"])
 
 
 @asynccontextmanager
-async def odata(fno: FnoEmulator) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client of ``<url>/data/`` with a bearer token."""
-    headers = {**HEADERS, "Authorization": f"Bearer {await token(fno)}"}
+async def odata(fno: FnoEmulator, *, user: bool = False) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client of ``<url>/data/`` with a bearer token of the replicator (or user)."""
+    headers = {**HEADERS, "Authorization": f"Bearer {await token(fno, user=user)}"}
     async with httpx.AsyncClient(
         base_url=f"{fno.url}/data/", headers=headers, verify=tls(fno)
     ) as client:

@@ -8,6 +8,7 @@ import pytest
 
 from replicator.config import Config, FieldMap, SideConfig, TableMap, ValueMap, load_config
 from replicator.errors import ConfigError
+from replicator.operations import describe_map
 
 # The example of DESIGN §5, verbatim.
 EXAMPLE = """
@@ -627,3 +628,52 @@ def test_two_sides_on_one_database_are_refused(tmp_path: Path) -> None:
     found = only_problem(tmp_path, text)
     assert found.startswith("replica.toml: [sides.crm]: path names ")
     assert "the database of [sides.fno] too" in found
+
+
+# --- enabled = false: a field map kept in the file, not replicated -------------------------
+
+
+def test_disabled_field_map_is_kept_but_not_replicated(tmp_path: Path) -> None:
+    """``enabled = false`` moves a field map out of ``fields`` (what replicates) into
+    ``disabled``, and ``describe_map`` lists both with their ``enabled``."""
+    fields = (
+        'fields = [ { fno = "OrganizationName", crm = "name" },\n'
+        '  { fno = "CreditLimit", crm = "creditlimit", enabled = false } ]'
+    )
+    config = load(tmp_path, customers(fields))
+    m = config.map_named("customers")
+    assert [f.id for f in m.fields] == ["OrganizationName"]
+    assert [(f.id, f.enabled) for f in m.disabled] == [("CreditLimit", False)]
+    assert "CreditLimit" not in [f.id for f in m.all_fields]
+    shown = describe_map(config, m)["fields"]
+    assert [(f["names"]["fno"], f["enabled"]) for f in shown] == [
+        ("OrganizationName", True),
+        ("CreditLimit", False),
+    ]
+
+
+def test_enabled_that_is_not_a_boolean_is_refused(tmp_path: Path) -> None:
+    """``enabled = "no"`` is a mistake, named with the map and the field."""
+    field = '{ fno = "OrganizationName", crm = "name", enabled = "no" }'
+    line = only_problem(tmp_path, customers(f"fields = [ {field} ]"))
+    assert line == (
+        "replica.toml: map 'customers', fields[0] (OrganizationName <-> name): "
+        'enabled must be true or false, not "no"'
+    )
+
+
+def test_disabled_key_field_is_refused(tmp_path: Path) -> None:
+    """The key identifies the record on both sides: none of its fields can be turned off."""
+    key = 'key = [ { fno = "Id", crm = "id", enabled = false } ]'
+    line = only_problem(tmp_path, customers(key))
+    assert line.startswith("replica.toml: map 'customers', key[0] (Id <-> id): a key field cannot")
+
+
+def test_disabled_field_still_counts_as_mapped(tmp_path: Path) -> None:
+    """A disabled field map still names its fields: mapping one of them again is refused."""
+    fields = (
+        'fields = [ { fno = "OrganizationName", crm = "name", enabled = false },\n'
+        '  { fno = "OrganizationName", crm = "name2" } ]'
+    )
+    line = only_problem(tmp_path, customers(fields))
+    assert "field 'OrganizationName' of side 'fno' is mapped twice" in line

@@ -24,13 +24,6 @@ from fno_client import HEADERS, customer, inner_error, odata, tls
 WRITE = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
 
 
-@pytest.fixture(autouse=True)
-def _no_ca_bundle_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    # requests (under msal) lets REQUESTS_CA_BUNDLE override a session's verify= (psf/requests#3829)
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-
-
 @pytest.fixture
 async def fno(tmp_path: Path) -> AsyncIterator[FnoEmulator]:
     async with FnoEmulator(tmp_path) as emulator:

@@ -17,12 +17,6 @@ from fno_client import inner_error, odata
 ENUM = "Microsoft.Dynamics.DataEntities"
 
 
-@pytest.fixture(autouse=True)
-def _no_ca_bundle_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-
-
 def _rows() -> dict[str, list[dict[str, Any]]]:
     customers = [
         {"dataAreaId": "usmf", "CustomerAccount": f"Q-{n:03}", "OrganizationName": name,
@@ -115,7 +109,7 @@ async def test_enum_filters_take_qualified_literals(fno: FnoEmulator) -> None:
     assert yes == ["Q-001", "Q-003"]
     assert bare.status_code == 400 and "incompatible types" in inner_error(bare)[1]
     assert unknown.status_code == 400
-    assert "'Maybe' is not a valid enumeration type constant" in inner_error(unknown)[1]
+    assert "NoYes'Maybe'' is not a valid enumeration type constant" in inner_error(unknown)[1]
 
 
 @pytest.mark.anyio
@@ -126,6 +120,23 @@ async def test_date_time_filters_compare_instants(fno: FnoEmulator) -> None:
             "Happenings", params={"$filter": "When ge 2024-05-03T14:00:00+02:00"}
         )
     assert [row["EventId"] for row in answer.json()["value"]] == ["E3", "E4", "E5"]
+
+
+@pytest.mark.anyio
+async def test_the_modified_date_time_is_set_by_the_server_on_every_write(
+    fno: FnoEmulator,
+) -> None:
+    """A create's and an update's When is the time of the write, whatever the body says;
+    a filter on it finds what changed since."""
+    async with odata(fno) as client:
+        before = (await client.get("Happenings('E5')")).json()["When"]
+        made = await client.post(
+            "Happenings", json={"EventId": "E9", "When": "2000-01-01T00:00:00Z"}
+        )
+        assert made.status_code == 201 and made.json()["When"] > before
+        assert (await client.patch("Happenings('E1')", json={"Count": 10})).status_code == 204
+        since = await client.get("Happenings", params={"$filter": f"When gt {before}"})
+    assert sorted(row["EventId"] for row in since.json()["value"]) == ["E1", "E9"]
 
 
 @pytest.mark.anyio

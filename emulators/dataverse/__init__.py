@@ -22,18 +22,14 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import anyio
-import anyio.abc
 from starlette.routing import Route
 
 from emulators._entra import App, Authority
-from emulators._server import serve_tls
-from emulators._tls import make_tls
+from emulators._server import Serving
 from emulators.dataverse.admin import admin_routes
 from emulators.dataverse.app import Service, build_app
 from emulators.dataverse.protection import Limits, Protection
@@ -96,8 +92,7 @@ class DataverseEmulator:
             requests=self.requests,
             retention_s=change_retention_s,
         )
-        self._group: anyio.abc.TaskGroup | None = None
-        self._stop = anyio.Event()
+        self._serving = Serving()
 
     def _apps(self, certificate_pem: bytes | None) -> list[App]:
         """The replicator's app registration (secret, maybe a certificate) and the user's."""
@@ -123,13 +118,8 @@ class DataverseEmulator:
             self.db.create("systemuser", row, guid=guid)
 
     async def __aenter__(self) -> DataverseEmulator:
-        tls = make_tls(self.directory)
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
         app = build_app(self._service, self._admin_routes())
-        port = await self._group.start(
-            partial(serve_tls, app, tls, self._host, self._port, stop=self._stop)
-        )
+        port = await self._serving.start(app, self.directory, self._host, self._port)
         self.url = self.authority = f"https://{self._host}:{port}"
         self._service.base_url = self._auth.resource = self.url
         return self
@@ -140,9 +130,7 @@ class DataverseEmulator:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> bool | None:
-        assert self._group is not None
-        self._stop.set()  # hypercorn shuts down gracefully; cancelling it mid-serve breaks it
-        await self._group.__aexit__(None, None, None)
+        await self._serving.stop()
         return None
 
     def _admin_routes(self) -> list[Route]:

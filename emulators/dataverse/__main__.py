@@ -5,41 +5,28 @@ connect."""
 
 from __future__ import annotations
 
-import argparse
-import signal
-import sys
-from pathlib import Path
+from typing import Any
 
-import anyio
-
-from emulators._connection import write_connection
+from emulators._alone import run_alone
 from emulators.dataverse import DataverseEmulator
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m emulators.dataverse", description=__doc__)
-    parser.add_argument("--dir", required=True, type=Path, help="where ca.pem and emulator.json go")
-    parser.add_argument("--port", type=int, default=8443, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
-    return parser.parse_args(argv)
-
-
-async def _run(arguments: argparse.Namespace) -> None:
-    async with DataverseEmulator(arguments.dir, port=arguments.port, host=arguments.host) as crm:
-        write_connection(arguments.dir / "emulator.json", crm.connection())
-        print(f"Dataverse emulator at {crm.url} (Web API {crm.url}/api/data/v9.2/)")
-        print(f"tenant {crm.tenant_id}, CA {crm.ca_file}")
-        print(f"client id and secret in {arguments.dir / 'emulator.json'}; Ctrl+C stops it")
-        sys.stdout.flush()
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                break
+def _describe(crm: Any) -> list[str]:
+    return [
+        f"Dataverse emulator at {crm.url} (Web API {crm.url}/api/data/v9.2/)",
+        f"tenant {crm.tenant_id}, CA {crm.ca_file}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
-    arguments = _arguments(argv)
-    arguments.dir.mkdir(parents=True, exist_ok=True)
-    anyio.run(_run, arguments)
+    run_alone(
+        "python -m emulators.dataverse",
+        __doc__,
+        8443,
+        lambda directory, port, host: DataverseEmulator(directory, port=port, host=host),
+        _describe,
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
+from emulators._answer import Answer as Answer  # re-exported: the handlers import it from here
 from emulators.dataverse import errors
 from emulators.dataverse.tables import Tables
 from emulators.dataverse.urls import parse_prefer
@@ -16,14 +17,6 @@ API_PATH = "/api/data/v9.2/"
 JSON = "application/json; odata.metadata=minimal"
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
-
-
-class Answer(msgspec.Struct, kw_only=True):
-    """A response: status, headers (their real spelling) and body."""
-
-    status: int
-    headers: dict[str, str] = {}
-    body: bytes = b""
 
 
 class Call:

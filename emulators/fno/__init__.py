@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,8 +31,7 @@ import anyio
 import anyio.abc
 
 from emulators._entra import App, Authority
-from emulators._server import serve_tls
-from emulators._tls import make_tls
+from emulators._server import Serving
 from emulators.fno.admin import admin_routes
 from emulators.fno.app import Service, build_app
 from emulators.fno.definitions import (
@@ -44,17 +42,26 @@ from emulators.fno.definitions import (
     Reference,
     Registry,
 )
+from emulators.fno.events import Emitter
+from emulators.fno.events_admin import events_routes
 from emulators.fno.standard import SEED_ROWS, standard_registry
 from emulators.fno.store import Store
+from emulators.fno.subscriptions import Faults, Subscription
+from emulators.fno.throttling import Throttling
+from emulators.fno.values import default, stamp
 
 __all__ = [
     "Edm",
     "EntityDef",
+    "Emitter",
     "EnumDef",
+    "Faults",
     "FieldDef",
     "FnoEmulator",
     "Reference",
     "Registry",
+    "Subscription",
+    "Throttling",
     "standard_registry",
 ]
 
@@ -81,15 +88,22 @@ class FnoEmulator:
         self.ca_file = self.directory / "ca.pem"
         self.tenant_id = "emulator.onmicrosoft.com"
         self.client_id, self.client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        self.user_client_id, self.user_client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        # Entra object ids of the two apps' service principals (InitiatingUserAADObjectId)
+        self.object_id, self.user_object_id = str(uuid.uuid4()), str(uuid.uuid4())
         self.admin_key = secrets.token_urlsafe(24)  # the test hooks' key (admin.py)
         self.company = company
         self.url = self.authority = ""
         self._host, self._port = host, port
         self.registry = registry if registry is not None else standard_registry()
         self.store = Store(list(self.registry.entities.values()))
-        app = App(client_id=self.client_id, secret=self.client_secret, user_id=str(uuid.uuid4()))
+        apps = [  # the replicator's app registration, and a user's app making other changes
+            App(client_id=self.client_id, secret=self.client_secret, user_id=self.object_id),
+            App(client_id=self.user_client_id, secret=self.user_client_secret,
+                user_id=self.user_object_id),
+        ]  # fmt: skip
         self._auth = Authority(
-            tenant_id=self.tenant_id, resource="", apps=[app], token_lifetime_s=token_lifetime_s
+            tenant_id=self.tenant_id, resource="", apps=apps, token_lifetime_s=token_lifetime_s
         )
         self._service = Service(
             registry=self.registry,
@@ -99,41 +113,41 @@ class FnoEmulator:
             page_size=page_size,
             max_batch=max_batch,
         )
+        self.events = Emitter(self.registry)
+        self._service.publish = self.events.publish
         if seed:
             self.seed(SEED_ROWS)
-        self._group: anyio.abc.TaskGroup | None = None
-        self._stop = anyio.Event()
+        self._serving = Serving()
+        self._emitting = anyio.CancelScope()
 
     def __repr__(self) -> str:  # no secret in a repr
         return f"FnoEmulator(url={self.url!r}, tenant_id={self.tenant_id!r})"
 
     @property
-    def throttling(self) -> Any:
+    def throttling(self) -> Throttling:
+        """The injected 429s and 5xx (``throttle(n, retry_after_s)``, ``fail(n, status)``)."""
         return self._service.throttling
 
     def seed(self, rows: dict[str, list[dict[str, Any]]]) -> None:
         """Insert rows (entity set -> rows of field values, defaults for the rest), without
         validation and without data events, for entities this registry has."""
-        from emulators.fno.values import default
-
         for entity_set, entries in rows.items():
             entity = self.registry.entity(entity_set)
             if entity is None:
                 continue
             for entry in entries:
-                values = {f.name: default(f, self.registry) for f in entity.fields} | entry
+                values = {f.name: default(f, self.registry) for f in entity.fields}
+                values |= stamp(entity) | entry
                 self.store.insert(entity, values)
         self.store.drain()
 
     async def __aenter__(self) -> FnoEmulator:
-        tls = make_tls(self.directory)
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
-        routes = admin_routes(self.admin_key, self._service.throttling, self.expire_tokens, [])
-        app = build_app(self._service, routes)
-        port = await self._group.start(
-            partial(serve_tls, app, tls, self._host, self._port, stop=self._stop)
+        routes = admin_routes(
+            self.admin_key, self.throttling, self.expire_tokens, events_routes(self.events)
         )
+        app = build_app(self._service, routes)
+        port = await self._serving.start(app, self.directory, self._host, self._port)
+        await self._serving.group.start(self._emit)
         self.url = self.authority = f"https://{self._host}:{port}"
         self._service.base_url = self._auth.resource = self.url
         return self
@@ -144,10 +158,15 @@ class FnoEmulator:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> bool | None:
-        assert self._group is not None
-        self._stop.set()  # hypercorn shuts down gracefully; cancelling it mid-serve breaks it
-        await self._group.__aexit__(None, None, None)
+        self._emitting.cancel()
+        await self._serving.stop()
         return None
+
+    async def _emit(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        with self._emitting:
+            await self.events.run(task_status=task_status)
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is expired: the next call with it gets 401."""
@@ -161,6 +180,10 @@ class FnoEmulator:
             "tenant_id": self.tenant_id,
             "client_id": self.client_id,
             "client_secret": self.client_secret,
+            "object_id": self.object_id,
+            "user_client_id": self.user_client_id,
+            "user_client_secret": self.user_client_secret,
+            "user_object_id": self.user_object_id,
             "ca_file": str(self.ca_file),
             "admin_key": self.admin_key,
             "company": self.company,

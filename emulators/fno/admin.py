@@ -4,7 +4,7 @@ behind the admin key of ``emulator.json``). The real service has nothing like th
 - ``POST /_emulator/faults`` with ``{"throttle": n, "retry_after_s": s}`` (the next n requests
   answer 429 with that Retry-After) and/or ``{"fail": n, "status": 503}`` -> 204;
 - ``POST /_emulator/expire-tokens``: every access token issued so far is expired -> 204;
-- the data-event emitter's routes (``events_routes`` of ``events_admin.py``).
+- the data-event emitter's routes (``events_admin.py``).
 """
 
 from __future__ import annotations

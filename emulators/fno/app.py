@@ -107,7 +107,7 @@ class Service:
         go_on = _batch.prefers_continue_on_error(call.headers.get("prefer"))
 
         async def run(part: _batch.SubRequest) -> _batch.SubResponse:
-            inner = self.call(part.method, part.url, part.headers, part.body)
+            inner = self.call(part.method, part.url, part.headers, part.body, call.user)
             answer = await self.dispatch(inner)
             return _batch.SubResponse(
                 status=answer.status, headers=answer.headers, body=answer.body
@@ -120,7 +120,9 @@ class Service:
         status = _batch.batch_status(results, continue_on_error=go_on)
         return Answer(status=status, headers={"Content-Type": content_type}, body=body)
 
-    def call(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Call:
+    def call(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, user: str
+    ) -> Call:
         return Call(
             base_url=self.base_url,
             method=method,
@@ -128,6 +130,7 @@ class Service:
             headers=headers,
             body=body,
             company=self.company,
+            user=user,
         )
 
     def unauthorized(self) -> Answer:
@@ -143,12 +146,14 @@ def build_app(service: Service, extra: Sequence[BaseRoute] = ()) -> Starlette:
     async def data(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()  # still %-encoded
         target = raw.decode("latin-1") + (f"?{request.url.query}" if request.url.query else "")
-        if service.authority.caller(request.headers.get("authorization")) is None:
+        app = service.authority.caller(request.headers.get("authorization"))
+        if app is None:
             return _response(service.unauthorized())
         refusal = service.throttling.next()
         if refusal is not None:
             return _response(error_answer(refusal))
-        call = service.call(request.method, target, dict(request.headers), await request.body())
+        body = await request.body()
+        call = service.call(request.method, target, dict(request.headers), body, app.user_id)
         answer = await service.dispatch(call)
         changes = service.store.drain()
         if changes and service.publish is not None:

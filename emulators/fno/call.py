@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
+from emulators._answer import Answer as Answer  # re-exported: the handlers import it from here
 from emulators.fno import errors
 
 DATA_PATH = "/data/"
@@ -16,17 +17,9 @@ _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
 
-class Answer(msgspec.Struct, kw_only=True):
-    """A response: status, headers and body."""
-
-    status: int
-    headers: dict[str, str] = {}
-    body: bytes = b""
-
-
 class Call:
-    """A request: method, path below ``/data/``, query, headers, body; and who the caller's
-    default company is."""
+    """A request: method, path below ``/data/``, query, headers, body; the caller (its Entra
+    object id) and its default company."""
 
     def __init__(
         self,
@@ -37,6 +30,7 @@ class Call:
         headers: dict[str, str],
         body: bytes,
         company: str,
+        user: str,
     ) -> None:
         parts = urlsplit(target)
         self.base_url = base_url
@@ -48,6 +42,7 @@ class Call:
         self.headers = {name.lower(): value for name, value in headers.items()}
         self.body = body
         self.company = company
+        self.user = user
 
     @property
     def url(self) -> str:

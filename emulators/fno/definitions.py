@@ -95,6 +95,9 @@ class EntityDef(msgspec.Struct, frozen=True, kw_only=True):
         for name in (*self.keys, *(r.field for r in self.references)):
             if name not in names:
                 raise ValueError(f"entity {self.entity_set}: no field {name!r}")
+        modified = self.field(self.modified_field) if self.modified_field else None
+        if self.modified_field and (modified is None or modified.edm is not Edm.DATETIME):
+            raise ValueError(f"entity {self.entity_set}: {self.modified_field!r} is no date-time")
         if COMPANY in self.keys and self.keys[0] != COMPANY:
             raise ValueError(f"entity {self.entity_set}: {COMPANY} must come first in the key")
 

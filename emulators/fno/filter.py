@@ -192,7 +192,9 @@ def _check_member(qualified: str, literal: Operand, registry: Registry) -> None:
     member = literal.get({})
     names = _enum_order(qualified, registry)
     if member not in names:
-        raise errors.bad_query(f"The string '{member}' is not a valid enumeration type constant.")
+        # The OData library's text quotes the whole literal.
+        text = f"{qualified}'{member}'"
+        raise errors.bad_query(f"The string '{text}' is not a valid enumeration type constant.")
 
 
 def _enum_order(qualified: str, registry: Registry) -> dict[str, int]:

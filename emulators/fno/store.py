@@ -39,11 +39,13 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True):
-    """A committed write: which entity, ``Create``/``Update``/``Delete``, the row's key."""
+    """A committed write: which entity, ``Create``/``Update``/``Delete``, the row's key, and
+    who made it (the Entra object id of the caller's app; "" for seeding)."""
 
     entity_set: str
     op: str
     key: dict[str, Any]
+    user: str = ""
 
 
 class Duplicate(Exception):
@@ -81,7 +83,7 @@ class Store:
         table = self._tables[entity.entity_set]
         return [table[key] for key in sorted(table, key=_sortable)]
 
-    def insert(self, entity: EntityDef, values: dict[str, Any]) -> Row:
+    def insert(self, entity: EntityDef, values: dict[str, Any], *, user: str = "") -> Row:
         table = self._tables[entity.entity_set]
         key = key_of(entity, values)
         if key in table:
@@ -89,24 +91,23 @@ class Store:
         self._recid += 1
         row = Row(values=dict(values), recid=self._recid, version=1)
         table[key] = row
-        self._note(entity, "Create", values)
+        self._note(entity, "Create", values, user)
         return row
 
-    def update(self, entity: EntityDef, row: Row, values: dict[str, Any]) -> Row:
+    def update(self, entity: EntityDef, row: Row, values: dict[str, Any], *, user: str = "") -> Row:
         table = self._tables[entity.entity_set]
         new = Row(values={**row.values, **values}, recid=row.recid, version=row.version + 1)
         table[key_of(entity, row.values)] = new
-        self._note(entity, "Update", new.values)
+        self._note(entity, "Update", new.values, user)
         return new
 
-    def delete(self, entity: EntityDef, row: Row) -> None:
+    def delete(self, entity: EntityDef, row: Row, *, user: str = "") -> None:
         del self._tables[entity.entity_set][key_of(entity, row.values)]
-        self._note(entity, "Delete", row.values)
+        self._note(entity, "Delete", row.values, user)
 
-    def _note(self, entity: EntityDef, op: str, values: dict[str, Any]) -> None:
-        change = Change(
-            entity_set=entity.entity_set, op=op, key={k: values[k] for k in entity.keys}
-        )
+    def _note(self, entity: EntityDef, op: str, values: dict[str, Any], user: str) -> None:
+        key = {name: values[name] for name in entity.keys}
+        change = Change(entity_set=entity.entity_set, op=op, key=key, user=user)
         (self._pending if self._pending is not None else self._committed).append(change)
 
     @asynccontextmanager

@@ -84,5 +84,13 @@ def _member(field: FieldDef, value: Any, registry: Registry) -> str:
     )
 
 
+def stamp(entity: EntityDef) -> dict[str, Any]:
+    """The entity's modified date-time set to now (nothing if it has none), as F&O's kernel
+    sets ``ModifiedDateTime`` on every write whatever the body says."""
+    if entity.modified_field is None:
+        return {}
+    return {entity.modified_field: format_datetime(dt.datetime.now(dt.UTC))}
+
+
 def format_datetime(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,6 +6,7 @@
   it otherwise, with an Infolog text of its own: the docs do not give F&O's).
 - PATCH updates (204), DELETE deletes (204); either on a missing row is a 404 (no upsert).
 - ``If-Match`` with the row's ``@odata.etag`` (or ``*``): a mismatch is 412.
+- An entity's modified date-time field is the server's: every create and update sets it.
 - Every create and update runs ``validateWrite`` (``validation.py``); its errors come back as
   F&O's write failure with the Infolog text.
 """
@@ -28,9 +29,10 @@ def create(call: Call, entity: EntityDef, store: Store, registry: Registry) -> A
     if entity.company_specific:
         given[COMPANY] = _company(call, entity, given.get(COMPANY))
     row_values = {f.name: values.default(f, registry) for f in entity.fields} | given
+    row_values |= values.stamp(entity)
     _validate(entity, row_values, store, registry)
     try:
-        row = store.insert(entity, row_values)
+        row = store.insert(entity, row_values, user=call.user)
     except Duplicate:
         raise errors.write_failed(entity.aot_name, [_duplicate(entity, row_values)]) from None
     location = f"{call.data_url}{entity.entity_set}{key_segment(entity, row.values)}"
@@ -98,8 +100,9 @@ def update(
                 f"The key property '{name}' of '{entity.qualified}' cannot be changed."
             )
         given.pop(name, None)
+    given |= values.stamp(entity)
     _validate(entity, row.values | given, store, registry)
-    new = store.update(entity, row, given)
+    new = store.update(entity, row, given, user=call.user)
     headers = {"ETag": new.etag} if entity.etag else {}
     if call.prefer("return") == "representation":
         body = {"@odata.context": f"{call.data_url}$metadata#{entity.entity_set}/$entity"}
@@ -110,5 +113,5 @@ def update(
 def delete(call: Call, entity: EntityDef, store: Store, key: dict[str, Any]) -> Answer:
     row = find(call, entity, store, key)
     _check_etag(call, entity, row)
-    store.delete(entity, row)
+    store.delete(entity, row, user=call.user)
     return Answer(status=204)

@@ -11,6 +11,12 @@
     POST /api/maps/<name>/resume          -> {"map": name, "paused": false}
     POST /api/reconcile                   {"maps": ["customers"]} or {"maps": null} (all)
                                           -> {"passes": [{map, side, scanned, replayed, ...}]}
+    POST /api/maps/<name>/preview         {"edits": [<edit>, ...]} -> {"diff", "errors", "text"}
+    POST /api/maps/<name>/edit            the same; saved and applied -> ... "saved": true
+
+An edit (edits.py) is ``{"edit": "enabled" | "direction" | "value_map" | "conflict", ...}``,
+its map the path's (``"map"`` may be left out). An edit that validate refuses gets 400 with
+validate's lines as ``problems`` and the ``diff``; a file changed since the page read it 409.
 
 A bad request gets 400 ``{"error": ..., "problems": [...]}`` (a ``ConfigError``'s lines, as
 the CLI prints them), a replicator that cannot do it now 503 ``{"error": ...}``.
@@ -26,7 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import ConfigError, ReplicatorError
+from ..edits import Edit
+from ..errors import ConfigError, ReplicatorError, StaleEdit
 from ..operations import Operations
 from .limits import TooLarge, read_body
 
@@ -45,6 +52,12 @@ class MapsBody(msgspec.Struct, forbid_unknown_fields=True):
     maps: list[str] | None = None
 
 
+class EditsBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of preview and edit: the edits of the path's map."""
+
+    edits: list[dict[str, Any]]
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -55,7 +68,11 @@ def answering(handler: Callable[[Request, Operations], Awaitable[Any]]) -> Handl
         try:
             return JSONResponse(await handler(request, request.app.state.ops))
         except ConfigError as exc:
-            return JSONResponse({"error": str(exc), "problems": exc.problems}, status_code=400)
+            shown = exc.answer if isinstance(exc, EditRefused) else {}
+            body = {**shown, "error": str(exc), "problems": exc.problems}
+            return JSONResponse(body, status_code=400)
+        except StaleEdit as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
         except ReplicatorError as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
 
@@ -119,6 +136,40 @@ async def reconcile(request: Request, ops: Operations) -> Any:
     return {"passes": await ops.reconcile(maps)}
 
 
+async def edits_body(request: Request) -> list[Edit]:
+    """The edits of a preview or edit body, each of the path's map."""
+    name = request.path_params["name"]
+    try:
+        items = msgspec.json.decode(await read_body(request, MAX_BODY), type=EditsBody).edits
+        for item in items:
+            if item.setdefault("map", name) != name:
+                raise ConfigError([f"an edit of map {item['map']!r} sent to map {name!r}"])
+        return msgspec.convert(items, list[Edit])
+    except TooLarge as exc:
+        raise ConfigError([str(exc)]) from exc
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigError([f'the body must be {{"edits": [<edit>, ...]}}: {exc}']) from exc
+
+
+async def preview_edits(request: Request, ops: Operations) -> Any:
+    return await ops.preview_edits(await edits_body(request))
+
+
+async def edit(request: Request, ops: Operations) -> Any:
+    done = await ops.edit(await edits_body(request))
+    if done["errors"]:
+        raise EditRefused(done)
+    return done
+
+
+class EditRefused(ConfigError):
+    """An edit validate refuses: 400 with its lines and the preview."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(answer["errors"])
+        self.answer = answer
+
+
 def api_routes() -> list[BaseRoute]:
     return [
         Route("/api/status", answering(status)),
@@ -129,4 +180,6 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/maps/{name}/pause", answering(pause), methods=["POST"]),
         Route("/api/maps/{name}/resume", answering(resume), methods=["POST"]),
         Route("/api/reconcile", answering(reconcile), methods=["POST"]),
+        Route("/api/maps/{name}/preview", answering(preview_edits), methods=["POST"]),
+        Route("/api/maps/{name}/edit", answering(edit), methods=["POST"]),
     ]

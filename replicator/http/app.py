@@ -28,6 +28,7 @@ from .api import api_routes
 from .auth import Guard, TokenGate, login, logout
 from .health import healthz
 from .hooks import hook
+from .metrics import metrics
 
 log = structlog.get_logger("replicator")
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "::1", "[::1]"]
@@ -74,4 +75,4 @@ def endpoint_routes(ops: Operations) -> list[BaseRoute]:
     """The routes of the other parts of the endpoint, in order: ``/metrics``, then the
     console mounted at ``/`` (last: it takes every path left). The daemon and
     ``Replicator.asgi_app()`` both serve these."""
-    return []
+    return [Route("/metrics", metrics)]
