@@ -1,8 +1,9 @@
 """The sides the adapter contract runs against, each with the application that edits it.
 
 A harness holds a prepared side and plays the business application behind the replicator's
-back: the memory reference, an SQLite file (a second connection) and the Dataverse
-emulator (its tables edited as "the user", not as the replicator's application user).
+back: the memory reference, an SQLite file (a second connection), the Dataverse
+emulator (its tables edited as "the user", not as the replicator's application user) and
+the F&O emulator (its rows edited directly, each change announced as a journaled data event).
 Each gives its own filter text for the filtered entity: the filter is in the side's syntax.
 """
 
@@ -12,20 +13,29 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
 from adapters.dataverse import create_side as create_dataverse_side
+from adapters.fno import create_side as create_fno_side
+from adapters.fno.events import Event
+from adapters.fno.keys import key_values, native_id
 from adapters.memory import MemorySide
 from adapters.sqlite import create_side as create_sqlite_side
 from emulators.dataverse import AlternateKey, Column, DataverseEmulator, Table
 from emulators.dataverse.standard import SYSTEMUSER
+from emulators.fno import Edm, EntityDef, FieldDef, FnoEmulator, Registry
+from emulators.fno.store import key_of
+from emulators.fno.values import default
 from replicator.adapter import EntitySpec, Side, Values
 
 FIELDS = ("name", "kind", "qty")
-SIDES = ["memory", "sqlite", "dataverse"]
+SIDES = ["memory", "sqlite", "dataverse", "fno"]
 TABLE = "(id INTEGER PRIMARY KEY, code TEXT, name TEXT, kind TEXT, qty INTEGER CHECK (qty >= 0))"
 SECRET_ENV = "CONTRACT_DATAVERSE_SECRET"
+FNO_SECRET_ENV = "CONTRACT_FNO_SECRET"
+FNO_HOOK_ENV = "CONTRACT_FNO_HOOK_KEY"
 
 
 def specs(kind_is_a: str) -> list[EntitySpec]:
@@ -158,6 +168,83 @@ class DataverseHarness(Harness):
         return {**values, "qty": -1}
 
 
+def fno_definition(entity_set: str, public_name: str) -> EntityDef:
+    """A data entity shaped like the SQLite tables: key ``code``, ``name`` at most 100
+    characters (a longer one is refused by validateWrite), not company-specific."""
+    return EntityDef(
+        entity_set=entity_set,
+        public_name=public_name,
+        label=entity_set.title(),
+        table=f"{public_name}Table",
+        fields=(
+            FieldDef(name="code", edm=Edm.STRING, label="Code", max_length=100, mandatory=True),
+            FieldDef(name="name", edm=Edm.STRING, label="Name", max_length=100),
+            FieldDef(name="kind", edm=Edm.STRING, label="Kind", max_length=10),
+            FieldDef(name="qty", edm=Edm.INT, label="Quantity"),
+        ),
+        keys=("code",),
+    )
+
+
+class FnoHarness(Harness):
+    """The F&O emulator in-process; the application edits its rows directly, and each of its
+    changes is announced as a data event journaled in the side's inbox, as /hooks/<side>
+    would (the side journals its own writes itself)."""
+
+    specs = specs("kind eq 'a'")
+
+    def __init__(self, emulator: FnoEmulator, tmp_path: Path) -> None:
+        self.emulator = emulator
+        options = {
+            "url": emulator.url,
+            "tenant_id": emulator.tenant_id,
+            "client_id": emulator.client_id,
+            "client_secret_env": FNO_SECRET_ENV,
+            "authority": emulator.authority,
+            "ca_file": str(emulator.ca_file),
+            "hook_key_env": FNO_HOOK_ENV,
+            "page_size": 2,  # a few rows already take several pages: paging is exercised
+        }
+        self.side = self.fno = create_fno_side("fno", options, tmp_path)
+        self.events = 0
+
+    def _definition(self, entity: str) -> EntityDef:
+        found = self.emulator.registry.entity(entity)
+        assert found is not None
+        return found
+
+    def _announce(self, entity: str, nid: str, op: Literal["upsert", "delete"]) -> None:
+        self.events += 1
+        self.fno.inbox._add([Event(entity, nid, op, f"app-{self.events}")])
+        self.fno._arrived.set()
+
+    def _row(self, entity: str, native_id: str) -> Any:
+        key = key_values(self.fno.entities[entity].type, native_id)
+        definition = self._definition(entity)
+        return definition, self.emulator.store.get(definition, key_of(definition, key))
+
+    def app_insert(self, entity: str, values: Values) -> str:
+        definition = self._definition(entity)
+        full = {f.name: default(f, self.emulator.registry) for f in definition.fields}
+        row = self.emulator.store.insert(definition, {**full, **values})
+        nid = native_id(self.fno.entities[entity].type, row.values)
+        self._announce(entity, nid, "upsert")
+        return nid
+
+    def app_update(self, entity: str, native_id: str, values: Values) -> None:
+        definition, row = self._row(entity, native_id)
+        self.emulator.store.update(definition, row, dict(values))
+        self._announce(entity, native_id, "upsert")
+
+    def app_delete(self, entity: str, native_id: str) -> None:
+        definition, row = self._row(entity, native_id)
+        self.emulator.store.delete(definition, row)
+        self._announce(entity, native_id, "delete")
+
+    def refused(self, values: Values) -> Values:
+        return {**values, "name": "x" * 101}
+
+
 @asynccontextmanager
 async def harness(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -167,6 +254,15 @@ async def harness(
         async with DataverseEmulator(tmp_path, tables=DATAVERSE_TABLES) as emulator:
             monkeypatch.setenv(SECRET_ENV, emulator.client_secret)
             async with _opened(DataverseHarness(emulator, tmp_path)) as opened:
+                yield opened
+        return
+    if kind == "fno":
+        tables = (fno_definition("items", "Item"), fno_definition("parts", "Part"))
+        registry = Registry(tables)
+        async with FnoEmulator(tmp_path, registry=registry, seed=False) as emulator:
+            monkeypatch.setenv(FNO_SECRET_ENV, emulator.client_secret)
+            monkeypatch.setenv(FNO_HOOK_ENV, "contract-hook-key")
+            async with _opened(FnoHarness(emulator, tmp_path)) as opened:
                 yield opened
         return
     if kind == "sqlite":

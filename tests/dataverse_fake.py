@@ -1,7 +1,8 @@
 """A tiny stand-in for Entra ID and the Dataverse Web API, over real TLS, for the transport's tests.
 
 It serves what msal asks (the OpenID configuration and the token endpoint, with Entra's error
-shapes) and the Web API's root, where each test decides the answers (``FakeDataverse.answer``).
+shapes) and the Web API's root (and F&O's ``/data/`` root, for the F&O transport), where each
+test decides the answers (``FakeDataverse.answer``).
 Its TLS certificate is signed by a throwaway CA made with ``cryptography`` (``make_ca``); the
 test trusts it through the side's ``ca_file``. Until the Dataverse emulator lands, this is the
 transport's counterpart; it is no emulator (no tables, no change tracking).
@@ -177,6 +178,7 @@ class FakeDataverse:
                 Route("/{tenant}/v2.0/.well-known/openid-configuration", self._discovery),
                 Route("/{tenant}/oauth2/v2.0/token", self._token, methods=["POST"]),
                 Route("/api/data/v9.2/{path:path}", self._api, methods=_METHODS),
+                Route("/data/{path:path}", self._api, methods=_METHODS),  # F&O's OData root
             ]
         )
 

@@ -227,7 +227,7 @@ def test_adapter_that_is_not_a_module_name_is_refused(tmp_path: Path, adapter: s
     shown = adapter.replace('"', "'")
     assert line == (
         f"replica.toml: [sides.fno]: adapter {shown} is not an adapter name; "
-        "known adapters: dataverse, memory, sqlite"
+        "known adapters: dataverse, fno, memory, sqlite"
     )
 
 
@@ -236,7 +236,7 @@ def test_adapter_that_does_not_exist_is_refused(tmp_path: Path) -> None:
     line = only_problem(tmp_path, sides('adapter = "oracle"\nurl = "https://x"'))
     assert line == (
         "replica.toml: [sides.fno]: no adapter named 'oracle'; "
-        "known adapters: dataverse, memory, sqlite"
+        "known adapters: dataverse, fno, memory, sqlite"
     )
 
 

@@ -14,7 +14,7 @@ from dataverse_fake import SECRET, SECRET_ENV, FakeDataverse, Pki, make_ca, opti
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.dataverse.batch import (
+from adapters._remote.batch import (
     NOT_RUN,
     BatchFormatError,
     Part,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adapters.dataverse.batch import Reply
+from adapters._remote.batch import Reply
 from adapters.dataverse.feed import Feed, PollInterval, Tracked, decode_cursor
 from adapters.dataverse.metadata import parse_table
 from adapters.dataverse.schema import Entity, resolve

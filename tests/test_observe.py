@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from adapters.dataverse.pacing import Backoff, Budget, Pacer
+from adapters._remote.pacing import Backoff, Budget, Pacer
 from adapters.memory import MemorySide
 from conftest import write_config
 from replicator.adapter import Change
@@ -100,7 +100,9 @@ def test_engine_outcomes_map_to_observed_outcomes() -> None:
 
 def test_a_dataverse_429_reaches_the_throttle_listener() -> None:
     """The pacer tells its listener the seconds of each 429 it waits out."""
-    pacer = Pacer("crm", 4, backoff=Backoff(), budget=Budget(), clock=lambda: 100.0)
+    pacer = Pacer(
+        "crm", 4, kind="dataverse", backoff=Backoff(), budget=Budget(), clock=lambda: 100.0
+    )
     waits: list[float] = []
     pacer.on_throttled = waits.append
     pacer.throttled("7", "429")

@@ -7,9 +7,7 @@ on are named here; every other code is passed on with the server's message.
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
+from adapters._remote.errors import ODataError, error_of
 
 DUPLICATE_KEY = "0x80060892"
 """A row with the same alternate key values exists already (an insert or a key change)."""
@@ -37,29 +35,7 @@ THROTTLED_CONCURRENCY = "0x80072326"
 THROTTLING = frozenset({THROTTLED_REQUESTS, THROTTLED_EXECUTION_TIME, THROTTLED_CONCURRENCY})
 
 
-class DataverseError(msgspec.Struct):
-    """The error of one non-2xx answer: its HTTP status, Dataverse code and message."""
+DataverseError = ODataError
+"""The error of one Dataverse answer (the OData error, with a ``0x…`` code)."""
 
-    status: int
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        code = f" {self.code}" if self.code else ""
-        return f"HTTP {self.status}{code}: {self.message}"
-
-
-def error_of(status: int, body: Any, reason: str = "") -> DataverseError | None:
-    """The error a non-2xx answer carries (``None`` for a 2xx); ``reason`` when it has no body."""
-    if 200 <= status < 300:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        text = body if isinstance(body, str) and body else ""
-        return DataverseError(status, "", text or reason or f"HTTP {status}")
-    code, message = error.get("code"), error.get("message")
-    return DataverseError(
-        status,
-        code.upper().replace("0X", "0x") if isinstance(code, str) else "",
-        message if isinstance(message, str) else reason or f"HTTP {status}",
-    )
+__all__ = ["DataverseError", "error_of"]

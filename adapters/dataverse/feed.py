@@ -33,7 +33,7 @@ from .errors import CHANGE_TRACKING_EXPIRED
 from .schema import Getter
 
 if TYPE_CHECKING:
-    from .batch import Reply
+    from adapters._remote.batch import Reply
 
 log = structlog.get_logger()
 

@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 
+from adapters._remote import odata
 from replicator.adapter import Value, Values
 
 URL_BUDGET = 30_000
@@ -70,27 +70,8 @@ def condition(column: str, value: Value) -> str:
 def chunks(
     conditions: Sequence[str], *, base: str | None = None, budget: int = URL_BUDGET
 ) -> Iterator[str]:
-    """``$filter`` texts that OR ``conditions`` together, each under ``budget`` characters
-    once URL-encoded, each AND-ed with ``base`` (the map's filter) when given."""
-    prefix = f"({base}) and (" if base else ""
-    suffix = ")" if base else ""
-    fixed = _encoded(prefix + suffix)
-    part: list[str] = []
-    size = fixed
-    for text in conditions:
-        cost = _encoded(text) + (len(" or ") * 3 if part else 0)
-        if part and size + cost > budget:
-            yield prefix + " or ".join(part) + suffix
-            part, size = [], fixed
-            cost = _encoded(text)
-        part.append(text)
-        size += cost
-    if part:
-        yield prefix + " or ".join(part) + suffix
-
-
-def _encoded(text: str) -> int:
-    return len(quote(text, safe=""))
+    """``$filter`` texts OR-ing ``conditions`` under Dataverse's URL budget (``_remote.odata``)."""
+    return odata.chunks(conditions, base=base, budget=budget)
 
 
 # -- map filters ------------------------------------------------------------------------

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
+from adapters._remote import odata
+from adapters._remote.batch import Reply
 from replicator.adapter import Row, ScanPage, Value
-from replicator.errors import PermanentError
 
-from .batch import Reply
 from .keys import chunks, condition
 from .lookups import Lookups
 from .schema import Entity, Field, Getter
@@ -66,8 +65,8 @@ class Reader:
         raws = await self.query(entity.name, entity.select, conditions, base) if conditions else []
         index: dict[tuple[Value, ...], Row] = {}
         for row in await self.rows(entity, raws):
-            index.setdefault(tuple(_fold(row.values.get(f.name)) for f in fields), row)
-        folded = {key: tuple(_fold(v) for v in key) for key in wanted}
+            index.setdefault(tuple(odata.fold(row.values.get(f.name)) for f in fields), row)
+        folded = {key: tuple(odata.fold(v) for v in key) for key in wanted}
         return {key: index[folded[key]] for key in wanted if folded[key] in index}
 
     async def scan(self, entity: Entity, page: str | None, limit: int) -> ScanPage:
@@ -109,15 +108,7 @@ class Reader:
 
     def entries(self, entity_set: str, reply: Reply) -> list[dict[str, Any]]:
         """The ``value`` of a collection answer; ``PermanentError`` with the server's error."""
-        error, body = reply.error(), reply.body
-        if (
-            error is not None
-            or not isinstance(body, dict)
-            or not isinstance(body.get("value"), list)
-        ):
-            what = error or f"an answer that is not a collection: {str(body)[:200]!r}"
-            raise PermanentError(f"side {self.side!r}: cannot read {entity_set!r}: {what}")
-        return [item for item in body["value"] if isinstance(item, dict)]
+        return odata.collection(self.side, entity_set, reply)
 
     async def rows(self, entity: Entity, raws: list[dict[str, Any]]) -> list[Row]:
         """The rows of raw entries: values converted, dotted fields' GUIDs resolved."""
@@ -187,17 +178,8 @@ def _row(
         values[name] = value
     version = raw.get("@odata.etag") or str(raw.get("versionnumber", ""))
     native_id = str(raw.get(entity.table.primary_id, "")).lower()
-    changed_at = _moment(raw.get("modifiedon"))
+    changed_at = odata.moment(raw.get("modifiedon"))
     return Row(native_id, str(version), values, changed_at, "; ".join(errors) or None)
-
-
-def _moment(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _is_guid(text: str) -> bool:
@@ -206,10 +188,6 @@ def _is_guid(text: str) -> bool:
     except (ValueError, AttributeError, TypeError):
         return False
     return True
-
-
-def _fold(value: Value) -> Value:
-    return value.casefold() if isinstance(value, str) else value
 
 
 __all__ = ["Reader", "passes"]

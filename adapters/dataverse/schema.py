@@ -20,7 +20,7 @@ from replicator.errors import PermanentError
 from .keys import Filter, FilterError, literal_fits, parse_filter
 
 if TYPE_CHECKING:
-    from .batch import Reply
+    from adapters._remote.batch import Reply
 from .metadata import (
     LOOKUPS,
     SUPPORTED,

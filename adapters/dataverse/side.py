@@ -28,6 +28,7 @@ import anyio
 import msgspec
 import structlog
 
+from adapters._remote.writes import unknown_version, why
 from replicator.adapter import (
     ChangeBatch,
     EntitySpec,
@@ -196,13 +197,13 @@ class DataverseSide:
         for i, op in enumerate(ops):
             try:
                 entity = self._entity(op.entity)
-                if writes.unknown_version(op):
+                if unknown_version(op):
                     results[i] = "current"
                     continue
                 parts.append((i, writes.part(entity, op, writes.body(entity, op.values, guids))))
             except (BadValue, SchemaError) as exc:
                 results[i] = WriteResult(
-                    "permanent", native_id=op.native_id, reason=writes.why(self.name, op, str(exc))
+                    "permanent", native_id=op.native_id, reason=why(self.name, op, str(exc))
                 )
         replies = await self.transport.batch([p for _, p in parts]) if parts else []
         for (i, _), reply in zip(parts, replies, strict=True):

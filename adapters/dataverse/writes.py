@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from replicator.adapter import UNKNOWN_VERSION, Value, Values, WriteOp, WriteResult
+from adapters._remote.batch import Part, Reply
+from adapters._remote.writes import retry_after, why
+from replicator.adapter import Value, Values, WriteOp, WriteResult
 
-from .batch import Part, Reply
 from .errors import CONCURRENCY_MISMATCH, DUPLICATE_KEY, DUPLICATE_RECORD
 from .keys import row_url
 from .metadata import LOOKUPS
@@ -81,11 +82,6 @@ def part(entity: Entity, op: WriteOp, sent: dict[str, Any]) -> Part:
     return Part(method="DELETE", url=url, headers=headers)
 
 
-def unknown_version(op: WriteOp) -> bool:
-    """An op expecting ``UNKNOWN_VERSION``: sent nowhere, answered with the current row."""
-    return op.op != "insert" and op.expected_version == UNKNOWN_VERSION
-
-
 def outcome(side: str, entity: Entity, op: WriteOp, reply: Reply) -> WriteResult | Followup:
     """What the answer to ``op`` means, or which read decides it."""
     status = reply.status
@@ -94,7 +90,9 @@ def outcome(side: str, entity: Entity, op: WriteOp, reply: Reply) -> WriteResult
     error = reply.error()
     code = error.code if error is not None else ""
     if status == 429:
-        return WriteResult("transient", reason=why(side, op, str(error)), retry_after=_after(reply))
+        return WriteResult(
+            "transient", reason=why(side, op, str(error)), retry_after=retry_after(reply)
+        )
     if status >= 500 or status == 424:
         return WriteResult("transient", reason=why(side, op, str(error)))
     if status == 404 and op.op == "delete":
@@ -122,21 +120,9 @@ def applied(entity: Entity, op: WriteOp, reply: Reply) -> WriteResult:
     )
 
 
-def why(side: str, op: WriteOp, text: str) -> str:
-    row = op.native_id if op.native_id is not None else "(new row)"
-    return f"side {side!r}: {op.op} of {op.entity!r} {row}: {text}"
-
-
 def _entity_id(reply: Reply) -> str | None:
     """The GUID in ``OData-EntityId: <url>/accounts(<guid>)``."""
     link = reply.headers.get("odata-entityid", "")
     if link.endswith(")") and "(" in link:
         return link[link.rindex("(") + 1 : -1]
     return None
-
-
-def _after(reply: Reply) -> float | None:
-    try:
-        return float(reply.headers.get("retry-after", ""))
-    except ValueError:
-        return None

@@ -1,11 +1,14 @@
-"""How fast one Dataverse side sends: retries, the request budget, throttling and concurrency.
+"""How fast one remote side sends: retries, the request budget, throttling and concurrency.
 
-The service protection limits are per user and per web server (powerapps-docs api-limits.md):
-6,000 requests and 1,200 s of execution within a sliding 300 s window, and 52 concurrent
-requests. A 429 says how long to wait (``Retry-After``); the server's ``x-ms-dop-hint`` says
-how many requests to keep in flight (send-parallel-requests.md). ``Pacer`` keeps all of it for
-one side: the transport asks it before each request (``ready``, ``slot``) and tells it what
-came back (``answered``, ``throttled``).
+Dataverse's service protection limits are per user and per web server (powerapps-docs
+api-limits.md): 6,000 requests and 1,200 s of execution within a sliding 300 s window, and 52
+concurrent requests; the server's ``x-ms-dop-hint`` says how many requests to keep in flight
+(send-parallel-requests.md). F&O's priority-based and resource-based throttling
+(priority-based-throttling.md, service-protection-api-limits.md) answers 429 with
+``Retry-After`` as well, and sends no hint. A 429 says how long to wait. ``Pacer`` keeps all of
+it for one side (its log events are named after the side's ``kind``): the transport asks it
+before each request (``ready``, ``slot``) and tells it what came back (``answered``,
+``throttled``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import structlog
 log = structlog.get_logger()
 
 MAX_CONCURRENCY = 52
-"""Dataverse refuses more concurrent requests of one user at once."""
+"""Dataverse refuses more concurrent requests of one user at once (the most any side sends)."""
 
 
 class Backoff(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,11 +63,14 @@ class Pacer:
         side: str,
         most: int,
         *,
+        kind: str,
         backoff: Backoff,
         budget: Budget,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.side = side
+        self.kind = kind
+        """The adapter's name, the prefix of its log events (``dataverse_throttled``)."""
         self.backoff = backoff
         self.in_flight = self._most = self._ceiling = min(most, MAX_CONCURRENCY)
         self.slot = anyio.CapacityLimiter(self.in_flight)
@@ -89,7 +95,7 @@ class Pacer:
             if len(self._sent) >= limit:
                 wait = max(self._sent[0] + window - self._clock(), 0.0)
                 log.info(
-                    "dataverse_budget_wait", side=self.side, wait_s=round(wait, 3), limit=limit
+                    f"{self.kind}_budget_wait", side=self.side, wait_s=round(wait, 3), limit=limit
                 )
                 await anyio.sleep(wait)
                 self._sent.popleft()
@@ -103,7 +109,11 @@ class Pacer:
             self._resize(max(1, self.in_flight // 2))
         self._resume_at = max(self._resume_at, now + wait)
         log.warning(
-            "dataverse_throttled", side=self.side, wait_s=wait, code=code, in_flight=self.in_flight
+            f"{self.kind}_throttled",
+            side=self.side,
+            wait_s=wait,
+            code=code,
+            in_flight=self.in_flight,
         )
         if self.on_throttled is not None:
             self.on_throttled(wait)
@@ -126,7 +136,7 @@ class Pacer:
 
 
 def _seconds(value: str | None) -> float | None:
-    """``Retry-After`` in seconds; None if missing or an HTTP date (Dataverse sends seconds)."""
+    """``Retry-After`` in seconds; None if missing or an HTTP date (both services send seconds)."""
     try:
         seconds = float(value) if value else None
     except ValueError:

@@ -1,7 +1,8 @@
-"""The client side of Dataverse's ``$batch``: a multipart/mixed request, and its answer parsed.
+"""The client side of OData's ``$batch``: a multipart/mixed request, and its answer parsed.
 
-The format is OData's (part 1, 11.7 Batch Requests) as the Web API uses it
-(powerapps-docs, webapi/execute-batch-operations-using-web-api.md): the request body is a
+The format is OData's (part 1, 11.7 Batch Requests) as the Dataverse Web API
+(powerapps-docs, webapi/execute-batch-operations-using-web-api.md) and F&O's ``/data/``
+(data-entities/odata.md) use it: the request body is a
 ``multipart/mixed`` document whose parts are ``application/http`` requests; a change set is a
 nested ``multipart/mixed`` part whose requests succeed or fail together. A ``GET`` may not be
 inside a change set.
@@ -11,7 +12,7 @@ record never rolls back another, and a read goes outside any change set. The ans
 part per top-level request in the same order: a change set that succeeded answers with a
 nested multipart of its requests' responses, one that failed with that single failure (so with
 one operation per change set, every ``Part`` gets exactly one ``Reply``). Without
-``Prefer: odata.continue-on-error`` Dataverse stops at the first failure; the parts it never
+``Prefer: odata.continue-on-error`` the server stops at the first failure; the parts it never
 ran get a ``Reply`` with status 424 (Failed Dependency) from ``decode_batch``.
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from .errors import DataverseError, error_of
+from .errors import ODataError, error_of
 
 NOT_RUN = 424
 """The status ``decode_batch`` gives a part the server did not run (it stopped before it)."""
@@ -39,7 +40,7 @@ _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.I)
 
 
 class Part(msgspec.Struct, kw_only=True):
-    """One operation of a ``$batch``: a request relative to the Web API's root (or absolute)."""
+    """One operation of a ``$batch``: a request relative to the service root (or absolute)."""
 
     method: str
     url: str
@@ -56,7 +57,7 @@ class Reply(msgspec.Struct, kw_only=True):
     headers: dict[str, str]
     body: Any
 
-    def error(self) -> DataverseError | None:
+    def error(self) -> ODataError | None:
         """The ``{"error": {"code", "message"}}`` of a non-2xx answer; None for a 2xx."""
         return error_of(self.status, self.body)
 
@@ -68,8 +69,8 @@ class BatchFormatError(ValueError):
 def encode_batch(parts: Sequence[Part], api: str) -> tuple[str, bytes]:
     """The content type (with its boundary) and body of a ``$batch`` of ``parts``.
 
-    ``api`` is the Web API's root (``https://host/api/data/v9.2/``): part URLs are made
-    absolute against it.
+    ``api`` is the service root (``https://host/api/data/v9.2/``, ``https://host/data/``):
+    part URLs are made absolute against it.
     """
     batch = f"batch_{uuid.uuid4()}"
     chunks: list[bytes] = []
