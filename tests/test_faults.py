@@ -20,7 +20,7 @@ from adapters.memory import MemorySide
 from conftest import COMPANY_CUSTOMERS_MAP, GROUPS_MAP, until, write_config
 from daemon import connect, create_db, query
 from daemon import write_config as write_sqlite_config
-from replicator import engine
+from replicator import engine, journal
 from replicator.adapter import Values, WriteOp, WriteResult
 from replicator.engine import Replicator
 from replicator.errors import ConfigError, TransientError
@@ -431,6 +431,60 @@ async def test_an_outage_shows_in_status_with_its_length_and_everything_catches_
         (up,) = events(logs, "side_up", side="crm")
         assert up["outage_s"] >= 0.3
         assert await errors(rep) == []
+
+
+class WaitWatchingSide(MemorySide):
+    """A memory side that knows how long the wait for changes it is in may last."""
+
+    waiting_s: float | None = None
+
+    async def wait_for_changes(self, max_wait: float) -> None:
+        self.waiting_s = max_wait
+        try:
+            await super().wait_for_changes(max_wait)
+        finally:
+            self.waiting_s = None
+
+
+async def test_a_memory_side_going_down_ends_a_long_wait_for_changes() -> None:
+    """An idle feed's wait ends with the outage the moment the side goes down."""
+    crm = MemorySide("crm")
+    await crm.read_changes(None, 100)
+    ended: list[Exception] = []
+
+    async def wait() -> None:
+        try:
+            await crm.wait_for_changes(3600.0)
+        except TransientError as exc:
+            ended.append(exc)
+
+    with anyio.fail_after(TIMEOUT_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.wait_all_tasks_blocked()
+            crm.down = True
+    assert [str(e) for e in ended] == ["side 'crm' is down (memory outage fault)"]
+
+
+async def test_a_side_going_down_while_its_feed_is_quiet_is_an_outage_at_once(
+    tmp_path: Path, logs: list[dict[str, Any]], fast_control: None
+) -> None:
+    """With nothing to replicate, crm's intake in its longest wait still notices crm go down
+    (status shows it) and logs the side's own reason."""
+    fno, crm = MemorySide("fno"), WaitWatchingSide("crm")
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
+        await until(lambda: crm.waiting_s == journal.MAX_WAIT_S)
+        crm.down = True
+
+        async def shown() -> bool:
+            return "crm" in (await rep.status())["outages"]
+
+        await until(shown, limit_s=journal.MAX_WAIT_S / 4)
+        (down,) = events(logs, "side_down", side="crm")
+        assert down["reason"] == "side 'crm' is down (memory outage fault)"
+        crm.down = False
+        await idle(rep)
+        assert (await rep.status())["outages"] == {}
 
 
 SQLITE_FNO = """
