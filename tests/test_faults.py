@@ -292,7 +292,7 @@ async def test_a_stuck_record_with_a_full_mailbox_does_not_hold_up_the_others(
             fno.update(FNO, nid, {"CreditLimit": float(i)})
         fno.insert(FNO, fno_customer("C2", Name="free"))
         try:
-            await until(lambda: "C2" in crm_rows(crm), limit_s=3)
+            await until(lambda: "C2" in crm_rows(crm))
         finally:
             stuck[0] = False
             await idle(rep)
@@ -562,7 +562,7 @@ async def test_a_locked_sqlite_side_shows_as_an_outage_in_status(tmp_path: Path)
             async def shown() -> bool:
                 return "crm" in (await rep.status())["outages"]
 
-            await until(shown, limit_s=3)
+            await until(shown)
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -706,7 +706,7 @@ async def test_rows_written_to_a_re_created_table_are_captured(tmp_path: Path) -
             tmp_path / "crm.db",
             "INSERT INTO accounts (company, accountnumber, name) VALUES ('usmf', 'K1', 'new')",
         )
-        await until(lambda: bool(query(tmp_path / "fno.db", FNO_SQL)), limit_s=3)
+        await until(lambda: bool(query(tmp_path / "fno.db", FNO_SQL)))
 
 
 NAME_ONLY = COMPANY_CUSTOMERS_MAP.replace('  { fno = "CreditLimit", crm = "creditlimit" },\n', "")
