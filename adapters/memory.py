@@ -99,7 +99,7 @@ class MemorySide:
         self.tables: dict[str, dict[str, _Stored]] = {t: {} for t in tables}
         self.feed: list[Change] = []
         self.first_seq = 0
-        self.down = False
+        self._down = False
         self.writes = 0
         self.write_calls = 0
         self._faults: list[tuple[str, str]] = []
@@ -113,6 +113,17 @@ class MemorySide:
         self._loss_rng = random.Random(0)
         self.lost: list[Change] = []
         """The changes the feed dropped (``lose_changes``), for ``deliver_lost``."""
+
+    @property
+    def down(self) -> bool:
+        """The outage fault: while true every call raises ``TransientError``."""
+        return self._down
+
+    @down.setter
+    def down(self, value: bool) -> None:
+        self._down = value
+        if value:  # a waiting intake learns of it now, as a real side's failing poll tells
+            self._wake()
 
     # -- the application's side: plain edits, no token ------------------------------
 
@@ -222,10 +233,14 @@ class MemorySide:
             self.first_seq += drop
 
     async def wait_for_changes(self, max_wait: float) -> None:
+        """Ends when a change arrives or the side goes down (raising, as SQLite's poll of
+        an unreachable file does), else after ``max_wait``."""
+        self._check_up()
         if self.first_seq + len(self.feed) > self._read_to:
             return  # changes arrived since the last read
         with anyio.move_on_after(max_wait):
             await self._changed.wait()
+        self._check_up()
 
     async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
         self._check_up()
@@ -342,6 +357,10 @@ class MemorySide:
             self.lost.append(change)
             return
         self.feed.append(change)
+        self._wake()
+
+    def _wake(self) -> None:
+        """End the current ``wait_for_changes``."""
         self._changed.set()
         self._changed = anyio.Event()
 

@@ -24,7 +24,10 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
   forget them, so a crash between reading and committing loses nothing. Changes of
   one record appear in the order the side made them. ``head_cursor()`` is the
   cursor after the newest change (where live sync starts after an initial sync).
-  ``wait_for_changes(max_wait)`` returns early when new changes may be there.
+  ``wait_for_changes(max_wait)`` returns early when new changes may be there, and
+  ends at once (raising ``TransientError``, or returning so the next read raises it)
+  when the side becomes unreachable: an intake idle on a quiet feed must learn of an
+  outage promptly, not after ``max_wait``.
 * **Current values.** A ``Change`` carries the row as it is *now* (``values``) when
   the side can give it cheaply, else ``None`` and the core reads it. A delete has
   ``op == "delete"`` and no values.
@@ -272,7 +275,8 @@ class Side(Protocol):
         """The core has committed everything up to ``cursor``: the side may forget it."""
 
     async def wait_for_changes(self, max_wait: float) -> None:
-        """Return when new changes may be there, or after ``max_wait`` seconds."""
+        """Return when new changes may be there, or after ``max_wait`` seconds; end at
+        once when the side becomes unreachable (see the contract above)."""
 
     async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
         """Rows by native id that exist and pass the entity's filter."""

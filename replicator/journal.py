@@ -92,7 +92,6 @@ class Intake:
                         await self.resync(out)
                     cursor = await self.step(cursor, out)
                     failures = 0
-                    self.up()
                 except StoreError:
                     raise  # fatal for the engine, with the store's message
                 except Exception as exc:  # unreachable, unreadable, or the adapter's bug
@@ -145,6 +144,7 @@ class Intake:
         """One read: journal what came, or wait for more. Returns the new cursor."""
         started = self.ctx.activity.tick()
         read = await journal_batch(self.ctx, self.side, cursor)
+        self.up()  # before the empty read counts toward quiet: a quiet host sees it up
         if read is None:
             self.ctx.activity.read_empty(self.side, started)
             await self.idle()
@@ -170,15 +170,20 @@ class Intake:
             await side.wait_for_changes(self.poll_s)
             return
         wanted = activity.quiet_wanted
-        async with anyio.create_task_group() as tg:
+        try:
+            async with anyio.create_task_group() as tg:
 
-            async def woken() -> None:
-                await wanted.wait()
+                async def woken() -> None:
+                    await wanted.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(woken)
+                await side.wait_for_changes(MAX_WAIT_S)
                 tg.cancel_scope.cancel()
-
-            tg.start_soon(woken)
-            await side.wait_for_changes(MAX_WAIT_S)
-            tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:  # the side's wait failed (an outage): as it raised,
+            if len(group.exceptions) == 1:  # so ``outage`` names the side's reason, not a group
+                raise group.exceptions[0] from None
+            raise
 
     async def outage(self, exc: Exception, failures: int) -> None:
         """The side's feed failed: down (logged once), retried with backoff. An exception

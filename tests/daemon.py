@@ -26,6 +26,8 @@ T = TypeVar("T")
 ENTRY = "from replicator.cli import main; raise SystemExit(main())"
 POLL_S = 0.02
 DEFAULT_TIMEOUT_S = 20.0
+RUNAWAY_S = 600.0
+"""The most a wait that is still making progress may last: a guard against a loop."""
 
 
 def replicator_argv(*args: str) -> list[str]:
@@ -129,7 +131,38 @@ def wait_for(condition: Callable[[], T | None], what: str, timeout: float = DEFA
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise WaitTimedOut(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(POLL_S)
+
+
+class WaitTimedOut(AssertionError):
+    """A bounded wait ran out (the message says what it waited for)."""
+
+
+def wait_progressing(
+    condition: Callable[[], T | None],
+    what: str,
+    progress: Callable[[], object],
+    stall_s: float = DEFAULT_TIMEOUT_S,
+) -> T:
+    """Poll ``condition`` until it returns something truthy (returned), as long as the work
+    shows progress: fail once ``progress()`` (read after each poll) has not changed for
+    ``stall_s``, or after ``RUNAWAY_S`` in all. For work whose length depends on the load
+    (a daemon syncing thousands of rows on a busy machine), where a fixed deadline is a guess.
+    """
+    started = moved = time.monotonic()
+    mark = progress()
+    while True:
+        result = condition()
+        if result:
+            return result
+        now, latest = time.monotonic(), progress()
+        if latest != mark:
+            mark, moved = latest, now
+        if now - moved > stall_s:
+            raise WaitTimedOut(f"no progress for {stall_s} s waiting for {what}")
+        if now - started > RUNAWAY_S:
+            raise WaitTimedOut(f"still progressing after {RUNAWAY_S} s waiting for {what}")
         time.sleep(POLL_S)
 
 
@@ -156,6 +189,67 @@ def wait_rows(
 # -- the daemon --------------------------------------------------------------------------
 
 
+def read_events(log_path: Path, start: int = 0) -> list[dict[str, Any]]:
+    """The JSON log events in ``log_path`` from byte ``start`` (other lines are skipped)."""
+    if not log_path.exists():
+        return []
+    with log_path.open("rb") as log:
+        log.seek(start)
+        text = log.read().decode("utf-8", "replace")
+    out = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            out.append(event)
+    return out
+
+
+def log_tail(log_path: Path, lines: int = 30) -> str:
+    """The last lines of a daemon's log, for failure messages."""
+    if not log_path.exists():
+        return ""
+    return "\n".join(log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+
+
+def wait_logged(
+    proc: subprocess.Popen[bytes],
+    log_path: Path,
+    start: int,
+    wanted: Callable[[dict[str, Any]], bool],
+    what: str,
+    stall_s: float = DEFAULT_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Wait until the daemon ``proc``, logging to ``log_path`` from byte ``start``, logs an
+    event that ``wanted`` accepts (returned).
+
+    Bounded by the daemon's progress, not a fixed deadline (its initial sync of many rows
+    on a loaded machine legitimately takes long, and logs ``initial_sync_progress`` every
+    2 s meanwhile): fails when the run has logged nothing new below error level for
+    ``stall_s`` (an error loop is no progress), or exited first; the message shows what
+    the daemon last logged.
+    """
+    progress = [0]
+
+    def found() -> dict[str, Any] | None:
+        events = read_events(log_path, start)
+        progress[0] = sum(e.get("level") != "error" for e in events)
+        hit = next((e for e in events if wanted(e)), None)
+        if hit is None and proc.poll() is not None:
+            raise AssertionError(
+                f"daemon exited with {proc.returncode} before logging {what}:\n"
+                + log_tail(log_path)
+            )
+        return hit
+
+    try:
+        return wait_progressing(found, f"log event {what}", lambda: progress[0], stall_s)
+    except WaitTimedOut as exc:
+        raise WaitTimedOut(f"{exc}; the daemon last logged:\n{log_tail(log_path)}") from None
+
+
 class Daemon:
     """``replicator --log-format json run --config CFG`` as a child process.
 
@@ -170,7 +264,8 @@ class Daemon:
         self._log_start = 0
 
     def start(self, timeout: float = DEFAULT_TIMEOUT_S) -> Daemon:
-        """Start the daemon and wait until it logged ``daemon_started`` (synced and live)."""
+        """Start the daemon and wait until it logged ``daemon_started`` (synced and live),
+        for as long as it makes progress: at most ``timeout`` s without a new log event."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
@@ -186,45 +281,24 @@ class Daemon:
 
     def events(self) -> list[dict[str, Any]]:
         """The JSON log events of the current run (lines that are not JSON are skipped)."""
-        if not self.log_path.exists():
-            return []
-        with self.log_path.open("rb") as log:
-            log.seek(self._log_start)
-            text = log.read().decode("utf-8", "replace")
-        out = []
-        for line in text.splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                out.append(event)
-        return out
+        return read_events(self.log_path, self._log_start)
 
     def wait_event(
         self, name: str, timeout: float = DEFAULT_TIMEOUT_S, **fields: Any
     ) -> dict[str, Any]:
-        """Wait until the current run logged event ``name`` with ``fields``; fail if it died."""
+        """Wait until the current run logged event ``name`` with ``fields``; fail if it died
+        or logged nothing new for ``timeout`` s (see ``wait_logged``)."""
+        assert self.proc is not None, "not started"
 
-        def found() -> dict[str, Any] | None:
-            assert self.proc is not None
-            for event in self.events():
-                if event.get("event") == name and all(event.get(k) == v for k, v in fields.items()):
-                    return event
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"daemon exited with {self.proc.returncode} before logging {name!r}:\n"
-                    + self.log_tail()
-                )
-            return None
+        def wanted(event: dict[str, Any]) -> bool:
+            return event.get("event") == name and all(event.get(k) == v for k, v in fields.items())
 
-        return wait_for(found, f"log event {name!r} {fields or ''}", timeout)
+        what = f"{name!r} {fields or ''}"
+        return wait_logged(self.proc, self.log_path, self._log_start, wanted, what, timeout)
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the log, for failure messages."""
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 40.0) -> int:
         """Send ``sig`` and return the exit code once the process is gone."""

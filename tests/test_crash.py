@@ -28,7 +28,20 @@ from typing import Any
 
 import pytest
 
-from daemon import Daemon, cli_json, connect, create_db, query, replicator_argv, scalar, wait_for
+from daemon import (
+    Daemon,
+    WaitTimedOut,
+    cli_json,
+    connect,
+    create_db,
+    log_tail,
+    query,
+    read_events,
+    replicator_argv,
+    scalar,
+    wait_logged,
+    wait_progressing,
+)
 from daemon import write_config as write_sqlite_config
 from replicator.mapping import encode_key
 
@@ -44,7 +57,7 @@ WORKLOAD_PACE_S = 0.012
 FINAL_BURST_OPS = 200
 SEED_CUSTOMERS = 6000
 SEED_PRODUCTS = 150
-SETTLE_TIMEOUT_S = 45.0
+SETTLE_STALL_S = 30.0  # the most the backlog may stay the same while the daemon catches up
 SILENCE_S = 1.5
 COMPANY = "usmf"
 
@@ -564,16 +577,7 @@ class Kills:
 
 def events(log: Path, start: int) -> set[str]:
     """The names of the events a run logged (its JSON log lines from byte ``start``)."""
-    with log.open("rb") as f:
-        f.seek(start)
-        lines = f.read().decode("utf-8", "replace").splitlines()
-    names = set()
-    for line in lines:
-        try:
-            names.add(str(json.loads(line).get("event")))
-        except (ValueError, AttributeError):
-            continue
-    return names
+    return {str(e.get("event")) for e in read_events(log, start)}
 
 
 def recoveries(log: Path) -> tuple[int, int, int]:
@@ -616,11 +620,11 @@ def kill_once(config: Path, log: Path, rng: random.Random, after: frozenset[str]
         )
     try:
         delay = rng.uniform(*KILL_DELAY_S)
-        if after:
-            wait_for(lambda: proc.poll() is not None or events(log, start) & after, str(after))
+        if after:  # as long as the daemon makes progress (a whole initial sync, loaded)
+            wait_logged(proc, log, start, lambda e: e.get("event") in after, f"one of {after}")
             delay = rng.uniform(0.0, 0.3) if "daemon_started" not in after else delay
         exit_code = wait_exit(proc, delay)
-        assert exit_code is None, f"the daemon exited by itself ({exit_code}):\n{tail(log)}"
+        assert exit_code is None, f"the daemon exited by itself ({exit_code}):\n{log_tail(log)}"
     finally:
         proc.kill()
         proc.wait()
@@ -633,10 +637,6 @@ def wait_exit(proc: subprocess.Popen[bytes], seconds: float) -> int | None:
         return proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
         return None
-
-
-def tail(log: Path, lines: int = 20) -> str:
-    return "\n".join(log.read_text("utf-8", "replace").splitlines()[-lines:])
 
 
 # -- settling and checking ----------------------------------------------------------------
@@ -684,9 +684,10 @@ def settle(config: Path, state: Path, fno: Path, crm: Path) -> float:
         seen[:] = [None if busy else now, busy]
         return stable
 
-    try:
-        wait_for(twice, "the daemon to replicate everything", SETTLE_TIMEOUT_S)
-    except AssertionError as exc:
+    try:  # progress: what is left changes (cursors, backlog) while the daemon catches up
+        what = "the daemon to replicate everything"
+        wait_progressing(twice, what, lambda: seen[1], SETTLE_STALL_S)
+    except WaitTimedOut as exc:
         raise AssertionError(f"{exc}; still busy: {seen[1]}") from None
     return time.monotonic() - started
 

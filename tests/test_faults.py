@@ -20,7 +20,7 @@ from adapters.memory import MemorySide
 from conftest import COMPANY_CUSTOMERS_MAP, GROUPS_MAP, until, write_config
 from daemon import connect, create_db, query
 from daemon import write_config as write_sqlite_config
-from replicator import engine
+from replicator import engine, journal
 from replicator.adapter import Values, WriteOp, WriteResult
 from replicator.engine import Replicator
 from replicator.errors import ConfigError, TransientError
@@ -292,7 +292,7 @@ async def test_a_stuck_record_with_a_full_mailbox_does_not_hold_up_the_others(
             fno.update(FNO, nid, {"CreditLimit": float(i)})
         fno.insert(FNO, fno_customer("C2", Name="free"))
         try:
-            await until(lambda: "C2" in crm_rows(crm), limit_s=3)
+            await until(lambda: "C2" in crm_rows(crm))
         finally:
             stuck[0] = False
             await idle(rep)
@@ -433,6 +433,60 @@ async def test_an_outage_shows_in_status_with_its_length_and_everything_catches_
         assert await errors(rep) == []
 
 
+class WaitWatchingSide(MemorySide):
+    """A memory side that knows how long the wait for changes it is in may last."""
+
+    waiting_s: float | None = None
+
+    async def wait_for_changes(self, max_wait: float) -> None:
+        self.waiting_s = max_wait
+        try:
+            await super().wait_for_changes(max_wait)
+        finally:
+            self.waiting_s = None
+
+
+async def test_a_memory_side_going_down_ends_a_long_wait_for_changes() -> None:
+    """An idle feed's wait ends with the outage the moment the side goes down."""
+    crm = MemorySide("crm")
+    await crm.read_changes(None, 100)
+    ended: list[Exception] = []
+
+    async def wait() -> None:
+        try:
+            await crm.wait_for_changes(3600.0)
+        except TransientError as exc:
+            ended.append(exc)
+
+    with anyio.fail_after(TIMEOUT_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.wait_all_tasks_blocked()
+            crm.down = True
+    assert [str(e) for e in ended] == ["side 'crm' is down (memory outage fault)"]
+
+
+async def test_a_side_going_down_while_its_feed_is_quiet_is_an_outage_at_once(
+    tmp_path: Path, logs: list[dict[str, Any]], fast_control: None
+) -> None:
+    """With nothing to replicate, crm's intake in its longest wait still notices crm go down
+    (status shows it) and logs the side's own reason."""
+    fno, crm = MemorySide("fno"), WaitWatchingSide("crm")
+    async with running(write_config(tmp_path, COMPANY_CUSTOMERS_MAP), fno, crm) as rep:
+        await until(lambda: crm.waiting_s == journal.MAX_WAIT_S)
+        crm.down = True
+
+        async def shown() -> bool:
+            return "crm" in (await rep.status())["outages"]
+
+        await until(shown, limit_s=journal.MAX_WAIT_S / 4)
+        (down,) = events(logs, "side_down", side="crm")
+        assert down["reason"] == "side 'crm' is down (memory outage fault)"
+        crm.down = False
+        await idle(rep)
+        assert (await rep.status())["outages"] == {}
+
+
 SQLITE_FNO = """
 CREATE TABLE CustomersV3 (RecId INTEGER PRIMARY KEY, dataAreaId TEXT NOT NULL,
     CustomerAccount TEXT NOT NULL, Name TEXT, CreditLimit REAL,
@@ -508,7 +562,7 @@ async def test_a_locked_sqlite_side_shows_as_an_outage_in_status(tmp_path: Path)
             async def shown() -> bool:
                 return "crm" in (await rep.status())["outages"]
 
-            await until(shown, limit_s=3)
+            await until(shown)
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -652,7 +706,7 @@ async def test_rows_written_to_a_re_created_table_are_captured(tmp_path: Path) -
             tmp_path / "crm.db",
             "INSERT INTO accounts (company, accountnumber, name) VALUES ('usmf', 'K1', 'new')",
         )
-        await until(lambda: bool(query(tmp_path / "fno.db", FNO_SQL)), limit_s=3)
+        await until(lambda: bool(query(tmp_path / "fno.db", FNO_SQL)))
 
 
 NAME_ONLY = COMPANY_CUSTOMERS_MAP.replace('  { fno = "CreditLimit", crm = "creditlimit" },\n', "")
