@@ -171,12 +171,14 @@ class RecordActor(Applier):
         delay *= random.uniform(0.5, 1.5)  # jitter: retries of many records spread out
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
+        key = self.key or self.entry_key(entry)
+        self.ctx.observers.retrying(entry, self.side_name(entry.side), key, str(exc))
         self.ctx.log.warning(
             "retrying",
             map=self.map.name,
             side=self.side_name(entry.side),
             change_id=entry.id,
-            key=self.key or self.entry_key(entry),
+            key=key,
             attempt=attempt,
             delay_s=round(delay, 3),
             reason=str(exc),
@@ -185,13 +187,15 @@ class RecordActor(Applier):
         await anyio.sleep(delay)
 
     def report(self, entry: JournalEntry, outcome: Outcome, reason: str) -> None:
+        key = self.key or self.deleted_key or self.entry_key(entry)
+        self.ctx.observers.decided(entry, self.side_name(entry.side), key, outcome, reason)
         level = "debug" if outcome in ("echo", "noop", "filtered") else "info"
         if outcome in ("rejected", "error"):
             level = "error"
         getattr(self.ctx.log, level)(
             "change",
             map=self.map.name,
-            key=self.key or self.deleted_key or self.entry_key(entry),
+            key=key,
             side=self.side_name(entry.side),
             change_id=entry.id,
             native_id=entry.change.native_id,

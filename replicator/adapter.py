@@ -123,7 +123,7 @@ import hmac
 import importlib
 import importlib.util
 import pkgutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -293,6 +293,19 @@ class Uninstallable(Protocol):
     async def uninstall(self, entities: Sequence[str] | None = None) -> list[str]:
         """Remove the capture of ``entities`` (None: all, and the bookkeeping); one line
         per thing removed. The caller makes sure no daemon runs on the side."""
+
+
+@runtime_checkable
+class Throttled(Protocol):
+    """A side that waits out throttling (a remote service's 429 with ``Retry-After``).
+
+    The engine calls ``watch_throttling`` once, before opening the side; the side then
+    calls ``listener(wait_s)`` each time it starts to wait for a 429 (for metrics). The
+    listener returns at once; the side must not depend on it.
+    """
+
+    def watch_throttling(self, listener: Callable[[float], None]) -> None:
+        """Report every 429 waited out to ``listener`` (the seconds waited)."""
 
 
 class HookReply(msgspec.Struct, frozen=True):

@@ -13,6 +13,7 @@ from .adapter import Side
 from .committer import Committer
 from .config import Config, TableMap
 from .model import JournalEntry
+from .observe import Observers
 from .parking import Parking
 from .reader import Reader
 from .store import Store
@@ -22,12 +23,20 @@ from .writer import Writer
 class Context:
     """The shared parts of a running engine."""
 
-    def __init__(self, config: Config, store: Store, sides: Sequence[Side]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        sides: Sequence[Side],
+        observers: Observers | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.sides = list(sides)
         self.side_names = [s.name for s in config.sides]
         self.activity = Activity(len(sides))
+        self.observers = observers or Observers()
+        """Who hears each change's outcome (metrics, the console's activity)."""
         self.inflight_ids: set[int] = set()
         self.read_down: dict[int, float] = {}
         """Sides whose change feed cannot be read now, with the time it started (epoch s)."""

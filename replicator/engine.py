@@ -14,6 +14,7 @@ drains what is in flight, commits, and closes everything.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,13 +27,14 @@ import anyio
 from anyio.abc import TaskGroup
 
 from . import native_lookups, resync
-from .adapter import EntitySpec, Side, load_adapter
+from .adapter import EntitySpec, Side, Throttled, load_adapter
 from .alerts import Alerts
 from .companies import warn_unmatched
 from .config import Config, TableMap, load_config
 from .context import Context
 from .errors import ConfigError, SchemaError, TransientError
 from .journal import Intake
+from .observe import Activity, Observers
 from .ownership import Ownership
 from .recovery import recover
 from .router import CatchUp, Hold, Message, Router
@@ -114,6 +116,11 @@ class Replicator:
         self._serving: set[int] = set()
         self._stack = AsyncExitStack()
         self._intakes: anyio.CancelScope | None = None
+        self.observers = Observers()
+        """Who hears each change's outcome: ``subscribe`` a listener (observe.py)."""
+        self.activity = Activity()
+        """The last changes' outcomes, for the console (``recent``)."""
+        self.observers.subscribe(self.activity)
         self.ctx: Context
         self.router: Router
         self.tg: TaskGroup
@@ -158,9 +165,11 @@ class Replicator:
             )
             for i, s in enumerate(self.config.sides)
         ]
-        self.ctx = Context(self.config, store, sides)
-        for side in sides:
+        self.ctx = Context(self.config, store, sides, self.observers)
+        for name, side in zip(self.ctx.side_names, sides, strict=True):
             self._stack.push_async_callback(shielded(side.close))
+            if isinstance(side, Throttled):
+                side.watch_throttling(functools.partial(self.observers.throttled, name))
         self.tg = await self._stack.enter_async_context(anyio.create_task_group())
         await self.tg.start(self.ctx.committer.run)
         for writer in self.ctx.writers:

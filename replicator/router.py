@@ -28,7 +28,7 @@ from .config import TableMap
 from .context import Context
 from .errors import ReplicatorError, StoreError, TransientError
 from .lookup import Found, lookup
-from .model import Commit, JournalEntry, Link
+from .model import Commit, JournalEntry, Link, Outcome
 
 BATCH = 500
 
@@ -168,12 +168,13 @@ class Router:
         return writer
 
     async def finish(
-        self, entries: Sequence[tuple[JournalEntry, str | None]], outcome: str
+        self, entries: Sequence[tuple[JournalEntry, str | None]], outcome: Outcome
     ) -> None:
         """Acknowledge entries that need no actor (with their keys, if known), in one commit."""
         await self.ctx.committer.submit(Commit(acks=[e.id for e, _ in entries]))
         for e, key in entries:
             self.ctx.inflight_ids.discard(e.id)
+            self.ctx.observers.decided(e, self.ctx.side_names[e.side], key, outcome)
             self.ctx.log.debug(
                 "change",
                 map=e.map,
@@ -240,6 +241,7 @@ class Router:
         attempt = self.retries[m.name] = self.retries.get(m.name, 0) + 1
         delay = min(knobs.retry_max_s, knobs.retry_first_s * 2 ** min(attempt, 20))
         delay = max(delay, exc.retry_after or 0.0)
+        self.ctx.observers.retrying(entry, self.ctx.side_names[entry.side], None, str(exc))
         self.ctx.log.warning(
             "retrying",
             map=m.name,
@@ -273,6 +275,7 @@ class Router:
         error = failures.error_entry(entry, kind, reason)
         await self.ctx.committer.submit(Commit(acks=[entry.id], error=error))
         self.ctx.inflight_ids.discard(entry.id)
+        self.ctx.observers.decided(entry, side, None, "error", reason)
         self.ctx.log.error(
             "change",
             map=m.name,

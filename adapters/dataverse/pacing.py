@@ -75,6 +75,8 @@ class Pacer:
         self._budget_lock = anyio.Lock()
         self._resume_at = 0.0
         self._successes = 0
+        self.on_throttled: Callable[[float], None] | None = None
+        """Told the seconds of every 429 waited out (the engine's metrics)."""
 
     async def ready(self) -> None:
         """Wait out a throttling pause, then for room in the budget (and take it)."""
@@ -103,6 +105,8 @@ class Pacer:
         log.warning(
             "dataverse_throttled", side=self.side, wait_s=wait, code=code, in_flight=self.in_flight
         )
+        if self.on_throttled is not None:
+            self.on_throttled(wait)
         return wait
 
     def answered(self, status: int, dop_hint: str | None) -> None:

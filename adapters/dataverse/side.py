@@ -20,7 +20,7 @@ Native ids are lower-case GUIDs; a lookup field holds the referenced row's GUID
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,10 @@ class DataverseSide:
 
     async def close(self) -> None:
         await self.transport.aclose()
+
+    def watch_throttling(self, listener: Callable[[float], None]) -> None:
+        """Tell ``listener`` the seconds of every 429 waited out (adapter.Throttled)."""
+        self.transport.watch_throttling(listener)
 
     async def check(self, entities: Sequence[EntitySpec]) -> None:
         await self._resolve(entities)

@@ -92,6 +92,10 @@ class Transport:
     def __repr__(self) -> str:
         return f"Transport(side={self.side!r}, api={self.api!r})"
 
+    def watch_throttling(self, listener: Callable[[float], None]) -> None:
+        """Tell ``listener`` the seconds of every 429 waited out."""
+        self._pacer.on_throttled = listener
+
     @property
     def in_flight(self) -> int:
         """How many requests may be in flight now (adapts to 429s and ``x-ms-dop-hint``)."""
