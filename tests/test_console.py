@@ -25,6 +25,7 @@ from http_endpoint import (
 from replicator.console.chart import hour_chart
 from replicator.console.samples import Samples
 from replicator.engine import Replicator
+from replicator.observe import ChangeEvent, ObservedOutcome
 
 TIMEOUT_S = 10.0
 CONSOLE_MAPS = """
@@ -68,8 +69,8 @@ def config(tmp_path: Path) -> Path:
 async def test_the_maps_page_shows_each_maps_figures_and_pauses_with_the_form(
     config: Path,
 ) -> None:
-    """``/`` has a row per map with its links; the pause form pauses it (status agrees),
-    a form without its CSRF token is refused and changes nothing."""
+    """``/`` has a row per map with its links and ``/activity`` each change; the pause form
+    pauses the map (status agrees), a form without its CSRF token changes nothing."""
     fno, crm = sides()
     async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
         fno.insert(FNO, customer("C1"))
@@ -88,6 +89,9 @@ async def test_the_maps_page_shows_each_maps_figures_and_pauses_with_the_form(
             done = await http.post("/maps/customers/pause", data={"csrf": csrf_of(page)})
             assert (done.status_code, done.headers["location"]) == (303, "/")
             assert (await http.get("/api/status")).json()["maps"][0]["state"] == "paused"
+            activity = (await http.get("/fragments/activity")).text
+            assert activity.count('data-outcome="applied"') == 2
+            assert "usmf / C1" in activity and "written to the other side" in activity
             rows = (await http.get("/fragments/maps")).text
             assert 'id="resume-customers"' in rows and "paused by the operator" in rows
 
@@ -169,20 +173,35 @@ async def test_without_the_token_a_page_sends_to_the_login_form(
         assert b"htmx" in htmx.content
 
 
+def event(
+    at: float, *, latency_s: float = 0.0, outcome: ObservedOutcome = "applied"
+) -> ChangeEvent:
+    """A change of map ``m`` committed at ``at``, read ``latency_s`` before."""
+    return ChangeEvent(
+        map="m",
+        side="fno",
+        key=None,
+        outcome=outcome,
+        read_at=at - latency_s,
+        committed_at=at,
+        change_id=1,
+    )
+
+
 def test_samples_keep_a_minute_each_for_an_hour() -> None:
-    """Lags of one minute keep their largest; changes are counted once even when the same
-    feed is given again; minutes older than an hour are dropped."""
+    """A minute keeps the largest lag of statuses and of its changes' read-to-commit times;
+    echoes are not counted as changes; minutes older than an hour are dropped."""
     samples = Samples()
     start = 1_000_020.0 - 1_000_020.0 % 60
     samples.record_status([{"map": "m", "lag_s": 0.5}], start + 1)
     samples.record_status([{"map": "m", "lag_s": 2.0}], start + 30)
-    feed = [("m", start + 2), ("m", start + 61)]
-    samples.record_changes(feed)
-    samples.record_changes(feed)
+    samples.on_change(event(start + 2, latency_s=0.25))
+    samples.on_change(event(start + 3, outcome="echo"))  # our own write: not a change
+    samples.on_change(event(start + 61, latency_s=4.0))
     minutes = samples.of("m").last_hour(start + 90)
     assert [(m.start, m.changes, m.lag_s) for m in minutes] == [
         (start, 1, 2.0),
-        (start + 60, 1, None),
+        (start + 60, 1, 4.0),
     ]
     for minute in range(2, 80):
         samples.record_status([{"map": "m", "lag_s": 1.0}], start + 60 * minute)
@@ -195,7 +214,8 @@ def test_the_chart_draws_changes_as_bars_and_lag_as_a_line() -> None:
     title says the largest of each, escaped."""
     samples = Samples()
     now = 6_000_000.0
-    samples.record_changes([("m", now - 130), ("m", now - 125), ("m", now - 30)])
+    for at in (now - 130, now - 125, now - 30):
+        samples.on_change(event(at, latency_s=0.0))
     samples.record_status([{"map": "m", "lag_s": 3.0}], now - 30)
     svg = hour_chart(samples.of("m").last_hour(now), now, "map <m>")
     heights = [float(h) for h in re.findall(r'class="changes"[^>]*height="([\d.]+)"', svg)]

@@ -45,6 +45,8 @@ class Console:
         self.ops = ops
         self.clock = clock
         self.samples = Samples()
+        self.unwatch = ops.watch_changes(self.samples.on_change)
+        """Stops the samples hearing the engine (they hear it for as long as it runs)."""
         self.templates = Environment(
             loader=PackageLoader("replicator.console", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -117,6 +119,13 @@ class Console:
     @property
     def side_names(self) -> list[str]:
         return [s.name for s in self.ops.config.sides]
+
+
+def key_text(key: object) -> str:
+    """A record's integration key for people: ``usmf / US-001`` (text as it is)."""
+    if isinstance(key, list):
+        return " / ".join(str(k) for k in key)
+    return str(key)
 
 
 @lru_cache(maxsize=1)

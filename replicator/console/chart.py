@@ -62,6 +62,11 @@ def hour_chart(minutes: list[Minute], now: float, label: str) -> str:
             f'<rect class="frame" x="0" y="0" width="{WIDTH}" height="{HEIGHT}"></rect>',
             *bars(minutes, now, step),
             lag_line(minutes, now, step),
+            f'<text x="{PAD + 2}" y="14">{most} a minute</text>',
+            f'<text x="{WIDTH - PAD - 2}" y="14" text-anchor="end">lag '
+            f"{max(lags) if lags else 0:.1f} s</text>",
+            f'<text x="{PAD + 2}" y="{HEIGHT - PAD - 2}">an hour ago</text>',
+            f'<text x="{WIDTH - PAD - 2}" y="{HEIGHT - PAD - 2}" text-anchor="end">now</text>',
             "</svg>",
         ]
     )

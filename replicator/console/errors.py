@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..errors import ConfigError
 from ..http.auth import check_csrf, read_form
+from .app import key_text
 
 if TYPE_CHECKING:
     from .app import Console, Page
@@ -38,7 +39,7 @@ def shown(e: dict[str, Any]) -> dict[str, Any]:
     last = datetime.fromisoformat(e["last_seen"]).astimezone()
     return {
         **e,
-        "record": " / ".join(str(k) for k in e["key"]) or e["native_id"],
+        "record": key_text(e["key"]) or e["native_id"],
         "what": what_happened(e),
         "last_seen": last.strftime("%Y-%m-%d %H:%M:%S"),
     }

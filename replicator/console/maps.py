@@ -31,7 +31,7 @@ def state_of(m: dict[str, Any], daemon: str) -> tuple[str, str]:
     """A map's state in words, and a note (why paused, what it waits for)."""
     state = m["state"]
     if state == "not synced" and daemon == "running":
-        return "initial sync", "its first sync is running; links so far are counted"
+        return "initial sync", f"first sync running: {m['links']} records linked so far"
     if state == "paused":
         return state, m.get("paused_reason") or ""
     if m.get("waiting_for"):

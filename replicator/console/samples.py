@@ -1,9 +1,11 @@
 """What the console remembers for its charts: per map, one sample a minute for the last hour.
 
-A ``Minute`` holds the changes counted in that minute and the largest lag seen in it.
-The console feeds it from what it reads anyway (each status it answers gives every
-map's lag; the activity feed gives the changes), so it needs no task of its own, and it
-forgets what is older than an hour. Pure: tests give it the times.
+A ``Minute`` holds the changes handled in that minute and the largest lag seen in it.
+The console feeds it from what it hears and reads anyway: each change event of the
+engine (``Samples.on_change``: a change counted, its read-to-commit time a lag), and each
+status it answers (every map's lag: the age of its oldest change not yet applied). So it
+needs no task of its own, and it forgets what is older than an hour. Pure: tests give it
+the events and times.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from collections.abc import Iterable
 
 import msgspec
 
+from ..observe import ChangeEvent, ObservedOutcome
+
 WINDOW_MINUTES = 60
+COUNTED: frozenset[ObservedOutcome] = frozenset(
+    {"applied", "conflict", "noop", "refused", "error", "parked"}
+)
+"""The outcomes that are a change handled: not our own echo, not a retry to come, not a
+row outside the map's filter."""
 
 
 class Minute(msgspec.Struct, kw_only=True):
@@ -62,8 +71,6 @@ class Samples:
 
     def __init__(self) -> None:
         self.series: dict[str, Series] = {}
-        self.counted_up_to = 0.0
-        """The time of the newest activity event already counted (events are counted once)."""
 
     def of(self, map_name: str) -> Series:
         return self.series.setdefault(map_name, Series())
@@ -75,12 +82,12 @@ class Samples:
             if isinstance(lag, int | float):
                 self.of(str(m["map"])).lag(at, float(lag))
 
-    def record_changes(self, events: Iterable[tuple[str, float]]) -> None:
-        """Count changes given as ``(map, at)``; those at or before the newest already
-        counted are skipped, so the same feed can be given again."""
-        newest = self.counted_up_to
-        for map_name, at in events:
-            if at > self.counted_up_to:
-                self.of(map_name).changes(at)
-                newest = max(newest, at)
-        self.counted_up_to = newest
+    def on_change(self, event: ChangeEvent) -> None:
+        """A change event (an ``Observers`` listener: it returns at once)."""
+        if event.outcome not in COUNTED:
+            return
+        at = event.committed_at or event.read_at
+        series = self.of(event.map)
+        series.changes(at)
+        if event.latency_s is not None:
+            series.lag(at, event.latency_s)
