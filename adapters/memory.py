@@ -10,6 +10,11 @@ write items, ``down = True`` makes every call raise ``TransientError`` (an outag
 ``reuse_ids = True`` breaks the native-id rule the way a plain SQLite rowid does: a new
 row gets the largest id in use plus one, so the newest row's id, once deleted, is given
 to the next row (for tests of the core's defences against such a side).
+``lose_changes(probability, seed)`` makes the feed lossy, as F&O's data events are: each
+change is dropped from it with that probability (1.0: every one, 0: none again);
+``deliver_lost`` delivers what it dropped after all, late; and
+``reconcile_minutes`` (an option, or the constructor's argument) asks for periodic
+reconciliation passes over its rows, which recover what the feed lost (reconcile.py).
 
 Filters are simple equality conditions joined by AND: ``PartyType = 'Organization'``.
 """
@@ -17,6 +22,7 @@ Filters are simple equality conditions joined by AND: ``PartyType = 'Organizatio
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -81,8 +87,10 @@ class MemorySide:
         reuse_ids: bool = False,
         tokens: bool = True,
         native_lookups: bool = False,
+        reconcile_minutes: float | None = None,
     ) -> None:
         self.name = name
+        self.reconcile_minutes = reconcile_minutes
         self.reuse_ids = reuse_ids
         self.carries_tokens = tokens
         """``tokens=False`` plays a side like Dataverse: its feed never carries tokens."""
@@ -101,6 +109,10 @@ class MemorySide:
         self._changed = anyio.Event()
         self._read_to = 0
         self._indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[Value, ...], set[str]]] = {}
+        self._loss = 0.0
+        self._loss_rng = random.Random(0)
+        self.lost: list[Change] = []
+        """The changes the feed dropped (``lose_changes``), for ``deliver_lost``."""
 
     # -- the application's side: plain edits, no token ------------------------------
 
@@ -141,6 +153,20 @@ class MemorySide:
         """All rows of ``entity`` by native id (copies)."""
         return {nid: dict(r.values) for nid, r in self.tables.get(entity, {}).items()}
 
+    def lose_changes(self, probability: float = 1.0, seed: int = 0) -> None:
+        """Drop each change from now on from the feed with ``probability`` (the row itself
+        changes as usual), as a lossy event feed does; ``lose_changes(0)`` stops it."""
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"a loss probability is between 0 and 1, not {probability!r}")
+        self._loss = probability
+        self._loss_rng = random.Random(seed)
+
+    def deliver_lost(self) -> None:
+        """Put the changes the feed dropped into it after all, late (a late event)."""
+        lost, self.lost = self.lost, []
+        for change in lost:
+            self._emit(change)
+
     def fail_writes(self, count: int, kind: str = "transient", reason: str = "injected") -> None:
         """Fail the next ``count`` write items with a ``kind`` ("transient"/"permanent")."""
         self._faults.extend([(kind, reason)] * count)
@@ -152,6 +178,16 @@ class MemorySide:
 
     async def close(self) -> None:
         return None
+
+    def reconcile_interval_s(self) -> float | None:
+        """How often reconciliation passes run over this side (``reconcile_minutes``)."""
+        return None if self.reconcile_minutes is None else self.reconcile_minutes * 60.0
+
+    async def exists(self, entity: str, native_ids: Sequence[str]) -> set[str]:
+        """Which of ``native_ids`` name a row of ``entity``, passing its filter or not."""
+        self._check_up()
+        table = self.tables.get(entity, {})
+        return {nid for nid in native_ids if nid in table}
 
     async def check(self, entities: Sequence[EntitySpec]) -> None:
         self._check_up()
@@ -302,6 +338,9 @@ class MemorySide:
         self._emit(Change(entity, nid, "delete", token if self.carries_tokens else None))
 
     def _emit(self, change: Change) -> None:
+        if change.op != "reset" and self._loss and self._loss_rng.random() < self._loss:
+            self.lost.append(change)
+            return
         self.feed.append(change)
         self._changed.set()
         self._changed = anyio.Event()
@@ -359,15 +398,30 @@ def create_side(name: str, options: dict[str, Any], base_dir: Path) -> MemorySid
     if problems := check_options(name, options):
         raise ConfigError([f"side {name!r}: {p}" for p in problems])
     instance = options.get("instance")
-    if instance is None:
-        return MemorySide(name)
-    return _REGISTRY.setdefault(str(instance), MemorySide(name))
+    minutes = options.get("reconcile_minutes")
+    side = (
+        MemorySide(name)
+        if instance is None
+        else _REGISTRY.setdefault(str(instance), MemorySide(name))
+    )
+    if minutes is not None:
+        side.reconcile_minutes = float(minutes)
+    return side
+
+
+OPTIONS = ("instance", "reconcile_minutes")
 
 
 def check_options(name: str, options: Mapping[str, Any]) -> list[str]:
     """Each problem with a side's options (the adapter protocol's ``check_options``)."""
-    return [
-        f"unknown option {key!r} for the memory adapter (known: instance)"
+    problems = [
+        f"unknown option {key!r} for the memory adapter (known: {', '.join(OPTIONS)})"
         for key in options
-        if key != "instance"
+        if key not in OPTIONS
     ]
+    minutes = options.get("reconcile_minutes")
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0
+    ):
+        problems.append(f"reconcile_minutes: expected a number of minutes above 0, got {minutes!r}")
+    return problems

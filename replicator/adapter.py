@@ -105,6 +105,12 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
     own link (Dataverse's delta links): ``ack`` does nothing there, the server keeps its
     changes for its own retention, and reading from ``None`` returns every row as it is now
     (an upsert each), acked or not. Reading from a cursor is the same on every side.
+* **Lossy feeds** (optional). A side whose feed may lose changes (F&O's data events) asks
+  for reconciliation passes (``replicator.reconcile``) with ``reconcile_interval_s()``: the
+  seconds between two passes over its rows (``None``: only on demand; F&O's
+  ``reconcile_minutes``). A side with a row filter answers ``exists(entity, native_ids)``:
+  which of the ids name a row, passing the filter or not, so that a pass can tell a row gone
+  from one that left the filter; without it, a pass infers no delete of a filtered entity.
 * **Typed options** (optional). An adapter module may define ``Options``, a
   ``msgspec.Struct`` (``kw_only=True, forbid_unknown_fields=True``) describing its options.
   Without a ``check_options`` the core decodes the options with it, naming an unknown

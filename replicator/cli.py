@@ -1,5 +1,5 @@
-"""The command line: ``replicator run | sync | status | errors | pause | resume | validate |
-uninstall``.
+"""The command line: ``replicator run | sync | status | errors | pause | resume | reconcile |
+validate | uninstall``.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
 """
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         errors.add_argument(f"--{key}", help=f"with list: only the entries of this {key}")
     for name in ("pause", "resume"):
         command(name, f"{name} a map of a running daemon").add_argument("map")
+    reconcile = command("reconcile", "compare each map's rows with links and shadows, replay")
+    reconcile.add_argument("--map", action="append", dest="maps")
     command("validate", "check the config (and the sides, if reachable)")
     remove = command(
         "uninstall", "remove what the replicator installed in the sides (triggers, tables)"
@@ -335,6 +337,16 @@ async def set_paused(args: argparse.Namespace, paused: bool) -> int:
     return 0
 
 
+async def cmd_reconcile(args: argparse.Namespace) -> int:
+    """A pass per map and side, by the running daemon or standalone; exit 1 if one failed."""
+    async with operations_for(load_config(config_path(args))) as ops:
+        passes = await ops.reconcile(args.maps)
+    cols = ["map", "side", "scanned", "replayed", "deleted", "seconds"]
+    rows = [[p[c] for c in cols] + [p["reason"] or "ok"] for p in passes]
+    print(format_table([*cols, "result"], rows))
+    return 1 if any(p["reason"] and not p["skipped"] for p in passes) else 0
+
+
 # -- validate ---------------------------------------------------------------------------
 
 
@@ -401,6 +413,7 @@ COMMANDS: dict[str, Any] = {
     "errors": cmd_errors,
     "pause": cmd_pause,
     "resume": cmd_resume,
+    "reconcile": cmd_reconcile,
     "validate": cmd_validate,
     "uninstall": cmd_uninstall,
 }

@@ -32,10 +32,11 @@ from .alerts import Alerts
 from .companies import warn_unmatched
 from .config import Config, TableMap, load_config
 from .context import Context
-from .errors import ConfigError, SchemaError, TransientError
+from .errors import ConfigError, ReplicatorError, SchemaError, TransientError
 from .journal import Intake
 from .observe import Activity, Observers
 from .ownership import Ownership
+from .reconcile import PassReport, Reconciler
 from .recovery import recover
 from .router import CatchUp, Hold, Message, Router
 from .status import collect_status
@@ -96,6 +97,7 @@ class Replicator:
     ``config`` is a ``Config`` or a path to a TOML file. ``sides`` replaces the sides
     the config names with objects of the host's (e.g. ``MemorySide`` instances).
     ``initial_sync`` runs the initial sync of maps never synced before going live.
+    ``reconcile`` runs the periodic reconciliation passes sides ask for (reconcile.py).
     """
 
     def __init__(
@@ -106,12 +108,14 @@ class Replicator:
         initial_sync: bool = True,
         live: bool = True,
         progress: Progress | None = None,
+        reconcile: bool = True,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self._side_overrides = dict(sides or {})
         self._initial_sync = initial_sync
         self._live = live
         self._progress = progress
+        self._reconcile = reconcile
         self._outages: dict[str, float] = {}
         self._serving: set[int] = set()
         self._stack = AsyncExitStack()
@@ -253,6 +257,7 @@ class Replicator:
         self.tg.start_soon(self.router.run, receive)
         self.tg.start_soon(self.ctx.parking.run, self._catch_up)
         await self.ctx.parking.load()
+        self.reconciler = Reconciler(self.ctx, self._catch_up, lambda: self.router.paused)
         self._intakes = anyio.CancelScope()
         self.tg.start_soon(self._run_intakes, send)
         self._alerts = Alerts(self.config, self.ctx.store)
@@ -272,6 +277,8 @@ class Replicator:
             async with send, anyio.create_task_group() as tg:
                 for i in range(len(self.ctx.sides)):
                     tg.start_soon(Intake(self.ctx, i, send.clone()).run)
+                if self._reconcile:  # the passes lossy feeds ask for, stopped with the feeds
+                    tg.start_soon(self.reconciler.run)
 
     async def _control(self) -> None:
         """Apply what the CLI changed in the store: pause, resume, retries."""
@@ -346,6 +353,16 @@ class Replicator:
         self._stack.push_async_callback(shielded(ops.aclose))
         routes = [*extra, *endpoint_routes(ops)]
         return build_app(ops, self.config.http, extra=routes)
+
+    async def reconcile(self, maps: Sequence[str] | None = None) -> list[PassReport]:
+        """A reconciliation pass (reconcile.py) per map (default: all) over both sides;
+        what each replayed is applied by the live pipeline."""
+        if not hasattr(self, "reconciler"):
+            raise ReplicatorError("the replicator is not live yet: reconcile once it runs")
+        for name in maps or ():
+            if name not in self.ctx.maps:
+                raise ConfigError([f"{self.config.path.name}: no map named {name!r}"])
+        return await self.reconciler.reconcile(maps)
 
     async def pause(self, map_name: str) -> None:
         """Pause a map: its changes are journaled and wait; ``resume`` catches up in order."""

@@ -59,6 +59,7 @@ class Operator(Protocol):
     async def discard(self, ids: Sequence[int]) -> int: ...
     async def pause(self, map_name: str) -> None: ...
     async def resume(self, map_name: str) -> None: ...
+    async def reconcile(self, maps: Sequence[str] | None = None) -> list[dict[str, Any]]: ...
 
 
 class Operations:
@@ -217,6 +218,24 @@ class Operations:
         store = await self._db(create=True)
         await store.set_paused(map_name, paused, PAUSED_BY_OPERATOR if paused else None)
         await self._tell_engine()
+
+    async def reconcile(self, maps: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """A reconciliation pass per map (default: all) over both sides (reconcile.py), by
+        the running engine, else by one started here for it (as ``replicator sync`` does)
+        that applies what the passes replayed, then stops; what each pass did."""
+        known = {m.name for m in self.config.maps}
+        for name in maps or ():
+            if name not in known:
+                raise ConfigError([f"{self.config.path.name}: no map named {name!r}"])
+        if self.replicator is not None:
+            reports = await self.replicator.reconcile(maps)
+        else:
+            from .engine import Replicator  # the engine imports this module
+
+            async with Replicator(self.config, reconcile=False) as rep:
+                reports = await rep.reconcile(maps)
+                await rep.wait_idle()
+        return [msgspec.to_builtins(r) for r in reports]
 
     async def _tell_engine(self) -> None:
         """Have a running engine in this process re-read the store now, not at its next

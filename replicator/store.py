@@ -144,6 +144,15 @@ def _append_journal_in(
     now: float,
 ) -> list[JournalEntry]:
     """``Store.append_journal``'s transaction body, run in the connection's thread."""
+    out = _insert_journal_in(db, side, items, now)
+    db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (side, cursor))
+    return out
+
+
+def _insert_journal_in(
+    db: sqlite3.Connection, side: int, items: Sequence[tuple[str, Change]], now: float
+) -> list[JournalEntry]:
+    """Journal ``items`` of ``side`` (in chunks of one INSERT each); their entries."""
     out = []
     for start in range(0, len(items), _JOURNAL_CHUNK):
         chunk = items[start : start + _JOURNAL_CHUNK]
@@ -156,7 +165,6 @@ def _append_journal_in(
         # ids are handed out in VALUES order; RETURNING's own order is unspecified
         for (map_name, change), (entry_id,) in zip(chunk, sorted(ids), strict=True):
             out.append(JournalEntry(entry_id, side, map_name, change, now))
-    db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (side, cursor))
     return out
 
 
@@ -374,6 +382,14 @@ class Store:
         )
         return [JournalEntry(r[0], r[1], r[2], _change.decode(r[3]), r[4]) for r in rows]
 
+    async def replay_journal(
+        self, side: int, items: Sequence[tuple[str, Change]]
+    ) -> list[JournalEntry]:
+        """Journal changes found outside the feed (reconcile.py), leaving the side's cursor
+        where it is, in one transaction."""
+        now = time.time()
+        return await self.db.run_transaction(lambda db: _insert_journal_in(db, side, items, now))
+
     async def add_journal(self, side: int, map_name: str, change: Change) -> None:
         """Journal one change outside the intake (a retry asked for from the CLI)."""
         async with self.transaction():
@@ -436,6 +452,31 @@ class Store:
                 link = _link_of(r)
                 out[str(link.ids[side])] = link
         return out
+
+    async def linked_ids(
+        self, map_name: str, side: int, after: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """A page of the map's links that hold a row of ``side``: (link id, native id) with
+        link id above ``after``, by link id (reconciliation walks them for deletes)."""
+        rows = await self._all(
+            f"SELECT id, id{side} FROM links WHERE map = ? AND id > ? AND id{side} IS NOT NULL"
+            " ORDER BY id LIMIT ?",
+            (map_name, after, limit),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def held_ids(self, map_name: str, side: int, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` (rows of ``side``) are parked or in the error queue."""
+        held: set[str] = set()
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for table in ("parked", "errors"):
+                sql = (
+                    f"SELECT native_id FROM {table} WHERE map = ? AND side = ?"
+                    f" AND native_id IN ({marks})"
+                )
+                held.update(r[0] for r in await self._all(sql, (map_name, side, *chunk)))
+        return held
 
     async def lose_rows(
         self, map_name: str, side: int, key: str, note: dict[str, Any], reason: str

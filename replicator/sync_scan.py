@@ -17,13 +17,27 @@ from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequen
 from typing import Any, Protocol
 
 from . import mapping, rules
-from .adapter import Row
+from .adapter import Row, Side
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation
 from .sync_writes import Scanned
 
 Key = tuple[Any, ...]
+
+
+async def scan_pages(side: Side, entity: str, limit: int) -> AsyncIterator[list[Row]]:
+    """Every row of ``entity`` on ``side`` (passing its filter), a page at a time, following
+    the side's page tokens; empty pages are skipped. The initial sync and reconciliation
+    (reconcile.py) both read a table this way."""
+    page: str | None = None
+    while True:
+        found = await side.scan(entity, page, limit)
+        if found.rows:
+            yield found.rows
+        if found.next is None:
+            return
+        page = found.next
 
 
 class ErrorSink(Protocol):
@@ -44,16 +58,9 @@ class SyncReader:
         self.companies = companies
         self.sink = sink
 
-    async def pages(self, side: int, limit: int) -> AsyncIterator[list[Row]]:
+    def pages(self, side: int, limit: int) -> AsyncIterator[list[Row]]:
         """Every row of the map's entity on ``side``, a page at a time."""
-        page: str | None = None
-        while True:
-            found = await self.ctx.sides[side].scan(self.map.entities[side], page, limit)
-            if found.rows:
-                yield found.rows
-            if found.next is None:
-                return
-            page = found.next
+        return scan_pages(self.ctx.sides[side], self.map.entities[side], limit)
 
     def keyed(self, side: int, rows: Iterable[Row]) -> dict[Key, Scanned]:
         """A page's rows by key; the rows that cannot be synced go to the error queue."""

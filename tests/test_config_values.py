@@ -271,7 +271,7 @@ def test_option_errors_of_both_sides_and_the_maps_come_in_one_run(tmp_path: Path
     assert found == [
         "replica.toml: [sides.fno]: option 'poll_interval_ms' must be an integer >= 1, got 0",
         "replica.toml: [sides.crm]: unknown option 'shared' for the memory adapter "
-        "(known: instance)",
+        "(known: instance, reconcile_minutes)",
         "replica.toml: map 'groups', conflict: 'erp' is not a side: use 'fno', 'crm' or 'newest'",
     ]
 

@@ -9,6 +9,8 @@
     POST /api/errors/discard              {"ids": [3, 4]}                       -> {"discarded": n}
     POST /api/maps/<name>/pause           -> {"map": name, "paused": true}
     POST /api/maps/<name>/resume          -> {"map": name, "paused": false}
+    POST /api/reconcile                   {"maps": ["customers"]} or {"maps": null} (all)
+                                          -> {"passes": [{map, side, scanned, replayed, ...}]}
 
 A bad request gets 400 ``{"error": ..., "problems": [...]}`` (a ``ConfigError``'s lines, as
 the CLI prints them), a replicator that cannot do it now 503 ``{"error": ...}``.
@@ -35,6 +37,12 @@ class IdsBody(msgspec.Struct, forbid_unknown_fields=True):
     """The body of retry and discard: the entries' ids (``null``: all, for retry)."""
 
     ids: list[int] | None
+
+
+class MapsBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of reconcile: the maps to pass over (``null``: all)."""
+
+    maps: list[str] | None = None
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -100,6 +108,17 @@ async def resume(request: Request, ops: Operations) -> Any:
     return {"map": name, "paused": False}
 
 
+async def reconcile(request: Request, ops: Operations) -> Any:
+    try:
+        body = await read_body(request, MAX_BODY)
+        maps = msgspec.json.decode(body, type=MapsBody).maps if body.strip() else None
+    except TooLarge as exc:
+        raise ConfigError([str(exc)]) from exc
+    except msgspec.DecodeError as exc:
+        raise ConfigError([f'the body must be {{"maps": [<map>, ...]}} or empty: {exc}']) from exc
+    return {"passes": await ops.reconcile(maps)}
+
+
 def api_routes() -> list[BaseRoute]:
     return [
         Route("/api/status", answering(status)),
@@ -109,4 +128,5 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/errors/discard", answering(discard), methods=["POST"]),
         Route("/api/maps/{name}/pause", answering(pause), methods=["POST"]),
         Route("/api/maps/{name}/resume", answering(resume), methods=["POST"]),
+        Route("/api/reconcile", answering(reconcile), methods=["POST"]),
     ]

@@ -37,9 +37,11 @@ class RemoteOperations:
         self.config = config
         self.client = client
 
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def _call(
+        self, method: str, path: str, body: Any = None, *, limit_s: float | None = TIMEOUT_S
+    ) -> Any:
         try:
-            reply = await self.client.request(method, path, json=body)
+            reply = await self.client.request(method, path, json=body, timeout=limit_s)
         except httpx.HTTPError as exc:
             raise ReplicatorError(
                 f"the daemon's endpoint {self.client.base_url} did not answer: {exc}"
@@ -85,6 +87,13 @@ class RemoteOperations:
 
     async def resume(self, map_name: str) -> None:
         await self._call("POST", f"/api/maps/{quote(map_name, safe='')}/resume")
+
+    async def reconcile(self, maps: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        body = {"maps": None if maps is None else list(maps)}
+        # no time limit: a pass scans whole tables, and the daemon answers when it is done
+        answer = await self._call("POST", "/api/reconcile", body, limit_s=None)
+        passes: list[dict[str, Any]] = answer["passes"]
+        return passes
 
 
 @asynccontextmanager
