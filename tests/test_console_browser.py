@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -175,13 +177,33 @@ def test_the_maps_table_shows_the_live_figures(
     photograph(browser, "maps")
 
 
+def focused_id(browser: WebDriver) -> str:
+    return str(browser.execute_script("return document.activeElement.id"))
+
+
+def tab_to(browser: WebDriver, element_id: str) -> None:
+    """Press Tab until ``element_id`` has the focus (as a keyboard user would)."""
+    for _ in range(40):
+        if focused_id(browser) == element_id:
+            return
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+    raise AssertionError(f"{element_id} cannot be reached with the Tab key")
+
+
 def test_pausing_from_the_page_pauses_the_map(
     browser: WebDriver, daemon: tuple[Daemon, str]
 ) -> None:
-    """The Pause button pauses the map (``replicator status`` agrees); Resume runs it."""
+    """The Pause button, reached with Tab, keeps the focus while the rows refresh and
+    pauses the map with Enter (``replicator status`` agrees); Resume runs it again."""
     running, url = daemon
     visit(browser, url, "/")
-    browser.find_element(By.ID, "pause-customers").click()
+    browser.execute_script(
+        "window.swaps = 0; document.body.addEventListener('htmx:afterSettle', () => swaps++)"
+    )
+    tab_to(browser, "pause-customers")
+    until(browser, "two refreshes of the rows", lambda b: b.execute_script("return swaps") >= 2)
+    assert focused_id(browser) == "pause-customers"
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
     until(browser, "the paused state", lambda b: cell(b, "customers", "state") == "paused")
     (shown,) = cli_json(running.config, "status")["maps"]
     assert (shown["map"], shown["state"]) == ("customers", "paused")
@@ -197,6 +219,7 @@ def test_a_refused_record_is_in_the_queue_and_retry_clears_it_once_fixed(
     """A customer born on crm (the map creates only from fno) shows on the error queue
     page with its reason; once it exists on fno too, Retry on the page clears it."""
     running, url = daemon
+    links = cli_json(running.config, "status")["maps"][0]["links"]
     execute(folder / "crm.db", "INSERT INTO accounts (accountnumber, name) VALUES ('K9', 'Kid')")
     (entry,) = wait_for(lambda: cli_json(running.config, "errors"), "the refused record")
     visit(browser, url, "/errors")
@@ -204,7 +227,8 @@ def test_a_refused_record_is_in_the_queue_and_retry_clears_it_once_fixed(
     assert "accepts new records only from 'fno'" in row.text and "K9" in row.text
     photograph(browser, "errors")
     execute(folder / "fno.db", "INSERT INTO customers (account, name) VALUES ('K9', 'Kid')")
-    wait_for(lambda: cli_json(running.config, "status")["maps"][0]["links"] == 3, "K9 linked")
+    linked = links + 1
+    wait_for(lambda: cli_json(running.config, "status")["maps"][0]["links"] == linked, "K9 linked")
     browser.find_element(By.ID, f"retry-{entry['id']}").click()
     until(browser, "the retry's notice", lambda b: "queued for a fresh attempt" in b.page_source)
     wait_for(lambda: cli_json(running.config, "errors") == [], "the queue to clear")
@@ -213,13 +237,24 @@ def test_a_refused_record_is_in_the_queue_and_retry_clears_it_once_fixed(
     photograph(browser, "errors-cleared")
 
 
-def test_the_map_and_activity_pages_render(browser: WebDriver, daemon: tuple[Daemon, str]) -> None:
-    """The map's page shows its field maps in Dual-write's notation and its chart."""
+def test_the_map_and_activity_pages_render(
+    browser: WebDriver, daemon: tuple[Daemon, str], folder: Path
+) -> None:
+    """The map's page shows its field maps in Dual-write's notation and its chart; the
+    activity page a change just made, in words."""
     _, url = daemon
+    execute(folder / "fno.db", "INSERT INTO customers (account, name) VALUES ('A1', 'Adatum')")
     visit(browser, url, "/maps/customers")
     arrows = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "td.arrow")]
     assert arrows == ["=", "="]  # the key, then the one field map
     assert browser.find_element(By.CSS_SELECTOR, "svg.chart").is_displayed()
     photograph(browser, "map")
     visit(browser, url, "/activity")
+    applied = "#activity-rows tr[data-outcome='applied']"
+
+    def a1_applied(b: WebDriver) -> bool:
+        return any("A1" in row.text for row in b.find_elements(By.CSS_SELECTOR, applied))
+
+    until(browser, "A1's change on the live list", a1_applied)
+    assert "written to the other side" in browser.find_element(By.CSS_SELECTOR, applied).text
     photograph(browser, "activity")

@@ -35,7 +35,7 @@ OUTCOME_WORDS = {
 
 def shown(e: ChangeEvent) -> dict[str, Any]:
     at = e.committed_at or e.read_at
-    latency = "" if e.latency_s is None else f"{e.latency_s * 1000:.0f} ms"
+    latency = "" if e.latency_s is None else f"done in {e.latency_s * 1000:.0f} ms"
     record = key_text(decode_key(e.key)) if e.key else "—"
     return {
         "time": time.strftime("%H:%M:%S", time.localtime(at)),
