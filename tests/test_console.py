@@ -23,6 +23,7 @@ from http_endpoint import (
     sides,
 )
 from replicator.console.chart import hour_chart
+from replicator.console.maps import state_of
 from replicator.console.samples import Samples
 from replicator.engine import Replicator
 from replicator.observe import ChangeEvent, ObservedOutcome
@@ -73,10 +74,10 @@ async def test_the_maps_page_shows_each_maps_figures_and_pauses_with_the_form(
     pauses the map (status agrees), a form without its CSRF token changes nothing."""
     fno, crm = sides()
     async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
-        fno.insert(FNO, customer("C1"))
-        fno.insert(FNO, customer("C2"))
-        await idle(rep)
         async with served(rep) as http:
+            fno.insert(FNO, customer("C1"))
+            fno.insert(FNO, customer("C2"))
+            await idle(rep)
             page = (await http.get("/")).text
             row = re.search(r'<tr id="map-customers".*?</tr>', page, re.S)
             assert row is not None
@@ -89,6 +90,8 @@ async def test_the_maps_page_shows_each_maps_figures_and_pauses_with_the_form(
             done = await http.post("/maps/customers/pause", data={"csrf": csrf_of(page)})
             assert (done.status_code, done.headers["location"]) == (303, "/")
             assert (await http.get("/api/status")).json()["maps"][0]["state"] == "paused"
+            chart = (await http.get("/fragments/maps/customers/chart")).text
+            assert chart.count('class="changes"') in (1, 2)  # a minute may end between them
             activity = (await http.get("/fragments/activity")).text
             assert activity.count('data-outcome="applied"') == 2
             assert "usmf / C1" in activity and "written to the other side" in activity
@@ -136,6 +139,8 @@ async def test_the_error_queue_filters_retries_and_discards(config: Path) -> Non
         assert "&lt;i&gt;Kid&lt;/i&gt;" in page and "<i>Kid</i>" not in page
         assert entry["reason"].replace("'", "&#39;") in page
         assert "No record is in the error queue" in (await http.get("/errors?side=fno")).text
+        row = re.search(r'<tr id="map-customers".*?</tr>', (await http.get("/")).text, re.S)
+        assert row is not None and re.search(r'data-field="errors_hour"><a [^>]*>1<', row.group(0))
         form = {"csrf": csrf_of(page), "back": "side=crm", "action": f"retry-{entry['id']}"}
         retried = await http.post("/errors", data=form)
         assert retried.headers["location"] == "/errors?side=crm&retried=1"
@@ -223,3 +228,18 @@ def test_the_chart_draws_changes_as_bars_and_lag_as_a_line() -> None:
     assert "<polyline" in svg and "map &lt;m&gt;: at most 2 changes a minute" in svg
     assert "lag at most 3.0 s" in svg
     assert "<polyline" not in hour_chart([], now, "empty")
+
+
+def test_a_map_not_synced_under_a_running_daemon_is_in_its_initial_sync() -> None:
+    """The state in words: the initial sync counts its links; a pause names its reason;
+    a map held by a paused prerequisite says which."""
+    base = {"map": "m", "links": 42, "paused_reason": None, "waiting_for": None}
+    assert state_of({**base, "state": "not synced"}, "running") == (
+        "initial sync",
+        "first sync running: 42 records linked so far",
+    )
+    assert state_of({**base, "state": "not synced"}, "stopped") == ("not synced", "")
+    paused = {**base, "state": "paused", "paused_reason": "paused by the operator"}
+    assert state_of(paused, "running") == ("paused", "paused by the operator")
+    held = {**base, "state": "waiting for groups", "waiting_for": "groups"}
+    assert state_of(held, "running")[1] == "groups is paused; this map runs once it runs"
