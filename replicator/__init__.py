@@ -20,6 +20,7 @@ from .adapter import (
     Row,
     ScanPage,
     Side,
+    Throttled,
     Uninstallable,
     WriteOp,
     WriteResult,
@@ -40,6 +41,7 @@ from .errors import (
     StoreOwned,
     TransientError,
 )
+from .observe import ChangeEvent, Observers
 from .operations import Operations
 from .sync_writes import SyncReport
 
@@ -47,12 +49,14 @@ __all__ = [
     "AdapterError",
     "Change",
     "ChangeBatch",
+    "ChangeEvent",
     "Config",
     "ConfigError",
     "EntitySpec",
     "FieldMap",
     "HookReceiver",
     "HookReply",
+    "Observers",
     "Operations",
     "PermanentError",
     "Replicator",
@@ -67,6 +71,7 @@ __all__ = [
     "StoreOwned",
     "SyncReport",
     "TableMap",
+    "Throttled",
     "TransientError",
     "Uninstallable",
     "ValueMap",

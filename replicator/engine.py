@@ -34,6 +34,7 @@ from .config import Config, TableMap, load_config
 from .context import Context
 from .errors import ConfigError, ReplicatorError, SchemaError, TransientError
 from .journal import Intake
+from .metrics import Metrics
 from .observe import Activity, Observers
 from .ownership import Ownership
 from .reconcile import PassReport, Reconciler
@@ -125,6 +126,8 @@ class Replicator:
         self.activity = Activity()
         """The last changes' outcomes, for the console (``recent``)."""
         self.observers.subscribe(self.activity)
+        self.metrics = Metrics(self.config, self.observers)
+        """This engine's Prometheus metrics, in a registry of its own (``scrape``)."""
         self.ctx: Context
         self.router: Router
         self.tg: TaskGroup
@@ -340,6 +343,10 @@ class Replicator:
     async def status(self) -> dict[str, Any]:
         """Per map: state, links, backlog, parked, errors, lag; per side: outage."""
         return await collect_status(self.ctx)
+
+    async def scrape(self) -> bytes:
+        """This engine's metrics in the Prometheus text format (what ``/metrics`` serves)."""
+        return self.metrics.render(await self.status())
 
     def asgi_app(self, *, extra: Sequence[BaseRoute] = ()) -> Starlette:
         """The daemon's HTTP app (``/healthz``, ``/api``, ``/hooks``, ``/metrics``, the

@@ -28,6 +28,7 @@ from .api import api_routes
 from .auth import Guard, TokenGate, login, logout
 from .health import healthz
 from .hooks import hook
+from .metrics import metrics
 
 log = structlog.get_logger("replicator")
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "::1", "[::1]"]
@@ -76,4 +77,4 @@ def endpoint_routes(ops: Operations) -> list[BaseRoute]:
     ``Replicator.asgi_app()`` both serve these."""
     from ..console import Console  # the console's templates load only when it is served
 
-    return [Mount("/", routes=Console(ops).routes())]
+    return [Route("/metrics", metrics), Mount("/", routes=Console(ops).routes())]
