@@ -169,6 +169,7 @@ async def test_without_the_token_a_page_sends_to_the_login_form(
         refused = await http.get("/errors")
         assert refused.headers["location"] == "/login?next=%2Ferrors"
         assert (await http.get("/static/htmx.min.js")).status_code == 303
+        assert (await http.get("/fragments/maps")).status_code == 401  # never the login form
         signed = await http.post("/login", data={"token": TOKEN, "next": "/errors"})
         assert signed.headers["location"] == "/errors"
         page = await http.get("/errors")

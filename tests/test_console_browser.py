@@ -148,7 +148,7 @@ def test_without_the_token_the_console_is_refused_and_the_login_form_lets_in(
     browser: WebDriver, daemon: tuple[Daemon, str]
 ) -> None:
     """A fresh browser gets the login form, not the maps; a wrong token is refused there;
-    the right one opens the maps page."""
+    the right one opens the maps page, which goes back to the form when the session ends."""
     _, url = daemon
     browser.delete_all_cookies()
     browser.get(url + "/")
@@ -160,6 +160,8 @@ def test_without_the_token_the_console_is_refused_and_the_login_form_lets_in(
     sign_in(browser, TOKEN)
     until(browser, "the maps page", lambda b: "Table maps" in b.page_source)
     assert browser.current_url == url + "/"
+    browser.delete_all_cookies()  # the session ends: the next refresh goes to the login form
+    until(browser, "the login form again", lambda b: b.current_url.startswith(url + "/login"))
 
 
 def test_the_maps_table_shows_the_live_figures(

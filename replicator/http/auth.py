@@ -33,8 +33,9 @@ SESSION_COOKIE = "replicator_session"
 SESSION_S = 12 * 3600
 OPEN_PATHS = frozenset({"/healthz", "/login"})
 OPEN_PREFIX = "/hooks/"
-MACHINE_PATHS = ("/api/", "/metrics")
-"""Paths for programs: a refused request gets 401, never the login form."""
+MACHINE_PATHS = ("/api/", "/metrics", "/fragments/")
+"""Paths for programs (and the console's htmx fragments, which must not swap the login
+form into a page): a refused request gets 401, never the login form."""
 FORM_LIMIT = 64 * 1024
 
 
