@@ -159,7 +159,16 @@ def check_csrf(request: Request, form: Mapping[str, str]) -> None:
 
 LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>replicator: sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  body {{ font: 15px/1.45 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1b1f24; }}
+  main {{ max-width: 24rem; margin: 4rem auto; padding: 1.5rem; }}
+  main {{ background: #fff; border: 1px solid #dde1e6; }}
+  label, input, button {{ display: block; font: inherit; margin: .3rem 0; }}
+  input {{ width: 100%; box-sizing: border-box; padding: .3rem; }}
+  [role=alert] {{ background: #ffebe9; border: 1px solid #ff8182; padding: .4rem .6rem; }}
+  :focus-visible {{ outline: 3px solid #0969da; outline-offset: 2px; }}
+</style></head>
 <body><main><h1>replicator</h1>{notice}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{target}">
