@@ -37,6 +37,8 @@ def notes(f: dict[str, Any]) -> list[str]:
         out.append(f"looks up a record of {f['lookup']}")
     if f["direction"] != "both":
         out.append(f"only {f['direction']}")
+    if not f.get("enabled", True):
+        out.append("off: not replicated")
     return out
 
 
@@ -70,6 +72,17 @@ def chart_of(console: Console, name: str) -> str:
     return hour_chart(console.samples.of(name).last_hour(now), now, f"map {name}")
 
 
+def saved_notice(console: Console, request: Request) -> str:
+    """What the edit page's save did, from its redirect (map names only if configured)."""
+    q = request.query_params
+    if q.get("saved") != "1":
+        return ""
+    names = {m.name for m in console.ops.config.maps}
+    resync = [n for n in q.get("resync", "").split(",") if n in names]
+    text = f"Saved to {console.ops.config.path.name} and applied while running."
+    return text + (f" Re-syncing: {', '.join(resync)}." if resync else "")
+
+
 async def map_page(console: Console, request: Request) -> Response:
     name = request.path_params["name"]
     m = table_map(console, name)
@@ -87,6 +100,7 @@ async def map_page(console: Console, request: Request) -> Response:
         value_maps=value_maps(m["fields"], sides[0]),
         chart=chart_of(console, name),
         editable=False,
+        notice=saved_notice(console, request),
     )
 
 
