@@ -31,6 +31,7 @@ from .edits import Edit, check_fresh, preview, save
 from .errors import ConfigError, ReplicatorError
 from .mapping import decode_key
 from .model import ErrorEntry
+from .observe import ChangeEvent, ChangeListener
 from .ownership import holder
 from .status import map_status, outages
 from .store import Store
@@ -148,6 +149,19 @@ class Operations:
             return None
         found = rep.ctx.sides[rep.ctx.side_names.index(side)]
         return found if isinstance(found, HookReceiver) else None
+
+    def recent_changes(self, limit: int, map: str | None = None) -> list[ChangeEvent]:
+        """The running engine's last change events, newest first (none without one)."""
+        if self.replicator is None:
+            return []
+        return self.replicator.activity.recent(limit, map=map)
+
+    def watch_changes(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call ``listener`` (at once, never blocking) with each change event of the
+        running engine from now on; returns the function that stops it."""
+        if self.replicator is None:
+            return lambda: None
+        return self.replicator.observers.subscribe(listener)
 
     async def maps(self) -> list[dict[str, Any]]:
         """Each map as configured: entities, key, field maps in Dual-write's notation

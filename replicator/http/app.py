@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from ..config import HttpConfig
 from ..http_settings import resolve_token
@@ -75,4 +75,6 @@ def endpoint_routes(ops: Operations) -> list[BaseRoute]:
     """The routes of the other parts of the endpoint, in order: ``/metrics``, then the
     console mounted at ``/`` (last: it takes every path left). The daemon and
     ``Replicator.asgi_app()`` both serve these."""
-    return [Route("/metrics", metrics)]
+    from ..console import Console  # the console's templates load only when it is served
+
+    return [Route("/metrics", metrics), Mount("/", routes=Console(ops).routes())]

@@ -33,8 +33,9 @@ SESSION_COOKIE = "replicator_session"
 SESSION_S = 12 * 3600
 OPEN_PATHS = frozenset({"/healthz", "/login"})
 OPEN_PREFIX = "/hooks/"
-MACHINE_PATHS = ("/api/", "/metrics")
-"""Paths for programs: a refused request gets 401, never the login form."""
+MACHINE_PATHS = ("/api/", "/metrics", "/fragments/")
+"""Paths for programs (and the console's htmx fragments, which must not swap the login
+form into a page): a refused request gets 401, never the login form."""
 FORM_LIMIT = 64 * 1024
 
 
@@ -158,7 +159,16 @@ def check_csrf(request: Request, form: Mapping[str, str]) -> None:
 
 LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>replicator: sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  body {{ font: 15px/1.45 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1b1f24; }}
+  main {{ max-width: 24rem; margin: 4rem auto; padding: 1.5rem; }}
+  main {{ background: #fff; border: 1px solid #dde1e6; }}
+  label, input, button {{ display: block; font: inherit; margin: .3rem 0; }}
+  input {{ width: 100%; box-sizing: border-box; padding: .3rem; }}
+  [role=alert] {{ background: #ffebe9; border: 1px solid #ff8182; padding: .4rem .6rem; }}
+  :focus-visible {{ outline: 3px solid #0969da; outline-offset: 2px; }}
+</style></head>
 <body><main><h1>replicator</h1>{notice}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{target}">
