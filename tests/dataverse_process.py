@@ -37,6 +37,9 @@ WRITE_KINDS = ("write", "batch")
 class EmulatorProcess:
     """The emulator as a child process; leaving the block stops it (SIGTERM, then SIGKILL)."""
 
+    MODULE = "emulators.dataverse"
+    """What ``python -m`` runs (a subclass names another emulator)."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.proc: subprocess.Popen[bytes] | None = None
@@ -48,8 +51,7 @@ class EmulatorProcess:
         out = (self.directory / "emulator.log").open("ab")
         with out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "emulators.dataverse", "--dir", str(self.directory)]
-                + ["--port", "0"],
+                [sys.executable, "-m", self.MODULE, "--dir", str(self.directory)] + ["--port", "0"],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
