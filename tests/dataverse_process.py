@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -46,7 +46,7 @@ class EmulatorProcess:
         self.conn: dict[str, str] = {}
         self._admin: httpx.Client | None = None
 
-    def __enter__(self) -> EmulatorProcess:
+    def __enter__(self) -> Self:
         self.directory.mkdir(parents=True, exist_ok=True)
         out = (self.directory / "emulator.log").open("ab")
         with out:

@@ -26,7 +26,7 @@ class FnoProcess(EmulatorProcess):
 
     MODULE = "emulators.fno"
 
-    def side_options(self, secret_env: str, hook_key_env: str, **more: Any) -> str:  # type: ignore[override]
+    def fno_side_options(self, secret_env: str, hook_key_env: str, **more: Any) -> str:
         """The TOML lines of a ``[sides.fno]`` table on this emulator with the events feed."""
         extra = "".join(f"{name} = {value}\n" for name, value in more.items())
         return (
