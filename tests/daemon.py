@@ -49,6 +49,17 @@ def cli_json(*args: str) -> Any:
     return json.loads(done.stdout)
 
 
+def backlog(config: Path) -> str:
+    """What the daemon still has to do by its status: maps with a backlog or parked
+    records ("" when nothing)."""
+    status = cli_json("status", "--config", str(config), "--json")
+    return "; ".join(
+        f"{m['map']}: backlog {m['backlog']}, parked {m['parked']}"
+        for m in status["maps"]
+        if m["backlog"] or m["parked"]
+    )
+
+
 # -- side databases and configs ----------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -37,19 +37,21 @@ WRITE_KINDS = ("write", "batch")
 class EmulatorProcess:
     """The emulator as a child process; leaving the block stops it (SIGTERM, then SIGKILL)."""
 
+    MODULE = "emulators.dataverse"
+    """What ``python -m`` runs (a subclass names another emulator)."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.proc: subprocess.Popen[bytes] | None = None
         self.conn: dict[str, str] = {}
         self._admin: httpx.Client | None = None
 
-    def __enter__(self) -> EmulatorProcess:
+    def __enter__(self) -> Self:
         self.directory.mkdir(parents=True, exist_ok=True)
         out = (self.directory / "emulator.log").open("ab")
         with out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "emulators.dataverse", "--dir", str(self.directory)]
-                + ["--port", "0"],
+                [sys.executable, "-m", self.MODULE, "--dir", str(self.directory)] + ["--port", "0"],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -193,9 +193,12 @@ class FakeFno:
         return [self._write(p) for p in parts]
 
     def _write(self, part: Part) -> Reply:
-        path, _, key_text = part.url.partition("(")
+        url, _, query = part.url.partition("?")
+        path, _, key_text = url.partition("(")
         e = self.entities[path]
         body = dict(part.json or {})
+        if body.get("dataAreaId", "usmf") != "usmf" and "cross-company=true" not in query:
+            return _error(400, "Write failed.", "The company is not the current company 'usmf'.")
         for value in body.values():
             if str(value) in self.refuse:
                 why = self.refuse[str(value)]

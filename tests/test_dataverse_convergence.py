@@ -36,7 +36,7 @@ from dataverse_world import (
     write_config,
 )
 
-from daemon import Daemon, cli_json, replicator_argv, wait_for
+from daemon import Daemon, backlog, cli_json, replicator_argv, wait_for
 
 SEED = 20261202
 SEED_TEXT = "Zq8~not-the-secret-but-looks-like-one"
@@ -80,16 +80,6 @@ def world(tmp: Path, monkeypatch: pytest.MonkeyPatch, customers: int) -> Iterato
             user.close()
 
 
-def busy(config: Path) -> str:
-    """What the daemon still has to do by its status ("" when nothing)."""
-    status = cli_json("status", "--config", str(config), "--json")
-    return "; ".join(
-        f"{m['map']}: backlog {m['backlog']}, parked {m['parked']}"
-        for m in status["maps"]
-        if m["backlog"] or m["parked"]
-    )
-
-
 def settle(w: World) -> float:
     """Wait until both sides agree with the model and the daemon is idle; seconds taken."""
     started = time.monotonic()
@@ -97,7 +87,7 @@ def settle(w: World) -> float:
 
     def agreed() -> bool:
         last[0] = disagreements(w.fno, w.crm, w.model)
-        if not last[0] and (pending := busy(w.config)):
+        if not last[0] and (pending := backlog(w.config)):
             last[0] = [pending]
         return not last[0]
 

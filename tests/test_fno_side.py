@@ -114,6 +114,19 @@ async def test_reads_are_batched_cross_company_and_paged(side: FnoSide, fake: Fa
 
 
 @pytest.mark.anyio
+async def test_a_row_of_another_company_than_the_default_is_written_cross_company(
+    side: FnoSide, fake: FakeFno
+) -> None:
+    """Found by the F&O convergence test: a POST for company usrt went without
+    cross-company=true, so F&O refused it (it writes in the user's default company only)."""
+    ops = [WriteOp("CustomersV3", "insert", "t1", values=customer("US-001", "usrt"))]
+    [result] = await side.write(ops)
+    assert result.status == "applied", result
+    assert result.native_id == "dataAreaId='usrt',CustomerAccount='US-001'"
+    assert all(p.url.endswith("?cross-company=true") for p in fake.batches[0])
+
+
+@pytest.mark.anyio
 async def test_writes_go_in_one_batch_and_a_patch_of_a_missing_row_creates_it(
     side: FnoSide, fake: FakeFno
 ) -> None:

@@ -19,6 +19,9 @@ What an answer means (``outcome``):
 * 429 (a part throttled inside a ``$batch``), 5xx, 424: transient.
 * Any other 4xx (``validateWrite``, business logic, a field F&O refuses): permanent, with
   F&O's own text (its ``message`` and its ``innererror``'s).
+
+Every write of a company-specific entity carries ``cross-company=true``: without it F&O writes
+only in the user's default company and refuses a row of another (D365-REFERENCE, F&O OData).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def part(entity: Entity, op: WriteOp) -> Part:
     """The ``$batch`` part of ``op`` (its own change set)."""
     if op.op == "insert":
         return insert(entity, op.values)
-    url = row_url(entity.type, op.native_id or "")
+    url = _scoped(entity, row_url(entity.type, op.native_id or ""))
     match = _if_match(op.expected_version)
     if op.op == "update":
         headers = {"If-Match": match or "*", **REPRESENTATION}
@@ -72,8 +75,16 @@ def part(entity: Entity, op: WriteOp) -> Part:
 
 def insert(entity: Entity, values: Values) -> Part:
     return Part(
-        method="POST", url=entity.name, headers=REPRESENTATION, json=body(entity, values, keys=True)
+        method="POST",
+        url=_scoped(entity, entity.name),
+        headers=REPRESENTATION,
+        json=body(entity, values, keys=True),
     )
+
+
+def _scoped(entity: Entity, url: str) -> str:
+    """``url`` with ``cross-company=true`` for a company-specific entity (any company's row)."""
+    return f"{url}?cross-company=true" if entity.type.company_specific else url
 
 
 def create(entity: Entity, op: WriteOp) -> Part:
