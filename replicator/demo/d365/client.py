@@ -49,7 +49,9 @@ class System:
         try:
             self.connection: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise DemoError(f"{path}: unreadable ({exc}); is `replicator run --demo d365` running?")
+            raise DemoError(
+                f"{path}: unreadable ({exc}); is `replicator run --demo d365` running?"
+            ) from exc
         c = self.connection
         session = _Pinned()
         session.verify = c["ca_file"]
@@ -62,7 +64,7 @@ class System:
                 http_client=session,
             )
             got = app.acquire_token_for_client([f"{c['url']}/.default"])
-        except (requests.RequestException, ValueError) as exc:  # msal's transport: requests
+        except (OSError, ValueError) as exc:  # msal's transport (requests) and its parsing
             raise DemoError(f"{c['url']}: cannot sign in ({exc}); is the demo running?") from exc
         if "access_token" not in got:
             raise DemoError(f"{c['url']}: sign-in refused: {got.get('error_description')}")
@@ -77,6 +79,13 @@ class System:
         if answer.status_code >= 400:
             raise DemoError(f"{method} {url}: {answer.status_code} {answer.text}")
         return answer.json() if answer.content else None
+
+    def only(self, entity_set: str, wanted: str) -> dict[str, Any]:
+        """The one row of ``entity_set`` that ``wanted`` (an OData filter) finds."""
+        found = self.call("GET", entity_set, params={"$filter": wanted})["value"]
+        if len(found) != 1:
+            raise DemoError(f"{entity_set}: {len(found)} rows where {wanted}, not one")
+        return dict(found[0])
 
 
 def literal(value: str) -> str:
@@ -94,13 +103,22 @@ def create_customer(fno: System, args: argparse.Namespace) -> Any:
 
 def customer(fno: System, args: argparse.Namespace) -> Any:
     key = f"dataAreaId={literal(args.company)},CustomerAccount={literal(args.key)}"
-    return fno.call("GET", f"CustomersV3({quote(key, safe="=,'")})", params={"$select": CUSTOMER_FIELDS})
+    path = "CustomersV3(" + quote(key, safe="=,'") + ")"
+    return fno.call("GET", path, params={"$select": CUSTOMER_FIELDS})
 
 
 def create_account(crm: System, args: argparse.Namespace) -> Any:
-    company = f"/cdm_companies(cdm_companycode={literal(args.company)})"
+    company = crm.only("cdm_companies", f"cdm_companycode eq {literal(args.company)}")
+    company_id = company["cdm_companyid"]
+    group = crm.only(
+        "msdyn_customergroups",
+        f"msdyn_groupid eq {literal(args.group)} and _msdyn_company_value eq {company_id}",
+    )  # F&O refuses a customer without a group, as the real one does
     body = {"accountnumber": args.key, "name": args.name, "customertypecode": 3,
-            "creditlimit": args.credit_limit, "msdyn_company@odata.bind": company}  # fmt: skip
+            "creditlimit": args.credit_limit,
+            "msdyn_company@odata.bind": f"/cdm_companies({company_id})",
+            "msdyn_customergroupid@odata.bind":
+                f"/msdyn_customergroups({group['msdyn_customergroupid']})"}  # fmt: skip
     return crm.call("POST", "accounts", json=body, headers={"Prefer": "return=representation"})
 
 
@@ -131,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name.startswith("create-"):
             command.add_argument("name")
             command.add_argument("--credit-limit", type=float, default=0)
-            command.add_argument("--group", default="30", help="F&O: the customer group")
+            command.add_argument("--group", default="30", help="the customer group")
     return parser
 
 
@@ -143,5 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     except (DemoError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(answer, indent=2, ensure_ascii=False))
+    print(json.dumps(shown(answer), indent=2, ensure_ascii=False))
     return 0
+
+
+def shown(answer: Any) -> Any:
+    """A row (or rows) without its OData annotations and empty fields, as a person reads it."""
+    if isinstance(answer, list):
+        return [shown(row) for row in answer]
+    if isinstance(answer, dict):
+        return {k: v for k, v in answer.items() if v is not None and not k.startswith("@odata")}
+    return answer

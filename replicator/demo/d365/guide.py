@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 from ...config import Config
+from .world import ENV_FILE
 
 __all__ = ["d365_guide", "d365_tour"]
 
@@ -33,6 +34,7 @@ def d365_tour(config: Config) -> str:
     folder = shlex.quote(str(config.path.parent))
     demo = f"{shlex.quote(sys.executable)} -m replicator.demo.d365 --dir {folder}"
     path = shlex.quote(str(config.path))
+    cli = f"env $(cat {shlex.quote(str(config.path.parent / ENV_FILE))}) replicator"
     return f"""\
 # 1. Create a customer in F&O, then see the account in Dataverse
 {demo} create-customer US-9001 "Northwind Traders" --credit-limit 75000
@@ -42,7 +44,7 @@ def d365_tour(config: Config) -> str:
 {demo} create-account CRM-9001 "Fabrikam Outfitters" --credit-limit 50000
 {demo} customer CRM-9001
 
-# 3. Where every map stands, and what a real tenant would refuse too
-replicator status --config {path}
-replicator errors --config {path} list
+# 3. Where every map stands, and the error queue (this run's secrets are in demo.env)
+{cli} status --config {path}
+{cli} errors --config {path} list
 """

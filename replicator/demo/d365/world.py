@@ -5,8 +5,9 @@ The emulators keep their rows in memory, so each run starts from their seed data
 store (and the F&O side's event inbox) would then hold links to rows that no longer exist, so
 ``running`` empties them first. What a user of either system needs to sign in (the
 emulators' ``emulator.json``, 0600 in the 0700 demo folder) is written for the tour's
-``python -m replicator.demo.d365``; the daemon's own secrets go only into environment
-variables of this process, never into a file.
+``python -m replicator.demo.d365``. The daemon gets its secrets in environment variables of
+this process; ``demo.env`` (0600) holds them too, for the tour's ``replicator status`` and
+``errors`` (``env $(cat demo.env) replicator ...``), never ``demo.toml``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ from emulators.fno import FnoEmulator, Subscription
 
 from ...config import Config, load_config
 from ...errors import ConfigError
+from ...files import create_private
 
-__all__ = ["DemoSide", "demo_sides", "running"]
+__all__ = ["ENV_FILE", "DemoSide", "demo_sides", "running"]
+
+ENV_FILE = "demo.env"
+"""This run's secrets as ``NAME=value`` lines (0600), beside ``demo.toml``."""
 
 
 class DemoSide:
@@ -42,7 +47,7 @@ class DemoSide:
         if not options.get("ca_file") or not options.get("client_id"):
             raise ConfigError([f"{where}: the demo needs ca_file and client_id"])
         self.host, self.port = url.hostname, url.port
-        self.folder = (config.parent / str(options["ca_file"])).parent
+        self.folder = (config.parent / str(options["ca_file"])).parent.absolute()
         self.client_id = str(options["client_id"])
 
     def secret_env(self) -> str:
@@ -76,13 +81,22 @@ async def running(path: Path) -> AsyncIterator[Config]:
     ):
         for side, emulator in ((fno, f), (crm, c)):
             write_connection(side.folder / "emulator.json", emulator.connection())
-            os.environ[side.secret_env()] = emulator.client_secret
         hook_key = secrets.token_urlsafe(24)
-        os.environ[str(fno.options.get("hook_key_env") or "REPLICATOR_DEMO_HOOK_KEY")] = hook_key
+        given = {side.secret_env(): emulator.client_secret for side, emulator in ((fno, f), (crm, c))}
+        given[str(fno.options.get("hook_key_env") or "REPLICATOR_DEMO_HOOK_KEY")] = hook_key
+        os.environ.update(given)
+        _write_env(path.parent / ENV_FILE, given)
         config = load_config(path)
         _empty_state(config, fno)
         _subscribe(f, config, fno.name, hook_key)
         yield config
+
+
+def _write_env(path: Path, variables: dict[str, str]) -> None:
+    """``NAME=value`` lines, in a file only this user may read (0600)."""
+    path.unlink(missing_ok=True)
+    create_private(path)
+    path.write_text("".join(f"{k}={v}\n" for k, v in variables.items()), encoding="utf-8")
 
 
 def _empty_state(config: Config, fno: DemoSide) -> None:
