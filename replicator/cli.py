@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--demo",
         choices=["sqlite", "d365"],
-        help="a demo: sqlite (the default with no config) or d365 (the F&O and Dataverse emulators)",
+        help="a demo: sqlite (the default with no config) or d365 (F&O and Dataverse emulators)",
     )
     sync = command("sync", "initial sync in prerequisite order, then exit")
     sync.add_argument("--map", action="append", dest="maps")
@@ -146,8 +146,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(["run: give --demo d365 or --config FILE, not both"])
         from .demo.d365 import create_d365_demo, d365_guide, running
 
-        path = create_d365_demo(D365_DEMO_DIR)
-        async with running(path) as config:
+        async with running(create_d365_demo(D365_DEMO_DIR)) as config:
             print(d365_guide(config), file=sys.stderr, flush=True)
             return await run_config(config)
     path = args.config or os.environ.get(CONFIG_ENV, "").strip() or None

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon import log_tail, read_events, replicator_argv, wait_for, wait_logged
 
+from daemon import log_tail, read_events, replicator_argv, wait_for, wait_logged
 from replicator.demo.d365 import create_d365_demo
 from replicator.demo.d365.world import demo_sides
 

@@ -26,8 +26,9 @@ from emulators.dataverse import DataverseEmulator
 from emulators.fno import FnoEmulator, Subscription
 
 from ...config import Config, load_config
-from ...errors import ConfigError
+from ...errors import ConfigError, StoreOwned
 from ...files import create_private
+from ...ownership import holder, owned_message
 
 __all__ = ["ENV_FILE", "DemoSide", "demo_sides", "running"]
 
@@ -82,11 +83,15 @@ async def running(path: Path) -> AsyncIterator[Config]:
         for side, emulator in ((fno, f), (crm, c)):
             write_connection(side.folder / "emulator.json", emulator.connection())
         hook_key = secrets.token_urlsafe(24)
-        given = {side.secret_env(): emulator.client_secret for side, emulator in ((fno, f), (crm, c))}
+        given = {
+            side.secret_env(): emulator.client_secret for side, emulator in ((fno, f), (crm, c))
+        }
         given[str(fno.options.get("hook_key_env") or "REPLICATOR_DEMO_HOOK_KEY")] = hook_key
         os.environ.update(given)
         _write_env(path.parent / ENV_FILE, given)
         config = load_config(path)
+        if (owner := holder(config.state_path)) is not None:  # never empty a running demo's state
+            raise StoreOwned(owned_message(config.state_path, owner))
         _empty_state(config, fno)
         _subscribe(f, config, fno.name, hook_key)
         yield config
