@@ -36,6 +36,7 @@ from .progress import LogProgress, TerminalProgress, format_table, summary_table
 from .resync import describe as describe_resync
 
 DEMO_DIR = Path("replicator-demo")
+D365_DEMO_DIR = Path("replicator-d365-demo")
 CONFIG_ENV = "REPLICATOR_CONFIG"
 
 
@@ -52,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, parents=[config])
 
-    command("run", "the daemon (with no config given: the embedded demo)")
+    run = command("run", "the daemon (with no config given: the embedded demo)")
+    run.add_argument(
+        "--demo",
+        choices=["sqlite", "d365"],
+        help="a demo: sqlite (the default with no config) or d365 (F&O and Dataverse emulators)",
+    )
     sync = command("sync", "initial sync in prerequisite order, then exit")
     sync.add_argument("--map", action="append", dest="maps")
     status = command("status", "per map: state, links, backlog, errors, lag")
@@ -135,13 +141,27 @@ def sole_error(exc: BaseException) -> ReplicatorError | None:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
+    if args.demo == "d365":
+        if args.config is not None:
+            raise ConfigError(["run: give --demo d365 or --config FILE, not both"])
+        from .demo.d365 import create_d365_demo, d365_guide, running
+
+        async with running(create_d365_demo(D365_DEMO_DIR)) as config:
+            print(d365_guide(config), file=sys.stderr, flush=True)
+            return await run_config(config)
     path = args.config or os.environ.get(CONFIG_ENV, "").strip() or None
-    if path is None:
+    if path is None or args.demo == "sqlite":
+        if args.config is not None:
+            raise ConfigError(["run: give --demo sqlite or --config FILE, not both"])
         from .demo import create_demo, demo_guide
 
         path = create_demo(DEMO_DIR)
         print(demo_guide(DEMO_DIR), file=sys.stderr, flush=True)
-    config = load_config(path)
+    return await run_config(load_config(path))
+
+
+async def run_config(config: Config) -> int:
+    """The daemon of ``config`` until SIGTERM/SIGINT (SIGHUP reloads the file)."""
     if config.http.listen and (owner := holder(config.state_path)) is not None:
         raise StoreOwned(owned_message(config.state_path, owner))  # not "port in use"
     endpoint = Endpoint.bind(config)  # before anything runs: a bad token or port stops here

@@ -62,6 +62,7 @@ class DataverseEmulator:
         host: str = "127.0.0.1",
         tables: Sequence[Table] = STANDARD_TABLES,
         token_lifetime_s: float = 3600,
+        client_id: str | None = None,
         change_retention_s: float | None = None,
         limits: Limits | None = None,
         client_certificate_pem: bytes | None = None,
@@ -69,7 +70,9 @@ class DataverseEmulator:
         self.directory = Path(directory)
         self.ca_file = self.directory / "ca.pem"
         self.tenant_id = "emulator.onmicrosoft.com"
-        self.client_id, self.client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        # the replicator's app: a fixed client id lets a config written once be reused
+        self.client_id = client_id or str(uuid.uuid4())
+        self.client_secret = secrets.token_urlsafe(24)
         self.user_client_id, self.user_client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
         self.admin_key = secrets.token_urlsafe(24)  # the test hooks' key (admin.py)
         self.systemuser_id, self.user_systemuser_id = str(uuid.uuid4()), str(uuid.uuid4())

@@ -83,11 +83,14 @@ class FnoEmulator:
         page_size: int = PAGE_SIZE,
         max_batch: int = 5000,
         token_lifetime_s: float = 3600,
+        client_id: str | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.ca_file = self.directory / "ca.pem"
         self.tenant_id = "emulator.onmicrosoft.com"
-        self.client_id, self.client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        # the replicator's app: a fixed client id lets a config written once be reused
+        self.client_id = client_id or str(uuid.uuid4())
+        self.client_secret = secrets.token_urlsafe(24)
         self.user_client_id, self.user_client_secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
         # Entra object ids of the two apps' service principals (InitiatingUserAADObjectId)
         self.object_id, self.user_object_id = str(uuid.uuid4()), str(uuid.uuid4())
