@@ -81,8 +81,9 @@ def counted(app: ASGI, counts: Counter[str]) -> ASGI:
 @asynccontextmanager
 async def emulator(directory: Path, rows: int) -> AsyncIterator[FnoEmulator]:
     counts: Counter[str] = Counter()
-    build = emulators.fno.build_app
-    emulators.fno.build_app = lambda *a, **k: counted(build(*a, **k), counts)  # type: ignore[assignment]
+    namespace = vars(emulators.fno)  # where FnoEmulator looks its app builder up
+    build = namespace["build_app"]
+    namespace["build_app"] = lambda *a, **k: counted(build(*a, **k), counts)
     fno = FnoEmulator(directory, registry=Registry([CUSTOMERS]), seed=False)
     entries = [
         {"dataAreaId": company, "CustomerAccount": account, "OrganizationName": name,

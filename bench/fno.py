@@ -34,7 +34,7 @@ import json
 import os
 import socket
 import sqlite3
-import statistics
+import ssl
 import sys
 import tempfile
 import time
@@ -94,7 +94,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, root: Path, fno: dict[str, str]) -> None:
         self.args, self.root, self.fno = args, root, fno
         self.lines: list[Line] = []
-        self.tls = httpx.create_ssl_context(verify=fno["ca_file"])
+        self.tls = ssl.create_default_context(cafile=fno["ca_file"])
         self.daemon_url = ""
 
     # -- reconciliation ---------------------------------------------------------------
@@ -246,7 +246,8 @@ def watch(crm: sqlite3.Connection, sent: dict[str, float], arrived: dict[str, fl
 
 async def patch_name(odata: httpx.AsyncClient, account: str, name: str) -> None:
     path = f"CustomersV3(dataAreaId='usmf',CustomerAccount='{account}')"
-    reply = await odata.patch(path, params={"cross-company": "true"}, json={"OrganizationName": name})
+    body = {"OrganizationName": name}
+    reply = await odata.patch(path, params={"cross-company": "true"}, json=body)
     if reply.status_code >= 300:
         raise RuntimeError(f"PATCH {path}: {reply.status_code} {reply.text}")
 
