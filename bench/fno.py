@@ -23,6 +23,12 @@ N rows to SQLite; then, one after another:
   is in SQLite (end to end: emitter, hook, journal, an OData read, the SQLite write), beside
   until the event reached the bare receiver (the emitter's own delivery): p50 and p99.
 
+The emitter delivers one event at a time, to each subscription in turn, from the emulator's
+one event loop, which also answers the daemon's OData reads (a row read by ``$filter`` is
+evaluated row by row, so it costs more with every seeded row). With many rows the emulator
+itself is then the bottleneck: both latencies grow together and their ratio, not their size,
+says what the daemon adds; ``--rows 500`` shows the latencies of a lightly loaded emulator.
+
 Figures are noisy on a shared machine: compare the ratios within one run, not absolute
 times between runs. On localhost a request waits no network round trip.
 """
