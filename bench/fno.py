@@ -81,6 +81,8 @@ page_size = {page}
 adapter = "sqlite"
 path = "crm.db"
 poll_interval_ms = 20
+[engine]
+batch_size = {page}
 [[maps]]
 name = "customers"
 fno = "CustomersV3"
@@ -259,9 +261,12 @@ async def patch_name(odata: httpx.AsyncClient, account: str, name: str) -> None:
 
 
 async def raw_scan(odata: httpx.AsyncClient) -> int:
-    """Page through every customer as the side does (``cross-company``, 1,000 a page)."""
+    """Page through every customer as the side's scan does: ``cross-company``, the mapped
+    fields, ordered by key, 1,000 a page (the pass's page: ``[engine] batch_size``)."""
     prefer = {"Prefer": f"odata.maxpagesize={PAGE}"}
-    url: str | None = "CustomersV3?cross-company=true"
+    select = "dataAreaId,CustomerAccount,OrganizationName,CreditLimit"
+    order = "dataAreaId,CustomerAccount"
+    url: str | None = f"CustomersV3?cross-company=true&$select={select}&$orderby={order}"
     pages = 0
     while url is not None:
         reply = await odata.get(url, headers=prefer, timeout=TIMEOUT_S)
