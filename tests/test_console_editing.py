@@ -176,3 +176,40 @@ async def test_field_and_conflict_edits_preview_as_the_configs_words(config: Pat
         assert '+conflict = "newest"' in diff
         stale = await http.post(EDIT, data=form_of(page, action="preview", **{"field-0": "X"}))
         assert stale.status_code == 400 and "reload the page" in stale.text
+
+
+GROUPS_FILE = """
+sides = ["fno", "crm"]
+
+[[maps]]
+name = "groups"
+fno = "CustCustomerGroup"
+crm = "msdyn_customergroups"
+key = [ { fno = "CustomerGroupId", crm = "msdyn_groupid" } ]
+fields = [ { fno = "Description", crm = "msdyn_description" } ]
+"""
+
+
+@pytest.mark.anyio
+async def test_a_map_from_an_included_file_is_not_edited_and_says_where_it_is(
+    tmp_path: Path,
+) -> None:
+    """The editor changes only the config file: a map an included file defines has no
+    edit link, and its edit page (and a post to it) names that file and changes nothing."""
+    write(tmp_path / "groups.toml", GROUPS_FILE)
+    written = write_config(tmp_path, OPEN_HTTP + EDITED_MAPS)
+    config = tmp_path / "replicator.toml"  # top-level keys go before the first table
+    write(config, 'include = ["groups.toml"]\n' + contents(written))
+    before = contents(config)
+    fno, crm = sides()
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep, served(rep) as http:
+        map_page = (await http.get("/maps/groups")).text
+        assert 'id="edit-map"' not in map_page
+        assert 'id="edit-map"' in (await http.get("/maps/customers")).text
+        page = await http.get("/maps/groups/edit")
+        assert page.status_code == 409
+        assert "defined in groups.toml, which replicator.toml includes" in page.text
+        assert 'id="edit-form"' not in page.text
+        form = {"csrf": csrf_of(map_page), "action": "save", "conflict": "crm"}
+        assert (await http.post("/maps/groups/edit", data=form)).status_code == 409
+        assert contents(config) == before

@@ -136,18 +136,41 @@ def render(
         diff=diff_lines(shown["diff"]) if shown else [],
         previewed=sha256(shown["text"]) if shown and shown.get("text") else "",
         problem=problem,
+        locked=None,
         status_code=status_code,
     )
 
 
+def included_from(console: Console, name: str) -> str | None:
+    """The included map file map ``name`` comes from (the editor changes only the config
+    file itself), or ``None`` when the config file defines it."""
+    return console.ops.config.map_files.get(name)
+
+
+def locked(console: Console, request: Request, m: dict[str, Any], source: str) -> Response:
+    config = console.ops.config.path.name
+    text = (
+        f"Map {m['name']} is defined in {source}, which {config} includes: the console edits "
+        f"only {config} itself. Copy the map into {config} (in place of the include) to edit it."
+    )
+    return console.page(
+        request, "edit.html", title=f"Edit map {m['name']}", m=m, locked=text, status_code=409
+    )
+
+
 async def edit_page(console: Console, request: Request) -> Response:
-    return render(console, request, table_map(console, request.path_params["name"]), None)
+    m = table_map(console, request.path_params["name"])
+    if (source := included_from(console, m["name"])) is not None:
+        return locked(console, request, m, source)
+    return render(console, request, m, None)
 
 
 async def edit_post(console: Console, request: Request) -> Response:
     form = await read_form(request)
     check_csrf(request, form)
     m = table_map(console, request.path_params["name"])
+    if (source := included_from(console, m["name"])) is not None:
+        return locked(console, request, m, source)
     try:
         edits = edits_of(m, form, console.side_names[0])
     except ConfigError as exc:
