@@ -313,7 +313,10 @@ def test_a_value_map_edit_saved_from_the_page_reaches_the_toml_and_the_next_chan
     assert added == ['+"gold" = "G"']
     assert running.config.read_text("utf-8") == before
     photograph(browser, "edit-preview")
-    browser.find_element(By.ID, "save-button").click()
+    save = browser.find_element(By.ID, "save-button")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", save)
+    photograph(browser, "edit-preview-form")
+    save.click()
     until(browser, "the saved notice", lambda b: b.find_elements(By.ID, "saved"))
     assert "applied while running" in browser.find_element(By.ID, "saved").text
     photograph(browser, "edit-saved")
