@@ -98,7 +98,7 @@ def form_text(form: dict[str, str] | None, name: str, configured: str) -> str:
 
 
 def diff_lines(diff: str) -> list[tuple[str, str]]:
-    """The diff's lines, each with its class: ``add``, ``del``, ``hunk`` or ``same``."""
+    """The diff's lines, each with its class: ``file``, ``hunk``, ``add``, ``del`` or ``same``."""
     out = []
     for line in diff.splitlines():
         if line.startswith(("+++", "---")):
