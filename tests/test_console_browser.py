@@ -1,7 +1,7 @@
 """The console in a real headless Chromium (Selenium, Debian's ``chromium`` and
 ``chromium-driver``) against ``replicator run`` on two SQLite files, as an operator uses
-it: sign in, watch the maps, pause, clear the error queue. Each page is photographed into
-``test-artifacts/console/`` (gitignored) for a person to look at.
+it: sign in, watch the maps, pause, clear the error queue, edit a map. Each page is
+photographed into ``test-artifacts/console/`` (gitignored) for a person to look at.
 
 Skipped when chromium or chromedriver is missing, except under CI (``CI`` set), where
 that is a failure: ``.ci/run`` installs both.
@@ -26,7 +26,17 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from daemon import Daemon, create_db, execute, replicator_argv, wait_for, wait_rows, write_config
+from daemon import (
+    Daemon,
+    cli,
+    create_db,
+    execute,
+    query,
+    replicator_argv,
+    wait_for,
+    wait_rows,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,19 +44,25 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TOKEN, TOKEN_ENV = "console-token-7c21", "REPLICATOR_CONSOLE_TOKEN"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 WAIT_S = 20.0
-FNO_SCHEMA = "CREATE TABLE customers (id INTEGER PRIMARY KEY, account TEXT, name TEXT);"
-CRM_SCHEMA = "CREATE TABLE accounts (id INTEGER PRIMARY KEY, accountnumber TEXT, name TEXT);"
+FNO_SCHEMA = "CREATE TABLE customers (id INTEGER PRIMARY KEY, account TEXT, name TEXT, tier TEXT);"
+CRM_SCHEMA = (
+    "CREATE TABLE accounts (id INTEGER PRIMARY KEY, accountnumber TEXT, name TEXT, tier TEXT);"
+)
 CRM_ROWS = "SELECT accountnumber, name FROM accounts ORDER BY accountnumber"
 MAPS = f"""[http]
 listen = "127.0.0.1:0"
 token_env = "{TOKEN_ENV}"
+
+# tiers: fno's word = crm's code (the console's editor keeps this comment)
+[value_maps.tiers]
+"silver" = "S"  # the silver tier
 
 [[maps]]
 name = "customers"
 fno = "customers"
 crm = "accounts"
 key = [{{ fno = "account", crm = "accountnumber" }}]
-fields = [{{ fno = "name", crm = "name" }}]
+fields = [{{ fno = "name", crm = "name" }}, {{ fno = "tier", crm = "tier", value_map = "tiers" }}]
 create = ["fno"]
 """
 CHROMIUM_FLAGS = [
@@ -248,7 +264,8 @@ def test_the_map_and_activity_pages_render(
     execute(folder / "fno.db", "INSERT INTO customers (account, name) VALUES ('A1', 'Adatum')")
     visit(browser, url, "/maps/customers")
     arrows = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "td.arrow")]
-    assert arrows == ["=", "="]  # the key, then the one field map
+    assert arrows[:2] == ["=", "="]  # the key, then the name
+    assert arrows[2] == "><"  # the tier, translated both ways
     assert browser.find_element(By.CSS_SELECTOR, "svg.chart").is_displayed()
     photograph(browser, "map")
     visit(browser, url, "/activity")
@@ -260,3 +277,78 @@ def test_the_map_and_activity_pages_render(
     until(browser, "A1's change on the live list", a1_applied)
     assert "written to the other side" in browser.find_element(By.CSS_SELECTOR, applied).text
     photograph(browser, "activity")
+
+
+def edit_tiers(browser: WebDriver, url: str, extra: str) -> None:
+    """From the map's page, open its editor, add ``extra`` to the tiers value map with the
+    keyboard and press Enter on Preview (reached with Tab)."""
+    visit(browser, url, "/maps/customers")
+    browser.find_element(By.ID, "edit-map").click()
+    until(browser, "the edit page", lambda b: b.current_url == url + "/maps/customers/edit")
+    pairs = browser.find_element(By.ID, "vm-tiers")
+    pairs.click()
+    pairs.send_keys(Keys.CONTROL, Keys.END)
+    pairs.send_keys(Keys.ENTER, extra)
+    tab_to(browser, "preview-button")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    until(browser, "the preview", lambda b: b.find_elements(By.ID, "preview"))
+
+
+def crm_tier(folder: Path, account: str) -> Any:
+    rows = query(folder / "crm.db", "SELECT tier FROM accounts WHERE accountnumber = ?", (account,))
+    return rows[0][0] if rows else None
+
+
+def test_a_value_map_edit_saved_from_the_page_reaches_the_toml_and_the_next_change(
+    browser: WebDriver, daemon: tuple[Daemon, str], folder: Path
+) -> None:
+    """Preview shows the pair to be added and saves nothing; Save writes it to the TOML
+    (its comments kept) and the next change is translated with it, without a restart."""
+    running, url = daemon
+    before = running.config.read_text("utf-8")
+    edit_tiers(browser, url, "gold = G")
+    accepted = browser.find_element(By.ID, "accepted").text
+    assert "validate accepts this edit" in accepted
+    added = [s.text for s in browser.find_elements(By.CSS_SELECTOR, "#diff span.add")]
+    assert added == ['+"gold" = "G"']
+    assert running.config.read_text("utf-8") == before
+    photograph(browser, "edit-preview")
+    save = browser.find_element(By.ID, "save-button")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", save)
+    photograph(browser, "edit-preview-form")
+    save.click()
+    until(browser, "the saved notice", lambda b: b.find_elements(By.ID, "saved"))
+    assert "applied while running" in browser.find_element(By.ID, "saved").text
+    photograph(browser, "edit-saved")
+    text = running.config.read_text("utf-8")
+    assert '"gold" = "G"' in text
+    assert "# tiers: fno's word = crm's code" in text and "# the silver tier" in text
+    execute(
+        folder / "fno.db",
+        "INSERT INTO customers (account, name, tier) VALUES ('T1', 'Tan', 'gold')",
+    )
+    wait_for(lambda: crm_tier(folder, "T1") == "G", "T1's tier translated by the new pair")
+    assert running.proc is not None and running.proc.poll() is None  # the same process
+
+
+def test_an_invalid_edit_shows_validates_message_and_saves_nothing(
+    browser: WebDriver, daemon: tuple[Daemon, str], folder: Path
+) -> None:
+    """Two values mapped to one: the page shows exactly the lines ``replicator validate``
+    prints for a copy of the file with the same edit, offers no Save, and the file stays."""
+    running, url = daemon
+    before = running.config.read_text("utf-8")
+    edit_tiers(browser, url, "bronze = S")
+    shown = browser.find_element(By.ID, "validate-errors").text.splitlines()
+    assert not browser.find_elements(By.ID, "save-button")
+    photograph(browser, "edit-refused")
+    copy = folder / "copy" / running.config.name
+    copy.parent.mkdir(exist_ok=True)
+    table_end = before.index("\n\n[[maps]]")  # the editor adds a pair after the last one
+    copy.write_text(before[:table_end] + '\n"bronze" = "S"' + before[table_end:], "utf-8")
+    done = cli("validate", "--config", str(copy))
+    assert done.returncode == 2, done.stdout + done.stderr
+    printed = [line.removeprefix("error: ") for line in done.stderr.splitlines()]
+    assert any("both map to 'S'" in line for line in printed), printed
+    assert shown == [line.replace(str(copy.parent), str(folder)) for line in printed]
+    assert running.config.read_text("utf-8") == before

@@ -54,12 +54,13 @@ class Console:
         )
 
     def routes(self) -> list[BaseRoute]:
-        from . import activity, errors, map_page, maps
+        from . import activity, editing, errors, map_page, maps
 
         return [
             Route("/static/htmx.min.js", htmx),
             *self.wrap(maps.routes()),
             *self.wrap(map_page.routes()),
+            *self.wrap(editing.routes()),
             *self.wrap(errors.routes()),
             *self.wrap(activity.routes()),
         ]

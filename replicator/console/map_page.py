@@ -99,7 +99,7 @@ async def map_page(console: Console, request: Request) -> Response:
         sides=sides,
         value_maps=value_maps(m["fields"], sides[0]),
         chart=chart_of(console, name),
-        editable=False,
+        editable=name not in console.ops.config.map_files,
         notice=saved_notice(console, request),
     )
 
