@@ -8,6 +8,7 @@ the database itself. Files that already exist keep the mode their owner gave the
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -31,8 +32,19 @@ def open_private(path: Path, flags: int = os.O_RDWR) -> int:
 
 def create_private(path: Path) -> None:
     """Make sure the file ``path`` exists; created ``0600`` (an empty file is an empty
-    SQLite database)."""
-    os.close(open_private(path, os.O_RDONLY))
+    SQLite database).
+
+    A file that exists is not opened: closing any descriptor of a database file drops
+    every POSIX lock this process holds on it, those of a SQLite connection already open
+    on it included. Another process's connection would then checkpoint and delete the
+    WAL under that connection, whose later commits go to the deleted file and are lost
+    when the process dies (SQLite's "how to corrupt a database", §2.2).
+    """
+    try:
+        os.close(open_private(path, os.O_RDONLY | os.O_EXCL))
+    except FileExistsError:
+        if path.is_dir():  # what opening it would have said
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)) from None
 
 
 def os_reason(exc: OSError) -> str:

@@ -166,12 +166,6 @@ def reconciled(daemon: Daemon) -> dict[str, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="open core bug: after a SIGKILL between the daemon's write to F&O and its commit, "
-    "that write is later taken for an F&O change and wins a conflict over a newer SQLite edit "
-    "(conflict log: base = shadow, fno = our own uncommitted value); see the fnoconverge report",
-    strict=False,
-)
 def test_fno_events_with_faults_and_sigkills_converge_after_reconciliation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
