@@ -26,13 +26,15 @@ CHILD = textwrap.dedent(
 
     async def main(path: Path) -> None:
         first = await StoreDB.connect(path)
-        await first.execute("CREATE TABLE t (x INTEGER)")
-        await first.execute("INSERT INTO t VALUES (1)")
+        async with first.transaction():
+            await first.execute("CREATE TABLE t (x INTEGER)")
+            await first.execute("INSERT INTO t VALUES (1)")
         second = await StoreDB.connect(path)  # the endpoint's, then the engine's
         print("ready", flush=True)
         sys.stdin.readline()  # another process reads the store meanwhile
         for x in range(2, 6):
-            await first.execute("INSERT INTO t VALUES (?)", (x,))
+            async with first.transaction():
+                await first.execute("INSERT INTO t VALUES (?)", (x,))
         print("committed", flush=True)
         await anyio.sleep_forever()  # killed here
         await second.close()
