@@ -322,7 +322,20 @@ class Applier:
         return await self.reconcile(Pair(link, s, {s: (row, values), t: (existing, other)}))
 
     async def create(self, s: int, row: Row, values: Values, link: Link) -> Row | None:
-        """Insert the record on the other side; its row if one with the key appeared."""
+        """Insert the record on the other side; its row if one with the key appeared.
+
+        The source row is not read again here: ``current`` read it moments ago (a record
+        not linked yet never uses the feed's values). A second read did not make a row
+        deleted meanwhile safe anyway (it may go between that read and this write); what
+        does is that its delete reaches this record: while this actor runs, the router
+        sends a delete of the row's native id to it (``Router.resolve``: the busy
+        provisional id), queued behind this change; once it has ended, its link is
+        committed (the actor ends only after its last commit) and the delete is routed
+        by that link. Either way ``on_delete`` then deletes the partner made here, so
+        the row ends on neither side. After a crash in between, recovery commits the
+        intent's link if the insert was made (recovery.py), and the delete, still in the
+        journal, then deletes the partner the same way.
+        """
         t = 1 - s
         if not rules.may_create(self.map, s):
             raise Step(

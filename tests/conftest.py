@@ -9,6 +9,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from replicator.adapter import Change
+from replicator.engine import Replicator
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -90,3 +93,13 @@ async def until(condition: Callable[[], object], limit_s: float = 15.0) -> None:
             if result:
                 return
             await anyio.sleep(0.01)  # noqa: ASYNC110 - polled state has no event
+
+
+async def routed(rep: Replicator, feed: list[Change], map_name: str, side: int) -> bool:
+    """Whether every change of a memory side's ``feed`` is journaled and handed to an actor
+    (or finished): the entries of ``side`` the journal still holds for ``map_name`` are
+    all in flight."""
+    if feed:
+        return False
+    pending = await rep.ctx.store.journal_after(map_name, 0, 100)
+    return all(e.id in rep.ctx.inflight_ids for e in pending if e.side == side)

@@ -11,7 +11,7 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from adapters.memory import MemorySide
-from conftest import COMPANY_CUSTOMERS_MAP, write_config
+from conftest import COMPANY_CUSTOMERS_MAP, routed, until, write_config
 from replicator.adapter import ChangeBatch, Row
 from replicator.batcher import Batcher
 from replicator.engine import Replicator
@@ -169,6 +169,45 @@ async def test_a_new_row_is_read_once_on_its_own_side(tmp_path: Path) -> None:
             await rep.wait_idle()
         assert len(crm.rows("accounts")) == 1
     assert fno.asked.count(nid) == 1
+
+
+class DeletedAfterRead(MemorySide):
+    """A side where a user deletes each new row just after the replicator read it, and the
+    replicator journals and routes that delete before it creates the row's partner."""
+
+    rep: Replicator
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.doomed: set[str] = set()
+
+    async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
+        rows = await super().get(entity, native_ids)
+        for nid in self.doomed & set(rows):
+            self.doomed.discard(nid)
+            self.delete(entity, nid)
+            await until(lambda: routed(self.rep, self.feed, "customers", 0))
+        return rows  # as read: the row is gone by the time its partner is created
+
+
+async def test_a_row_deleted_right_after_its_read_is_not_left_created(tmp_path: Path) -> None:
+    """With the create trusting the actor's one read, a row deleted after that read still
+    ends on neither side: its delete waits in the record's mailbox behind the insert and
+    deletes the partner just created (no link, no error, nothing resurrected)."""
+    fno, crm = DeletedAfterRead("fno"), MemorySide("crm")
+    config = write_config(tmp_path, COMPANY_CUSTOMERS_MAP)
+    async with Replicator(config, sides={"fno": fno, "crm": crm}) as rep:
+        fno.rep = rep
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+        fno.doomed.add(fno.insert("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "C1"}))
+        with anyio.fail_after(10):
+            await rep.wait_idle()
+        assert fno.doomed == set()  # the row was read, then deleted
+        assert fno.rows("CustomersV3") == {} and crm.rows("accounts") == {}
+        assert await rep.ctx.store.errors() == []
+        status = await rep.status()
+    assert [m["links"] for m in status["maps"] if m["map"] == "customers"] == [0]
 
 
 async def test_a_writer_batch_waits_a_moment_for_more_and_goes_when_full() -> None:

@@ -13,7 +13,7 @@ import pytest
 import structlog.testing
 
 from adapters.memory import MemorySide
-from conftest import until, write_config
+from conftest import routed, until, write_config
 from replicator.adapter import Values, WriteOp, WriteResult
 from replicator.engine import Replicator
 from replicator.model import ErrorEntry
@@ -300,16 +300,8 @@ class DeletedAtOnce(MemorySide):
         for op, result in zip(ops, results, strict=True):
             if op.op == "insert" and result.native_id is not None:
                 self.delete(op.entity, result.native_id)
-                await until(self.dispatched)
+                await until(lambda: routed(self.rep, self.feed, "customers", 1))
         return results
-
-    async def dispatched(self) -> bool:
-        """Every change of this side journaled and handed to an actor (or finished)."""
-        if self.feed:
-            return False
-        ctx = self.rep.ctx
-        pending = await ctx.store.journal_after("customers", 0, 100)
-        return all(e.id in ctx.inflight_ids for e in pending if e.side == 1)
 
 
 async def test_a_row_deleted_before_its_insert_is_committed_is_deleted_on_both_sides(
