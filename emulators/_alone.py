@@ -22,10 +22,17 @@ class Emulator(Protocol):
 
 
 def write_connection(path: Path, connection: dict[str, str]) -> None:
-    """Write the connection file, mode 0600."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(connection, out, indent=2)
+    """Write the connection file, mode 0600, all at once: a test or the demo polling for it
+    must never read it empty or half written (a temporary file beside it, then renamed)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(connection, out, indent=2)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def run_alone(
