@@ -154,17 +154,14 @@ def tls(ca_file: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_file))
 
 
-class User:
-    """A person editing rows through the Web API (the emulator's second app)."""
+class EmulatorUser:
+    """A person signed in to an emulator as its second app (``user_client_id``), not the
+    replicator's: ``call`` retries through 429s, 5xx and an expired token. A subclass makes
+    ``self.client`` (its base URL) and then calls ``_sign_in``."""
 
     RETRIES = 40
-
-    def __init__(self, emulator: EmulatorProcess) -> None:
-        self.emulator = emulator
-        self.client = httpx.Client(
-            base_url=emulator.url + API, verify=tls(emulator.ca_file), headers=HEADERS, timeout=30
-        )
-        self._sign_in()
+    emulator: EmulatorProcess
+    client: httpx.Client
 
     def close(self) -> None:
         self.client.close()
@@ -195,6 +192,17 @@ class User:
             elif answer.status_code < 500:
                 return answer
         raise AssertionError(f"{method} {path}: still {answer.status_code} after retries")
+
+
+class User(EmulatorUser):
+    """A person editing rows through the Web API (the emulator's second app)."""
+
+    def __init__(self, emulator: EmulatorProcess) -> None:
+        self.emulator = emulator
+        self.client = httpx.Client(
+            base_url=emulator.url + API, verify=tls(emulator.ca_file), headers=HEADERS, timeout=30
+        )
+        self._sign_in()
 
     def create(self, entity_set: str, body: dict[str, Any]) -> str:
         """Create a row; its GUID."""

@@ -10,12 +10,11 @@ the emulator's second app registration, so the events of their writes are anothe
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from dataverse_process import HEADERS, EmulatorProcess, tls
+from dataverse_process import HEADERS, EmulatorProcess, EmulatorUser, tls
 
 DATA = "/data/"
 CROSS_COMPANY = {"cross-company": "true"}
@@ -62,10 +61,8 @@ class FnoProcess(EmulatorProcess):
         self._call("POST", "events/release")
 
 
-class FnoUser:
+class FnoUser(EmulatorUser):
     """A person editing data entities through OData (the emulator's second app)."""
-
-    RETRIES = 40
 
     def __init__(self, emulator: FnoProcess) -> None:
         self.emulator = emulator
@@ -77,36 +74,6 @@ class FnoUser:
             timeout=30,
         )
         self._sign_in()
-
-    def close(self) -> None:
-        self.client.close()
-
-    def _sign_in(self) -> None:
-        conn = self.emulator.conn
-        answer = httpx.post(
-            f"{conn['authority']}/{conn['tenant_id']}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": conn["user_client_id"],
-                "client_secret": conn["user_client_secret"],
-                "scope": f"{conn['url']}/.default",
-            },
-            verify=tls(self.emulator.ca_file),
-        )
-        answer.raise_for_status()
-        self.client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request, retried through 429s (after Retry-After), 5xx and an expired token."""
-        for _ in range(self.RETRIES):
-            answer = self.client.request(method, path, **kwargs)
-            if answer.status_code == 401:
-                self._sign_in()
-            elif answer.status_code == 429:
-                threading.Event().wait(float(answer.headers.get("Retry-After", "1")))
-            elif answer.status_code < 500:
-                return answer
-        raise AssertionError(f"{method} {path}: still {answer.status_code} after retries")
 
     def create(self, entity_set: str, body: dict[str, Any]) -> None:
         answer = self.call("POST", entity_set, json=body)
