@@ -110,7 +110,10 @@ def linked(state: Path, key: Key) -> bool:
 class Workload:
     """The seeded random mix; ``step()`` makes one change (or finds nothing to do)."""
 
-    def __init__(self, user: FnoUser, crm: Path, state: Path, model: Model, seed: int) -> None:
+    def __init__(
+        self, user: FnoUser, crm: Path | None, state: Path, model: Model, seed: int
+    ) -> None:
+        """``crm`` is the SQLite side's file (None when a subclass edits another other side)."""
         self.user, self.crm, self.state, self.model = user, crm, state, model
         self.rng = random.Random(seed)
         self.serial = 0
@@ -177,6 +180,7 @@ class Workload:
     # -- SQLite, by plain SQL ------------------------------------------------------------------
 
     def crm_execute(self, statement: str, params: tuple[object, ...]) -> int:
+        assert self.crm is not None, "no SQLite side to edit"
         with closing(connect(self.crm)) as conn:
             return int(conn.execute(statement, params).rowcount)
 
