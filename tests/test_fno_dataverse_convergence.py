@@ -42,9 +42,10 @@ from test_fno_convergence import (
     run_and_kill,
 )
 
-from daemon import Daemon, backlog, cli, wait_for
+from daemon import Daemon, backlog, cli, cli_json, wait_for
 
 SEED = 20261213
+UNPLACEABLE_GROUPS = 2  # the emulator's demf groups: no such company in Dataverse
 GROUPS_TOML = f"""
 [[maps]]
 name = "customer_groups"
@@ -244,6 +245,8 @@ def test_fno_events_and_dataverse_tracking_converge_after_sigkills_and_reconcili
             converged = settle(w)
             recovered = reconciled(daemon)
             assert recovered["replayed"] >= LOST_CHANGES and recovered["deleted"] >= 1
+            errors = cli_json("errors", "--config", str(w.config), "--json", "list")
+            assert [e["map"] for e in errors] == ["customer_groups"] * UNPLACEABLE_GROUPS, errors
             assert daemon.stop() == 0, daemon.log_tail()
         faults = delivery_faults(w.emulator.event_log())
         assert faults["duplicated"] and faults["reordered"] and faults["lost"], faults
