@@ -88,9 +88,13 @@ def crm_rows(crm: Path) -> list[tuple[Key, Record]]:
 
 def disagreements(user: FnoUser, crm: Path, model: Model) -> list[str]:
     """Every way the two sides differ from the model (empty when converged)."""
+    return differences(user, crm_rows(crm), model)
+
+
+def differences(user: FnoUser, rows: list[tuple[Key, Record]], model: Model) -> list[str]:
+    """Every way F&O and the other side's ``rows`` (in the model's terms) differ from the model."""
     wanted = {k: model.records[k] for k in model.live()}
     problems: list[str] = []
-    rows = crm_rows(crm)
     keys = [k for k, _ in rows]
     problems += [f"crm: {k} {keys.count(k)} times" for k in sorted(set(keys)) if keys.count(k) > 1]
     for side, found in (("fno", fno_records(user)), ("crm", dict(rows))):

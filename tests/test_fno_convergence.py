@@ -18,7 +18,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,11 +140,16 @@ def quiet(w: EventsWorld) -> bool:
 
 def settle(w: World) -> float:
     """Wait until both sides agree with the model and the daemon is idle; when that was."""
+    return settle_on(w.config, lambda: disagreements(w.user, w.crm, w.model))
+
+
+def settle_on(config: Path, disagreements: Callable[[], list[str]]) -> float:
+    """Wait until ``disagreements()`` is empty and the daemon idle by ``config``; when that was."""
     last: list[list[str]] = [["not compared yet"]]
 
     def agreed() -> bool:
-        last[0] = disagreements(w.user, w.crm, w.model)
-        if not last[0] and (pending := backlog(w.config)):
+        last[0] = disagreements()
+        if not last[0] and (pending := backlog(config)):
             last[0] = [pending]
         return not last[0]
 

@@ -25,7 +25,7 @@ from dataverse_process import SECRET_ENV as DV_SECRET_ENV
 from dataverse_process import EmulatorProcess, User
 from dataverse_world import COMPANY, CUSTOMERS, CrmReader
 from fno_process import FnoProcess, FnoUser, free_port
-from fno_workload import ENTITY, GROUP, MAP, Key, Model, Record, Workload, fno_records
+from fno_workload import ENTITY, GROUP, MAP, Key, Model, Record, Workload, differences, fno_records
 from test_fno_convergence import (
     FAULTS,
     HOOK_ENV,
@@ -34,15 +34,15 @@ from test_fno_convergence import (
     LIVE_OPS,
     LOST_CHANGES,
     SECRET_ENV,
-    SETTLE_TIMEOUT_S,
     delivery_faults,
     lose_last_changes,
     quiet,
     reconciled,
     run_and_kill,
+    settle_on,
 )
 
-from daemon import Daemon, backlog, cli, cli_json, wait_for
+from daemon import Daemon, cli, cli_json, wait_for
 
 SEED = 20261213
 UNPLACEABLE_GROUPS = 2  # the emulator's demf groups: no such company in Dataverse
@@ -192,33 +192,8 @@ def world(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def disagreements(w: World) -> list[str]:
-    """Every way the two sides differ from the model through the map (empty when converged)."""
-    wanted = {k: w.model.records[k] for k in w.model.live()}
-    rows = [(key, values) for _, key, values in w.dataverse.rows()]
-    keys = [k for k, _ in rows]
-    problems = [f"crm: {k} {keys.count(k)} times" for k in sorted(set(keys)) if keys.count(k) > 1]
-    for side, found in (("fno", fno_records(w.user)), ("crm", dict(rows))):
-        for key in sorted(set(found) | set(wanted)):
-            if found.get(key) != wanted.get(key):
-                problems.append(f"{side} {key}: {found.get(key)} != model {wanted.get(key)}")
-    return problems
-
-
-def settle(w: World) -> float:
-    """Wait until both sides agree with the model and the daemon is idle; when that was."""
-    last: list[list[str]] = [["not compared yet"]]
-
-    def agreed() -> bool:
-        last[0] = disagreements(w)
-        if not last[0] and (pending := backlog(w.config)):
-            last[0] = [pending]
-        return not last[0]
-
-    try:
-        wait_for(agreed, "both sides to agree with the workload", SETTLE_TIMEOUT_S)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}:\n" + "\n".join(last[0][:20])) from None
-    return time.monotonic()
+    """Every way the two sides differ from the model through the maps (empty when converged)."""
+    return differences(w.user, [(key, record) for _, key, record in w.dataverse.rows()], w.model)
 
 
 @pytest.mark.slow
@@ -242,7 +217,7 @@ def test_fno_events_and_dataverse_tracking_converge_after_sigkills_and_reconcili
             assert disagreements(w), "the lost events changed nothing?"
             done = cli("reconcile", "--config", str(w.config))
             assert done.returncode == 0, done.stdout + done.stderr
-            converged = settle(w)
+            converged = settle_on(w.config, lambda: disagreements(w))
             recovered = reconciled(daemon)
             assert recovered["replayed"] >= LOST_CHANGES and recovered["deleted"] >= 1
             errors = cli_json("errors", "--config", str(w.config), "--json", "list")
