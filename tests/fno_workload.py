@@ -88,9 +88,13 @@ def crm_rows(crm: Path) -> list[tuple[Key, Record]]:
 
 def disagreements(user: FnoUser, crm: Path, model: Model) -> list[str]:
     """Every way the two sides differ from the model (empty when converged)."""
+    return differences(user, crm_rows(crm), model)
+
+
+def differences(user: FnoUser, rows: list[tuple[Key, Record]], model: Model) -> list[str]:
+    """Every way F&O and the other side's ``rows`` (in the model's terms) differ from the model."""
     wanted = {k: model.records[k] for k in model.live()}
     problems: list[str] = []
-    rows = crm_rows(crm)
     keys = [k for k, _ in rows]
     problems += [f"crm: {k} {keys.count(k)} times" for k in sorted(set(keys)) if keys.count(k) > 1]
     for side, found in (("fno", fno_records(user)), ("crm", dict(rows))):
@@ -110,7 +114,10 @@ def linked(state: Path, key: Key) -> bool:
 class Workload:
     """The seeded random mix; ``step()`` makes one change (or finds nothing to do)."""
 
-    def __init__(self, user: FnoUser, crm: Path, state: Path, model: Model, seed: int) -> None:
+    def __init__(
+        self, user: FnoUser, crm: Path | None, state: Path, model: Model, seed: int
+    ) -> None:
+        """``crm`` is the SQLite side's file (None when a subclass edits another other side)."""
         self.user, self.crm, self.state, self.model = user, crm, state, model
         self.rng = random.Random(seed)
         self.serial = 0
@@ -177,6 +184,7 @@ class Workload:
     # -- SQLite, by plain SQL ------------------------------------------------------------------
 
     def crm_execute(self, statement: str, params: tuple[object, ...]) -> int:
+        assert self.crm is not None, "no SQLite side to edit"
         with closing(connect(self.crm)) as conn:
             return int(conn.execute(statement, params).rowcount)
 

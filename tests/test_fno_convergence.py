@@ -18,11 +18,11 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from fno_process import FnoProcess, FnoUser, free_port
@@ -49,6 +49,19 @@ LIVE_OPS = 40  # per daemon run
 DOWN_OPS = 8  # while the daemon is down
 LOST_CHANGES = 4  # the last F&O changes, every event lost
 SETTLE_TIMEOUT_S = 60.0
+
+
+class EventsWorld(Protocol):
+    """What the event-fault helpers below need of a world (whatever the other side is)."""
+
+    @property
+    def emulator(self) -> FnoProcess: ...
+    @property
+    def model(self) -> Model: ...
+    @property
+    def config(self) -> Path: ...
+    @property
+    def state(self) -> Path: ...
 
 
 @dataclass
@@ -91,7 +104,7 @@ def world(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             user.close()
 
 
-def run_and_kill(w: World, workload: Workload, log: Path) -> None:
+def run_and_kill(w: EventsWorld, workload: Workload, log: Path) -> None:
     """A daemon run with ``LIVE_OPS`` workload steps, SIGKILLed right after an F&O write (its
     events still in flight), then ``DOWN_OPS`` steps while it is down."""
     with Daemon(w.config, log) as daemon:
@@ -104,7 +117,7 @@ def run_and_kill(w: World, workload: Workload, log: Path) -> None:
         workload.step()
 
 
-def lose_last_changes(w: World, workload: Workload) -> None:
+def lose_last_changes(w: EventsWorld, workload: Workload) -> None:
     """F&O changes whose events are all lost: creates, renames and a delete of linked rows."""
     wait_for(lambda: quiet(w), "the emitter to deliver what it has")
     w.emulator.event_faults(**{**FAULTS, "loss": 1.0})
@@ -117,7 +130,7 @@ def lose_last_changes(w: World, workload: Workload) -> None:
     assert workload.fno_delete(old[LOST_CHANGES])
 
 
-def quiet(w: World) -> bool:
+def quiet(w: EventsWorld) -> bool:
     """Nothing held back for reordering and nothing pending in the emitter."""
     log = w.emulator.event_log()
     if log["held"]:
@@ -127,11 +140,16 @@ def quiet(w: World) -> bool:
 
 def settle(w: World) -> float:
     """Wait until both sides agree with the model and the daemon is idle; when that was."""
+    return settle_on(w.config, lambda: disagreements(w.user, w.crm, w.model))
+
+
+def settle_on(config: Path, disagreements: Callable[[], list[str]]) -> float:
+    """Wait until ``disagreements()`` is empty and the daemon idle by ``config``; when that was."""
     last: list[list[str]] = [["not compared yet"]]
 
     def agreed() -> bool:
-        last[0] = disagreements(w.user, w.crm, w.model)
-        if not last[0] and (pending := backlog(w.config)):
+        last[0] = disagreements()
+        if not last[0] and (pending := backlog(config)):
             last[0] = [pending]
         return not last[0]
 
