@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -138,11 +139,6 @@ def quiet(w: EventsWorld) -> bool:
     return not log["held"] and not log["pending"]
 
 
-def settle(w: World) -> float:
-    """Wait until both sides agree with the model and the daemon is idle; when that was."""
-    return settle_on(w.config, lambda: disagreements(w.user, w.crm, w.model))
-
-
 def settle_on(config: Path, disagreements: Callable[[], list[str]]) -> float:
     """Wait until ``disagreements()`` is empty and the daemon idle by ``config``; when that was."""
     last: list[list[str]] = [["not compared yet"]]
@@ -183,37 +179,53 @@ def reconciled(daemon: Daemon) -> dict[str, float]:
     return {k: sum(float(p[k]) for p in passes) for k in ("seconds", "replayed", "deleted")}
 
 
+def kill_reconcile_and_settle(
+    w: EventsWorld,
+    workload: Workload,
+    disagree: Callable[[], list[str]],
+    title: str,
+    check_end: Callable[[], None] = lambda: None,
+) -> None:
+    """The convergence run both variants share: the workload with ``KILLS`` SIGKILLs of the
+    daemon, then a live run whose last F&O events are all lost, ``replicator reconcile``, and
+    both sides in step (``disagree()`` empty); ``check_end`` looks at the end state before the
+    daemon stops. Prints how long recovery took."""
+    began = time.monotonic()
+    log = w.config.parent / "daemon.log"
+    for _ in range(KILLS):
+        run_and_kill(w, workload, log)
+    with Daemon(w.config, log) as daemon:
+        daemon.start(timeout=60)
+        for _ in range(LIVE_OPS):
+            workload.step()
+        lose_last_changes(w, workload)
+        last_change = time.monotonic()
+        wait_for(lambda: quiet(w), "the emitter to deliver (or lose) the last events")
+        assert disagree(), "the lost events changed nothing?"
+        done = cli("reconcile", "--config", str(w.config))
+        assert done.returncode == 0, done.stdout + done.stderr
+        converged = settle_on(w.config, disagree)
+        recovered = reconciled(daemon)
+        assert recovered["replayed"] >= LOST_CHANGES and recovered["deleted"] >= 1
+        check_end()
+        assert daemon.stop() == 0, daemon.log_tail()
+    faults = delivery_faults(w.emulator.event_log())
+    assert faults["duplicated"] and faults["reordered"] and faults["lost"], faults
+    print(
+        f"\n{title}: {KILLS} SIGKILLs, ops {workload.counts}, events {faults}; "
+        f"recovered {converged - last_change:.2f} s after the last change "
+        f"(reconcile pass {recovered['seconds']:.3f} s: replayed "
+        f"{recovered['replayed']:.0f}, deleted {recovered['deleted']:.0f}); "
+        f"{time.monotonic() - began:.1f} s in all"
+    )
+
+
 @pytest.mark.slow
 def test_fno_events_with_faults_and_sigkills_converge_after_reconciliation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Duplicated, reordered, lost and failed events, three SIGKILLs: nothing lost, no dupes."""
-    began = time.monotonic()
-    log = tmp_path / "daemon.log"
     with world(tmp_path, monkeypatch) as w:
         workload = Workload(w.user, w.crm, w.state, w.model, SEED)
-        for _ in range(KILLS):
-            run_and_kill(w, workload, log)
-        with Daemon(w.config, log) as daemon:
-            daemon.start(timeout=60)
-            for _ in range(LIVE_OPS):
-                workload.step()
-            lose_last_changes(w, workload)
-            last_change = time.monotonic()
-            wait_for(lambda: quiet(w), "the emitter to deliver (or lose) the last events")
-            assert disagreements(w.user, w.crm, w.model), "the lost events changed nothing?"
-            done = cli("reconcile", "--config", str(w.config))
-            assert done.returncode == 0, done.stdout + done.stderr
-            converged = settle(w)
-            recovered = reconciled(daemon)
-            assert recovered["replayed"] >= LOST_CHANGES and recovered["deleted"] >= 1
-            assert daemon.stop() == 0, daemon.log_tail()
-        faults = delivery_faults(w.emulator.event_log())
-        assert faults["duplicated"] and faults["reordered"] and faults["lost"], faults
-        print(
-            f"\nfno convergence: {KILLS} SIGKILLs, ops {workload.counts}, events {faults}; "
-            f"recovered {converged - last_change:.2f} s after the last change "
-            f"(reconcile pass {recovered['seconds']:.3f} s: replayed "
-            f"{recovered['replayed']:.0f}, deleted {recovered['deleted']:.0f}); "
-            f"{time.monotonic() - began:.1f} s in all"
-        )
+        disagree = partial(disagreements, w.user, w.crm, w.model)
+        kill_reconcile_and_settle(w, workload, disagree, "fno convergence")

@@ -14,7 +14,6 @@ they land in the error queue and stay there).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,19 +29,11 @@ from test_fno_convergence import (
     FAULTS,
     HOOK_ENV,
     HOOK_KEY,
-    KILLS,
-    LIVE_OPS,
-    LOST_CHANGES,
     SECRET_ENV,
-    delivery_faults,
-    lose_last_changes,
-    quiet,
-    reconciled,
-    run_and_kill,
-    settle_on,
+    kill_reconcile_and_settle,
 )
 
-from daemon import Daemon, cli, cli_json, wait_for
+from daemon import cli_json
 
 SEED = 20261213
 UNPLACEABLE_GROUPS = 2  # the emulator's demf groups: no such company in Dataverse
@@ -201,34 +192,17 @@ def test_fno_events_and_dataverse_tracking_converge_after_sigkills_and_reconcili
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """F&O events duplicated, reordered, lost and failed, Dataverse edited too, three SIGKILLs."""
-    began = time.monotonic()
-    log = tmp_path / "daemon.log"
     with world(tmp_path, monkeypatch) as w:
         workload = DataverseWorkload(w.user, w.dataverse, w.state, w.model, SEED)
-        for _ in range(KILLS):
-            run_and_kill(w, workload, log)
-        with Daemon(w.config, log) as daemon:
-            daemon.start(timeout=60)
-            for _ in range(LIVE_OPS):
-                workload.step()
-            lose_last_changes(w, workload)
-            last_change = time.monotonic()
-            wait_for(lambda: quiet(w), "the emitter to deliver (or lose) the last events")
-            assert disagreements(w), "the lost events changed nothing?"
-            done = cli("reconcile", "--config", str(w.config))
-            assert done.returncode == 0, done.stdout + done.stderr
-            converged = settle_on(w.config, lambda: disagreements(w))
-            recovered = reconciled(daemon)
-            assert recovered["replayed"] >= LOST_CHANGES and recovered["deleted"] >= 1
+
+        def only_the_unplaceable_groups_queued() -> None:
             errors = cli_json("errors", "--config", str(w.config), "--json", "list")
             assert [e["map"] for e in errors] == ["customer_groups"] * UNPLACEABLE_GROUPS, errors
-            assert daemon.stop() == 0, daemon.log_tail()
-        faults = delivery_faults(w.emulator.event_log())
-        assert faults["duplicated"] and faults["reordered"] and faults["lost"], faults
-        print(
-            f"\nfno <-> dataverse convergence: {KILLS} SIGKILLs, ops {workload.counts}, "
-            f"events {faults}; recovered {converged - last_change:.2f} s after the last change "
-            f"(reconcile pass {recovered['seconds']:.3f} s: replayed "
-            f"{recovered['replayed']:.0f}, deleted {recovered['deleted']:.0f}); "
-            f"{time.monotonic() - began:.1f} s in all"
+
+        kill_reconcile_and_settle(
+            w,
+            workload,
+            lambda: disagreements(w),
+            "fno <-> dataverse convergence",
+            only_the_unplaceable_groups_queued,
         )
