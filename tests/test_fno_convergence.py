@@ -209,6 +209,9 @@ def kill_reconcile_and_settle(
         assert recovered["replayed"] >= LOST_CHANGES and recovered["deleted"] >= 1
         check_end()
         assert daemon.stop() == 0, daemon.log_tail()
+    logged = log.read_text()  # every event was posted with ?code=<key>; the app signs in
+    for secret in (HOOK_KEY, w.emulator.secret):
+        assert secret not in logged, "a secret is in the daemon's log"
     faults = delivery_faults(w.emulator.event_log())
     assert faults["duplicated"] and faults["reordered"] and faults["lost"], faults
     print(
