@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -44,6 +45,7 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TOKEN, TOKEN_ENV = "console-token-7c21", "REPLICATOR_CONSOLE_TOKEN"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 WAIT_S = 20.0
+LIVE_PAGE_RACES = (NoSuchElementException, StaleElementReferenceException)
 FNO_SCHEMA = "CREATE TABLE customers (id INTEGER PRIMARY KEY, account TEXT, name TEXT, tier TEXT);"
 CRM_SCHEMA = (
     "CREATE TABLE accounts (id INTEGER PRIMARY KEY, accountnumber TEXT, name TEXT, tier TEXT);"
@@ -124,8 +126,21 @@ def photograph(browser: WebDriver, name: str) -> None:
 
 
 def until(browser: WebDriver, what: str, check: Callable[[WebDriver], Any]) -> Any:
-    """Wait (bounded) for ``check`` to return something truthy on the page."""
-    return WebDriverWait(browser, WAIT_S).until(check, f"timed out waiting for {what}")
+    """Wait (bounded) for ``check`` to return something truthy on the page. An element
+    that htmx swapped out between being found and being read is looked up again."""
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=LIVE_PAGE_RACES)
+    return wait.until(check, f"timed out waiting for {what}")
+
+
+def press(browser: WebDriver, element_id: str) -> None:
+    """Click ``element_id`` on a page whose rows refresh live: found afresh if a refresh
+    replaced it between the lookup and the click."""
+
+    def clicked(b: WebDriver) -> bool:
+        b.find_element(By.ID, element_id).click()
+        return True
+
+    until(browser, f"a click on {element_id}", clicked)
 
 
 def sign_in(browser: WebDriver, token: str) -> None:
@@ -226,7 +241,7 @@ def test_pausing_from_the_page_pauses_the_map(
     (shown,) = cli_json(running.config, "status")["maps"]
     assert (shown["map"], shown["state"]) == ("customers", "paused")
     photograph(browser, "maps-paused")
-    browser.find_element(By.ID, "resume-customers").click()
+    press(browser, "resume-customers")
     until(browser, "the running state", lambda b: cell(b, "customers", "state") == "running")
     assert cli_json(running.config, "status")["maps"][0]["state"] == "running"
 
@@ -247,7 +262,7 @@ def test_a_refused_record_is_in_the_queue_and_retry_clears_it_once_fixed(
     execute(folder / "fno.db", "INSERT INTO customers (account, name) VALUES ('K9', 'Kid')")
     linked = links + 1
     wait_for(lambda: cli_json(running.config, "status")["maps"][0]["links"] == linked, "K9 linked")
-    browser.find_element(By.ID, f"retry-{entry['id']}").click()
+    press(browser, f"retry-{entry['id']}")
     until(browser, "the retry's notice", lambda b: "queued for a fresh attempt" in b.page_source)
     wait_for(lambda: cli_json(running.config, "errors") == [], "the queue to clear")
     visit(browser, url, "/errors")
