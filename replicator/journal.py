@@ -18,6 +18,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from . import resync
 from .adapter import Change
+from .batcher import put
 from .context import Context
 from .errors import ReplicatorError, StoreError
 from .model import JournalEntry
@@ -154,7 +155,7 @@ class Intake:
         sent = 0
         try:
             for entry in entries:
-                await out.send(entry)
+                await put(out, entry)
                 sent += 1
         finally:  # stopped mid-batch: the rest stays journaled for the next start
             if sent < len(entries):

@@ -331,7 +331,10 @@ class Router:
         if mailbox is None:
             if link is not None and link_id in self.ended:  # committed since we read it
                 link = await self.ctx.store.link(link_id)
-            await self.limiter.acquire_on_behalf_of(link_id)
+            try:  # a free slot costs no pass through the event loop
+                self.limiter.acquire_on_behalf_of_nowait(link_id)
+            except anyio.WouldBlock:
+                await self.limiter.acquire_on_behalf_of(link_id)
             send, receive = anyio.create_memory_object_stream[JournalEntry](
                 self.ctx.config.engine.mailbox_size
             )
