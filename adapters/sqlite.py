@@ -138,6 +138,9 @@ class _Restart(Exception):
 class SQLiteSide:
     """One SQLite database file as a side. See the module docstring."""
 
+    versions_ordered = True
+    """A row's version is the seq of its last change (AUTOINCREMENT: it only grows)."""
+
     def __init__(
         self, name: str, path: Path, *, poll_interval_ms: int = 50, busy_timeout_ms: int = 5000
     ) -> None:

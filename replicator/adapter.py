@@ -99,6 +99,11 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
     the version of each change, and a change whose version is the one the core's own write
     returned (``WriteResult.version``) is that write's echo. Crash recovery then judges
     by the row itself whether a write happened (``replicator.recovery``).
+  - ``versions_ordered: bool`` (default ``False``): ``True`` when a row's versions are
+    integers that only grow (the SQLite side's change sequence). A linked row's change
+    whose version is above the link's then carries values newer than anything the core
+    wrote there, and the core uses them instead of reading the row again; else it reads
+    the row unless the change's version is the link's own.
   - ``coalesces_changes: bool`` (default ``False``): ``True`` when the feed may merge a row's
     changes into its latest state (Dataverse change tracking reports each changed row once,
     as it is now, then the deletes). Such a feed orders changes per row only, not across

@@ -199,17 +199,34 @@ class Applier:
         may have been written since (merging old values would undo that write) or
         deleted (linking it would pull a dead row's values into the other side, and its
         delete would then take the partner with it). They are used only when they are
-        the state the link already holds; else the row is read again. So the row of a
-        record not linked yet is always read here, and ``create`` trusts that read (a
-        delete since then follows in the record's mailbox, and deletes the new partner).
+        at least as new as what the link holds (``fresh``); else the row is read again.
+        So the row of a record not linked yet is always read here, and ``create`` trusts
+        that read (a delete since then follows in the record's mailbox, and deletes the
+        new partner).
         """
         change = entry.change
-        link = self.link
-        fresh = link is not None and link.versions[s] == change.version
-        if change.values is not None and change.version is not None and fresh:
+        if change.values is not None and change.version is not None and self.fresh(s, change):
             return Row(change.native_id, change.version, change.values, change.changed_at)
         rows = await self.ctx.readers[s].get(self.map.entities[s], [change.native_id])
         return rows.get(change.native_id)
+
+    def fresh(self, s: int, change: Change) -> bool:
+        """Whether a linked row's change carries values at least as new as anything this
+        record wrote to the row: its version is the link's, or (on a side whose versions
+        only grow, ``versions_ordered``) above it. A write of ours since the feed read the
+        row would have given the link a higher version than the change's."""
+        link = self.link
+        if link is None or link.ids[s] != change.native_id:
+            return False
+        known = link.versions[s]
+        if known == change.version:
+            return True
+        if not known or not getattr(self.ctx.sides[s], "versions_ordered", False):
+            return False
+        try:
+            return int(str(change.version)) > int(known)
+        except ValueError:
+            return False
 
     async def on_delete(self, s: int, native_id: str) -> Outcome:
         link = self.link

@@ -7,11 +7,12 @@ into one transaction or one batch request.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -21,8 +22,8 @@ async def put(stream: MemoryObjectSendStream[T], item: T) -> None:
     """Send ``item``, waiting only if the stream is full.
 
     anyio's ``send`` passes through the event loop once per item even when there is room;
-    a stage that hands on hundreds of items a batch (an intake, every actor's submit)
-    would pay a scheduler round per item for nothing.
+    a stage that hands on hundreds of items a batch (an intake) would pay a scheduler
+    round per item for nothing.
     """
     try:
         stream.send_nowait(item)
@@ -30,105 +31,125 @@ async def put(stream: MemoryObjectSendStream[T], item: T) -> None:
         await stream.send(item)
 
 
-class _Request(Generic[T, R]):
-    __slots__ = ("item", "done", "result", "error")
+class _Round(Generic[T, R]):
+    """The items of one batch, as they come, and the batch's answers once handled.
 
-    def __init__(self, item: T) -> None:
-        self.item = item
-        self.done = anyio.Event()
-        self.result: R | None = None
+    Every submitter of a batch waits on the round's one event (not an event each: a
+    batch of hundreds costs one), then reads its own answer by position.
+    """
+
+    __slots__ = ("items", "answers", "error", "done", "full")
+
+    def __init__(self, gathers: bool) -> None:
+        self.items: list[T] = []
+        self.answers: Sequence[R] = ()
         self.error: BaseException | None = None
+        self.done = anyio.Event()
+        self.full = anyio.Event() if gathers else None
 
 
 class Batcher(Generic[T, R]):
     """Runs ``handle(items) -> answers`` over batches of at most ``max_batch`` items.
 
     ``gather_s``: how long a batch that is not full waits for more items once its first
-    came (0: it takes only what queued meanwhile). ``concurrency``: how many batches may be
-    handled at once (a remote side takes several requests in flight); one batch gathers at
-    a time, and the next gathers while the ones before it are handled.
+    came (0: it takes only what came before its handler got to it). ``concurrency``: how
+    many batches may be handled at once (a remote side takes several requests in flight);
+    one batch gathers at a time, and the next gathers while the ones before it are handled.
+
+    Items join the open round; a handler takes the oldest round, closes it once it is full
+    or its gathering time is up, and answers all its items at once. While a batch is
+    handled, what comes meanwhile fills the next round: that is the group commit.
     """
 
     def __init__(
         self,
         handle: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
         max_batch: int,
-        capacity: int = 4096,
         gather_s: float = 0.0,
         concurrency: int = 1,
     ) -> None:
         self.handle = handle
         self.concurrency = max(1, concurrency)
-        self._gathering = anyio.Lock()
-        self.max_batch = max_batch
+        self.max_batch = max(1, max_batch)
         self.gather_s = gather_s
-        self._send: MemoryObjectSendStream[_Request[T, R]]
-        self._receive: MemoryObjectReceiveStream[_Request[T, R]]
-        self._send, self._receive = anyio.create_memory_object_stream(capacity)
-        self._full: anyio.Event | None = None  # set once the gathering batch can fill up
-        self._room = 0  # how many more items the gathering batch takes
+        self._open: _Round[T, R] | None = None  # the round new items join
+        self._ready: deque[_Round[T, R]] = deque()  # rounds no handler took yet
+        self._wake = anyio.Event()  # set when a round is ready
+        self._stopped = False
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait for its answer (or the batch's exception)."""
-        request: _Request[T, R] = _Request(item)
-        await put(self._send, request)
-        full = self._full
-        if full is not None and self._receive.statistics().current_buffer_used >= self._room:
-            full.set()
-        await request.done.wait()
-        if request.error is not None:
-            raise request.error
-        return request.result  # type: ignore[return-value]
+        if self._stopped:
+            raise anyio.BrokenResourceError("the batcher has stopped")
+        round_ = self._open
+        if round_ is None:
+            round_ = self._open = _Round(self.gather_s > 0)
+            self._ready.append(round_)
+            self._wake.set()
+        index = len(round_.items)
+        round_.items.append(item)
+        if len(round_.items) >= self.max_batch:
+            self._close(round_)
+        await round_.done.wait()
+        if round_.error is not None:
+            raise round_.error
+        return round_.answers[index]
+
+    def _close(self, round_: _Round[T, R]) -> None:
+        """No more items join ``round_``: the next ones open a round of their own."""
+        if self._open is round_:
+            self._open = None
+        if round_.full is not None:
+            round_.full.set()
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Handle batches until cancelled."""
+        """Handle batches until cancelled; then every waiting submitter gets
+        ``BrokenResourceError`` (nothing it submitted was handled)."""
         task_status.started()
-        async with self._receive, anyio.create_task_group() as tg:
-            for _ in range(self.concurrency - 1):
-                tg.start_soon(self._loop)
-            await self._loop()
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.concurrency - 1):
+                    tg.start_soon(self._loop)
+                await self._loop()
+        finally:
+            self._stopped = True
+            self._open = None
+            while self._ready:
+                self._abandon(self._ready.popleft())
 
     async def _loop(self) -> None:
         while True:
-            async with self._gathering:
-                try:
-                    first = await self._receive.receive()
-                except anyio.EndOfStream:
-                    return
-                batch = await self._gather(first)
-            await self._handle(batch)
-
-    async def _gather(self, first: _Request[T, R]) -> list[_Request[T, R]]:
-        """``first`` and what queued meanwhile; if that is not a full batch, what comes
-        within ``gather_s`` too, or until it is full (the wait is on an event, never on a
-        receive that a timeout would cancel with an item in hand)."""
-        batch = [first]
-        self._drain(batch)
-        if self.gather_s > 0 and len(batch) < self.max_batch:
-            self._full, self._room = anyio.Event(), self.max_batch - len(batch)
-            with anyio.move_on_after(self.gather_s):
-                await self._full.wait()
-            self._full = None
-            self._drain(batch)
-        return batch
-
-    def _drain(self, batch: list[_Request[T, R]]) -> None:
-        while len(batch) < self.max_batch:
+            while not self._ready:
+                if self._wake.is_set():
+                    self._wake = anyio.Event()
+                await self._wake.wait()
+            round_ = self._ready.popleft()
             try:
-                batch.append(self._receive.receive_nowait())
-            except anyio.WouldBlock:
-                return
+                await self._gather(round_)
+                self._close(round_)
+                round_.answers = await self.handle(round_.items)
+                if len(round_.answers) != len(round_.items):
+                    raise RuntimeError(
+                        f"a batch of {len(round_.items)} got {len(round_.answers)} answers"
+                    )
+            except Exception as exc:  # every waiter gets the batch's failure
+                round_.error = exc
+            except BaseException:
+                self._abandon(round_)
+                raise
+            round_.done.set()
 
-    async def _handle(self, batch: list[_Request[T, R]]) -> None:
-        try:
-            answers = await self.handle([r.item for r in batch])
-            for request, answer in zip(batch, answers, strict=True):
-                request.result = answer
-        except Exception as exc:  # every waiter gets the batch's failure
-            for request in batch:
-                request.error = exc
-        finally:
-            for request in batch:
-                request.done.set()
+    async def _gather(self, round_: _Round[T, R]) -> None:
+        """Give a round that is not full ``gather_s`` to fill (the wait is on an event,
+        never on a receive a timeout would cancel with an item in hand)."""
+        if round_.full is not None and len(round_.items) < self.max_batch:
+            with anyio.move_on_after(self.gather_s):
+                await round_.full.wait()
+
+    def _abandon(self, round_: _Round[T, R]) -> None:
+        self._close(round_)
+        if not round_.done.is_set():
+            round_.error = anyio.BrokenResourceError("the batcher stopped before this batch")
+            round_.done.set()
