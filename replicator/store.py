@@ -115,8 +115,9 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def _holder(
+    db: sqlite3.Connection,
     link: Link,
-    stored: dict[tuple[str, int, str], Link],
+    stored: dict[tuple[str, int, str], int],
     claimed: dict[tuple[str, int, str], Link],
     ours: dict[int, Link],
     dropped: set[int],
@@ -127,9 +128,11 @@ def _holder(
             continue
         where = (link.map, side, native_id)
         other = stored.get(where)
-        if other is not None and other.id != link.id and other.id not in dropped:
-            if ours.get(other.id, other).ids[side] == native_id:
-                return other
+        if other is not None and other != link.id and other not in dropped:
+            moved = ours.get(other)
+            if moved is None or moved.ids[side] == native_id:
+                row = db.execute(f"SELECT {_LINK_COLS} FROM links WHERE id = ?", (other,))
+                return _link_of(row.fetchone())
         first = claimed.setdefault(where, link)
         if first.id != link.id:
             return first
@@ -188,15 +191,16 @@ def _holders_in(db: sqlite3.Connection, batch: list[Commit]) -> list[Link | None
         for side, native_id in enumerate(link.ids):
             if native_id is not None:
                 wanted.setdefault((link.map, side), set()).add(native_id)
-    stored: dict[tuple[str, int, str], Link] = {}
+    stored: dict[tuple[str, int, str], int] = {}  # the link id holding each, as stored
     for (map_name, side), ids in wanted.items():
         for rows in _chunks(list(ids)):
-            for r in db.execute(_by_native_sql(side, len(rows)), (map_name, *rows)):
-                link = _link_of(r)
-                stored[(map_name, side, str(link.ids[side]))] = link
+            statement = _by_native_sql(side, len(rows), f"id, id{side}")
+            for link_id, native_id in db.execute(statement, (map_name, *rows)):
+                stored[(map_name, side, str(native_id))] = link_id
     claimed: dict[tuple[str, int, str], Link] = {}
     return [
-        None if c.link is None else _holder(c.link, stored, claimed, ours, dropped) for c in batch
+        None if c.link is None else _holder(db, c.link, stored, claimed, ours, dropped)
+        for c in batch
     ]
 
 
@@ -205,9 +209,9 @@ def _chunks(ids: list[str]) -> Iterator[list[str]]:
         yield ids[start : start + 500]
 
 
-def _by_native_sql(side: int, count: int) -> str:
+def _by_native_sql(side: int, count: int, columns: str = _LINK_COLS) -> str:
     marks = ",".join("?" * count)
-    return f"SELECT {_LINK_COLS} FROM links WHERE map = ? AND id{side} IN ({marks})"
+    return f"SELECT {columns} FROM links WHERE map = ? AND id{side} IN ({marks})"
 
 
 def _link_of(r: Any) -> Link:
