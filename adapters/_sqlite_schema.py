@@ -373,16 +373,27 @@ def _id_column(db: sqlite3.Connection, name: str, info: Sequence[Any]) -> tuple[
 def changes_with_values(
     db: sqlite3.Connection, tables: dict[str, Table], records: list[sqlite3.Row]
 ) -> list[Change]:
-    """Change rows as ``Change``s with each upserted row's values now: one query per entity."""
+    """Change rows as ``Change``s with each upserted row's values now: one query per entity.
+
+    An update that carries a token (the echo of the replicator's own write) comes without
+    values: the core drops it by its token, and reads the row in the rare case it needs
+    it. An insert's echo keeps them (recovery tells the new row by its key)."""
+    valued = [
+        op not in ("delete", "reset") and entity in tables and not (op == "update" and token)
+        for _, entity, _, op, token in records
+    ]
     wanted: dict[str, set[str]] = {}
-    for _, entity, native_id, op, _ in records:
-        if op not in ("delete", "reset") and entity in tables:
-            wanted.setdefault(entity, set()).add(native_id)
+    for record, with_values in zip(records, valued, strict=True):
+        if with_values:
+            wanted.setdefault(record[1], set()).add(record[2])
     rows: dict[tuple[str, str], Row] = {}
     for entity, ids in wanted.items():
         found = rows_by_ids(db, tables[entity], ids)
         rows.update(((entity, nid), row) for nid, row in found.items())
-    return [_change(r, rows.get((r[1], r[2]))) for r in records]
+    return [
+        _change(r, rows.get((r[1], r[2])) if with_values else None)
+        for r, with_values in zip(records, valued, strict=True)
+    ]
 
 
 def _change(record: sqlite3.Row, row: Row | None) -> Change:

@@ -465,3 +465,24 @@ def test_finding_rows_by_key_looks_each_key_up_in_the_keys_index() -> None:
         db.execute("INSERT INTO accounts VALUES ('x', 'a', '1', 'A1'), ('y', 'a', '2', 'A2')")
         found = sql.rows_by_keys(db, table, spec.key_fields, [("a", 1), ("b", "1")], True)
         assert [(k, r.native_id) for k, r in found.items()] == [(("a", 1), "x")]
+
+
+@pytest.mark.anyio
+async def test_the_echo_of_our_update_comes_without_values_a_users_update_with(
+    side: SQLiteSide, app: sqlite3.Connection
+) -> None:
+    """The feed does not read the row of an update carrying our token (the core drops it by
+    the token); our insert's echo keeps its values (recovery tells the row by its key),
+    and another application's update has them as always."""
+    await side.prepare([ITEMS])
+    [made] = await side.write([insert(code="A", name="Anvil", qty=1)])
+    nid = str(made.native_id)
+    await side.write([WriteOp("items", "update", "tok2", native_id=nid, values={"qty": 2})])
+    app.execute("UPDATE items SET qty = 3")
+    ours_insert, ours_update, users = (await side.read_changes(None, 100)).changes
+    assert (ours_insert.token, ours_insert.values) == (
+        "tok",
+        {"code": "A", "name": "Anvil", "qty": 3},
+    )
+    assert (ours_update.token, ours_update.values, ours_update.version) == ("tok2", None, None)
+    assert (users.token, users.values) == (None, {"code": "A", "name": "Anvil", "qty": 3})
