@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 
 import anyio
 import msgspec
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from . import failures, lookups
 from .adapter import Row
@@ -51,7 +51,7 @@ class RecordActor(Applier):
         ctx: Context,
         m: TableMap,
         link_id: int,
-        mailbox: MemoryObjectReceiveStream[JournalEntry],
+        mailbox: deque[JournalEntry],
         link: Link | None,
     ) -> None:
         self.ctx = ctx
@@ -64,12 +64,8 @@ class RecordActor(Applier):
 
     async def run(self) -> None:
         """Handle changes until the mailbox is empty (the router passed the stored link)."""
-        while True:
-            try:
-                entry = self.mailbox.receive_nowait()
-            except anyio.WouldBlock:
-                return
-            await self.handle(entry)
+        while self.mailbox:
+            await self.handle(self.mailbox.popleft())
 
     async def handle(self, entry: JournalEntry) -> None:
         """Handle one change, retrying transient failures, and commit its outcome."""

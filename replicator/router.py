@@ -15,6 +15,7 @@ no-ops) are committed by a task of their own.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import anyio
@@ -31,6 +32,23 @@ from .lookup import Found, lookup
 from .model import Commit, JournalEntry, Link, Outcome
 
 BATCH = 500
+
+
+SPARE_WORKERS = 256
+"""The most workers that wait for an actor to run once theirs is done (see ``Router.worker``)."""
+
+ActorJob = tuple[TableMap, int, Link | None]
+"""An actor to run: its map, its link (or provisional) id and its link as stored."""
+
+
+class _Idle:
+    """A worker waiting for its next actor."""
+
+    __slots__ = ("wake", "job")
+
+    def __init__(self) -> None:
+        self.wake = anyio.Event()
+        self.job: ActorJob | None = None
 
 
 class CatchUp(msgspec.Struct, frozen=True):
@@ -54,7 +72,10 @@ class Router:
     def __init__(self, ctx: Context, tg: TaskGroup) -> None:
         self.ctx = ctx
         self.tg = tg
-        self.actors: dict[int, MemoryObjectSendStream[JournalEntry]] = {}
+        self.actors: dict[int, deque[JournalEntry]] = {}
+        """The mailbox of each running actor, by link (or provisional) id."""
+        self.idle: list[_Idle] = []
+        """Workers waiting for an actor to run (see ``worker``)."""
         self.provisional: dict[tuple[str, str], int] = {}
         self.provisional_of: dict[int, tuple[tuple[str, str], list[tuple[str, int, str]]]] = {}
         self.provisional_native: dict[tuple[str, int, str], int] = {}
@@ -335,18 +356,36 @@ class Router:
                 self.limiter.acquire_on_behalf_of_nowait(link_id)
             except anyio.WouldBlock:
                 await self.limiter.acquire_on_behalf_of(link_id)
-            send, receive = anyio.create_memory_object_stream[JournalEntry](
-                self.ctx.config.engine.mailbox_size
-            )
-            self.actors[link_id] = mailbox = send
-            send.send_nowait(entry)
-            self.tg.start_soon(self.run_actor, m, link_id, receive, link)
+            self.actors[link_id] = deque((entry,))
+            self.start_actor((m, link_id, link))
             return
-        try:  # no checkpoint before the send: the actor must not stop in between
-            mailbox.send_nowait(entry)
-        except anyio.WouldBlock:  # full: the record is stuck (retrying); do not wait for it
+        if len(mailbox) >= self.ctx.config.engine.mailbox_size:
+            # full: the record is stuck (retrying); do not wait for it
             self.overflowed.add(link_id)
-            self.hold_back(m, entry)
+            return self.hold_back(m, entry)
+        mailbox.append(entry)  # no checkpoint since the lookup: the actor cannot end between
+
+    def start_actor(self, job: ActorJob) -> None:
+        """Run an actor in a worker waiting for one, else in a new worker."""
+        if self.idle:
+            worker = self.idle.pop()
+            worker.job = job
+            worker.wake.set()
+        else:
+            self.tg.start_soon(self.worker, job)
+
+    async def worker(self, job: ActorJob | None) -> None:
+        """Run actors one after the other: the one it was started with, then those handed
+        to it while it waits. Starting a task costs more than waking one, so up to
+        ``SPARE_WORKERS`` stay waiting once their actor is done; the rest end."""
+        while job is not None:
+            await self.run_actor(*job)
+            if len(self.idle) >= SPARE_WORKERS:
+                return
+            waiting = _Idle()
+            self.idle.append(waiting)
+            await waiting.wake.wait()
+            job = waiting.job
 
     def requeue(self, entry: JournalEntry, link_id: int) -> None:
         """An actor hands back a change that is not its record's (another row its write
@@ -365,11 +404,10 @@ class Router:
         self,
         m: TableMap,
         link_id: int,
-        receive: MemoryObjectReceiveStream[JournalEntry],
         link: Link | None,
     ) -> None:
         """Run an actor until its mailbox is empty, then forget it (no await in between)."""
-        actor = RecordActor(self.ctx, m, link_id, receive, link)
+        actor = RecordActor(self.ctx, m, link_id, self.actors[link_id], link)
         try:
             await actor.run()
         finally:
@@ -377,10 +415,8 @@ class Router:
             self.ended_keys.update((m.name, key) for key in keys if key is not None)
             for token in actor.tokens:
                 self.ctx.writing.pop(token, None)
-            send = self.actors.pop(link_id)
+            del self.actors[link_id]
             self.ended.add(link_id)
-            send.close()
-            receive.close()
             self.forget_provisional(link_id)
             self.limiter.release_on_behalf_of(link_id)
             if link_id in self.overflowed:
