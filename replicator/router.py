@@ -34,8 +34,9 @@ from .model import Commit, JournalEntry, Link, Outcome
 BATCH = 500
 
 
-SPARE_WORKERS = 256
-"""The most workers that wait for an actor to run once theirs is done (see ``Router.worker``)."""
+SPARE_WORKERS = 2 * BATCH
+"""The most workers that wait for an actor to run once theirs is done (see ``Router.worker``):
+a dispatch may start ``BATCH`` actors at once, and the next one as many while those run."""
 
 ActorJob = tuple[TableMap, int, Link | None]
 """An actor to run: its map, its link (or provisional) id and its link as stored."""
@@ -377,7 +378,8 @@ class Router:
     async def worker(self, job: ActorJob | None) -> None:
         """Run actors one after the other: the one it was started with, then those handed
         to it while it waits. Starting a task costs more than waking one, so up to
-        ``SPARE_WORKERS`` stay waiting once their actor is done; the rest end."""
+        ``SPARE_WORKERS`` stay waiting once their actor is done (a few KB each); the rest
+        end."""
         while job is not None:
             await self.run_actor(*job)
             if len(self.idle) >= SPARE_WORKERS:
