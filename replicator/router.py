@@ -1,4 +1,5 @@
-"""The router: finds each change's record actor, starting actors on demand.
+"""The router: finds each change's record actor, starting actors on demand (actors.py
+holds the running actors, their mailboxes and provisional ids; this module decides).
 
 A change of a linked row goes to the actor of its link. A row not linked yet goes by
 integration key, so two sides creating the same key at once meet in one actor and are
@@ -15,7 +16,6 @@ no-ops) are committed by a task of their own.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 
 import anyio
@@ -24,32 +24,12 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import failures, ordering
-from .actor import RecordActor
+from .actors import BATCH, Actors
 from .config import TableMap
 from .context import Context
 from .errors import ReplicatorError, StoreError, TransientError
 from .lookup import Found, lookup
 from .model import Commit, JournalEntry, Link, Outcome
-
-BATCH = 500
-
-
-SPARE_WORKERS = 2 * BATCH
-"""The most workers that wait for an actor to run once theirs is done (see ``Router.worker``):
-a dispatch may start ``BATCH`` actors at once, and the next one as many while those run."""
-
-ActorJob = tuple[TableMap, int, Link | None]
-"""An actor to run: its map, its link (or provisional) id and its link as stored."""
-
-
-class _Idle:
-    """A worker waiting for its next actor."""
-
-    __slots__ = ("wake", "job")
-
-    def __init__(self) -> None:
-        self.wake = anyio.Event()
-        self.job: ActorJob | None = None
 
 
 class CatchUp(msgspec.Struct, frozen=True):
@@ -73,32 +53,22 @@ class Router:
     def __init__(self, ctx: Context, tg: TaskGroup) -> None:
         self.ctx = ctx
         self.tg = tg
-        self.actors: dict[int, deque[JournalEntry]] = {}
-        """The mailbox of each running actor, by link (or provisional) id."""
-        self.idle: list[_Idle] = []
-        """Workers waiting for an actor to run (see ``worker``)."""
-        self.provisional: dict[tuple[str, str], int] = {}
-        self.provisional_of: dict[int, tuple[tuple[str, str], list[tuple[str, int, str]]]] = {}
-        self.provisional_native: dict[tuple[str, int, str], int] = {}
-        self.adopted: dict[int, list[tuple[str, int, str]]] = {}
-        self.overflowed: set[int] = set()
-        self.ended: set[int] = set()
-        self.ended_keys: set[tuple[str, str]] = set()
-        """The (map, key) of records whose actors ended since the dispatch's lookup."""
-        self.rewind: dict[str, int] = {}
+        self.actors = Actors(ctx, tg, self.released)
         self.messages: MemoryObjectSendStream[Message]
+        # journal replay and pause
         self.caught_up: dict[str, int] = {m.name: 0 for m in ctx.config.maps}
+        """The newest journal id each map's catch-up read (a live entry up to it is skipped)."""
+        self.rewind: dict[str, int] = {}
+        """Where each map's next catch-up starts, if before ``caught_up`` (held back)."""
         self.paused: set[str] = set()
         self.held: dict[str, str] = {}
-        self.limiter = anyio.CapacityLimiter(ctx.config.engine.max_actors)
         self.retrying: set[str] = set()
         self.retries: dict[str, int] = {}
         ctx.requeue = self.requeue
-        self.next_id = 0
 
     async def start(self, paused: frozenset[str]) -> None:
         """Prepare link ids, hold paused maps and replay what the journal holds."""
-        self.next_id = await self.ctx.store.next_link_id()
+        await self.actors.start()
         await self.hold(paused)
 
     async def catch_up(self, map_name: str) -> None:
@@ -143,8 +113,7 @@ class Router:
     async def dispatch(self, entries: list[JournalEntry], *, live: bool = True) -> None:
         """Send entries (counted in ``activity``) to their actors; drop those not due."""
         due = [e for e in entries if self.due(e, live)]
-        self.ended.clear()  # actors ending from now on may leave these links stale
-        self.ended_keys.clear()
+        self.actors.new_dispatch()
         links = await self.linked(due)
         found = await lookup(self.ctx, [e for e in due if self.unlinked(e, links)])
         echoes = []
@@ -168,7 +137,8 @@ class Router:
     def is_echo(self, entry: JournalEntry, link: Link) -> bool:
         """The echo of our own write to an idle record: dropped without starting an actor."""
         token = entry.change.token
-        return token is not None and token == link.tokens[entry.side] and link.id not in self.actors
+        running = self.actors.running(link.id)
+        return token is not None and token == link.tokens[entry.side] and not running
 
     def writing_actor(self, entry: JournalEntry) -> int | None:
         """The busy actor whose write this unlinked row's change echoes, if any.
@@ -182,11 +152,9 @@ class Router:
         if found is None:
             return None
         writer, map_name = found
-        if writer not in self.actors or map_name != entry.map:
+        if not self.actors.running(writer) or map_name != entry.map:
             return None  # e.g. a row of another map a trigger made in our write
-        native = (entry.map, entry.side, entry.change.native_id)
-        self.provisional_native[native] = writer
-        self.adopted.setdefault(writer, []).append(native)
+        self.actors.adopt(writer, (entry.map, entry.side, entry.change.native_id))
         return writer
 
     async def finish(
@@ -317,7 +285,7 @@ class Router:
         (as the dispatch's lookup found it, unless its record's actor ended since)."""
         change = entry.change
         native = (m.name, entry.side, change.native_id)
-        busy = self.provisional_native.get(native)
+        busy = self.actors.busy_with(native)
         if busy is not None:  # the row's actor is still at work (maybe on a reused id)
             return busy, None
         if change.op == "delete":  # linked since the batch's lookup, or nothing to do
@@ -330,70 +298,25 @@ class Router:
         key = found.keys[entry.id]
         if key is None:
             return None, None
-        provisional = self.provisional.get((m.name, key))
-        if provisional is None:
-            link = found.links.get((m.name, key))
-            if (m.name, key) in self.ended_keys:  # its actor may have stored it since
+        record = (m.name, key)
+        if self.actors.provisional_id(record) is None:
+            link = found.links.get(record)
+            if self.actors.ended_since_lookup(record):  # its actor may have stored it since
                 link = await self.ctx.store.link_by_key(m.name, key)
             if link is not None:
                 return link.id, link
-            provisional = self.next_id
-            self.next_id += 1
-            self.provisional[(m.name, key)] = provisional
-            self.provisional_of[provisional] = ((m.name, key), [])
-        self.provisional_native[native] = provisional
-        self.provisional_of[provisional][1].append(native)
-        return provisional, None
+        return self.actors.route_new(record, native), None
 
     async def send(self, m: TableMap, link_id: int, entry: JournalEntry, link: Link | None) -> None:
-        """Queue an entry in its actor's mailbox, starting the actor (with ``link``) if idle."""
-        mailbox = self.actors.get(link_id)
-        if link_id in self.overflowed:
-            return self.hold_back(m, entry)
-        if mailbox is None:
-            if link is not None and link_id in self.ended:  # committed since we read it
-                link = await self.ctx.store.link(link_id)
-            try:  # a free slot costs no pass through the event loop
-                self.limiter.acquire_on_behalf_of_nowait(link_id)
-            except anyio.WouldBlock:
-                await self.limiter.acquire_on_behalf_of(link_id)
-            self.actors[link_id] = deque((entry,))
-            self.start_actor((m, link_id, link))
-            return
-        if len(mailbox) >= self.ctx.config.engine.mailbox_size:
-            # full: the record is stuck (retrying); do not wait for it
-            self.overflowed.add(link_id)
-            return self.hold_back(m, entry)
-        mailbox.append(entry)  # no checkpoint since the lookup: the actor cannot end between
-
-    def start_actor(self, job: ActorJob) -> None:
-        """Run an actor in a worker waiting for one, else in a new worker."""
-        if self.idle:
-            worker = self.idle.pop()
-            worker.job = job
-            worker.wake.set()
-        else:
-            self.tg.start_soon(self.worker, job)
-
-    async def worker(self, job: ActorJob | None) -> None:
-        """Run actors one after the other: the one it was started with, then those handed
-        to it while it waits. Starting a task costs more than waking one, so up to
-        ``SPARE_WORKERS`` stay waiting once their actor is done (a few KB each); the rest
-        end."""
-        while job is not None:
-            await self.run_actor(*job)
-            if len(self.idle) >= SPARE_WORKERS:
-                return
-            waiting = _Idle()
-            self.idle.append(waiting)
-            await waiting.wake.wait()
-            job = waiting.job
+        """Queue an entry with its actor (see ``Actors.send``), or leave it in the journal."""
+        if not await self.actors.send(m, link_id, entry, link):
+            self.hold_back(m, entry)
 
     def requeue(self, entry: JournalEntry, link_id: int) -> None:
         """An actor hands back a change that is not its record's (another row its write
         touched): it is routed again, by its own link or key, once that actor is done."""
         self.hold_back(self.ctx.map(entry.map), entry)
-        self.overflowed.add(link_id)
+        self.actors.overflow(link_id)
 
     def hold_back(self, m: TableMap, entry: JournalEntry) -> None:
         """Leave an entry in the journal until its record's actor is done (no head-of-line
@@ -402,40 +325,10 @@ class Router:
         self.ctx.inflight_ids.discard(entry.id)
         self.ctx.activity.done()
 
-    async def run_actor(
-        self,
-        m: TableMap,
-        link_id: int,
-        link: Link | None,
-    ) -> None:
-        """Run an actor until its mailbox is empty, then forget it (no await in between)."""
-        actor = RecordActor(self.ctx, m, link_id, self.actors[link_id], link)
-        try:
-            await actor.run()
-        finally:
-            keys = (link.key if link else None, actor.key, actor.deleted_key)
-            self.ended_keys.update((m.name, key) for key in keys if key is not None)
-            for token in actor.tokens:
-                self.ctx.writing.pop(token, None)
-            del self.actors[link_id]
-            self.ended.add(link_id)
-            self.forget_provisional(link_id)
-            self.limiter.release_on_behalf_of(link_id)
-            if link_id in self.overflowed:
-                self.overflowed.discard(link_id)
-                self.ctx.activity.add(1)
-                self.tg.start_soon(self.messages.send, CatchUp(m.name))
-
-    def forget_provisional(self, link_id: int) -> None:
-        """An actor of a record not linked before is done: its link (if any) is stored."""
-        found = self.provisional_of.pop(link_id, None)
-        natives = self.adopted.pop(link_id, [])
-        if found is not None:
-            del self.provisional[found[0]]
-            self.ended_keys.add(found[0])
-            natives += found[1]
-        for native in natives:
-            self.provisional_native.pop(native, None)
+    def released(self, map_name: str) -> None:
+        """An actor with changes held back in the journal ended: the map catches up."""
+        self.ctx.activity.add(1)
+        self.tg.start_soon(self.messages.send, CatchUp(map_name))
 
     async def hold(self, paused: frozenset[str]) -> None:
         """Hold the paused maps and those whose prerequisites are held; catch up the rest.
