@@ -33,7 +33,6 @@ class Committer(Batcher[Commit, Link | None]):
     ) -> None:
         super().__init__(self._commit, max_batch)
         self.store = store
-        self.commits = 0
         self.on_commit = on_commit
 
     async def _commit(self, commits: Sequence[Commit]) -> list[Link | None]:
@@ -43,8 +42,8 @@ class Committer(Batcher[Commit, Link | None]):
             raise
         except Exception as exc:  # no record's failure: every step waiting on it is lost
             raise StoreError(f"state store {self.store.path}: cannot commit: {exc}") from exc
-        made = [c for c, holder in zip(commits, holders, strict=True) if holder is None]
-        self.commits += len(made)
         if self.on_commit is not None:
-            self.on_commit(made)
+            self.on_commit(
+                [c for c, holder in zip(commits, holders, strict=True) if holder is None]
+            )
         return holders

@@ -25,7 +25,7 @@ _TOP_KEYS = {"include", "state", "sides", "value_maps", "maps", "engine", "http"
 _STATE_KEYS = {"path"}
 ENGINE_RANGES = {
     "batch_size": Range(integer=True, least=1, most=10_000),
-    "idle_actor_s": Range(least=0),
+    "idle_actor_s": Range(least=0),  # ignored: accepted so that older configs still load
     "mailbox_size": Range(integer=True, least=1),
     "max_actors": Range(integer=True, least=1),
     "park_timeout_s": Range(above=0),
@@ -136,7 +136,6 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Tuning knobs of the engine; the defaults suit most deployments."""
 
     batch_size: int = 500
-    idle_actor_s: float = 0.0
     mailbox_size: int = 64
     max_actors: int = 10_000
     park_timeout_s: float = 3600.0

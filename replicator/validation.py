@@ -126,6 +126,7 @@ class ConfigReader:
         engine = self.table("[engine]", self.raw.get("engine", {}))
         self.unknown(engine, c._ENGINE_KEYS, "[engine]")
         knobs = self.numbers("[engine]", engine, c.ENGINE_RANGES)
+        knobs.pop("idle_actor_s", None)  # an actor ends once idle: the knob did nothing
         built = msgspec.convert(knobs, c.EngineConfig)
         if built.retry_max_s < built.retry_first_s:
             first, most = (

@@ -41,7 +41,6 @@ class Writer(Batcher[WriteOp, WriteResult]):
         self.index = index
         self.on_write = on_write
         self.down = down
-        self.written = 0
 
     async def _write(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         try:
@@ -55,5 +54,4 @@ class Writer(Batcher[WriteOp, WriteResult]):
         finally:
             self.on_write(self.index)
         self.down.pop(self.index, None)
-        self.written += sum(r.status == "applied" for r in results)
         return results
