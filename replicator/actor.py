@@ -33,7 +33,6 @@ batches would go, if the per-record cost must fall further.
 
 from __future__ import annotations
 
-import random
 import time
 from collections import deque
 
@@ -168,11 +167,7 @@ class RecordActor(Applier):
         )
 
     async def backoff(self, entry: JournalEntry, attempt: int, exc: TransientError) -> None:
-        knobs = self.ctx.config.engine
-        delay = min(knobs.retry_max_s, knobs.retry_first_s * 2 ** min(attempt, 20))
-        delay *= random.uniform(0.5, 1.5)  # jitter: retries of many records spread out
-        if exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
+        delay = self.ctx.config.engine.backoff().delay(attempt, exc.retry_after)
         key = self.key or self.entry_key(entry)
         self.ctx.observers.retrying(entry, self.side_name(entry.side), key, str(exc))
         self.ctx.log.warning(

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from .backoff import Backoff
 from .config_values import Range
 from .errors import ConfigError
 
@@ -143,6 +144,10 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The first wait before a transient failure of a record is retried; it doubles."""
     retry_max_s: float = 30.0
     """The longest wait between two retries of a record (a Retry-After may ask for more)."""
+
+    def backoff(self) -> Backoff:
+        """How a record (or a map's catch-up) waits before trying again."""
+        return Backoff(first_s=self.retry_first_s, most_s=self.retry_max_s)
 
 
 class HttpConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,13 +18,15 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from . import resync
 from .adapter import Change
+from .backoff import Backoff
 from .batcher import put
 from .context import Context
 from .errors import ReplicatorError, StoreError
 from .model import JournalEntry
 from .router import Hold, Message
 
-MAX_OUTAGE_BACKOFF_S = 10.0
+OUTAGE_BACKOFF = Backoff(first_s=0.2, most_s=10.0)
+"""How an intake whose feed fails waits before reading again."""
 
 
 async def journal_batch(
@@ -199,7 +201,7 @@ class Intake:
             else:
                 reason = f"{type(exc).__name__}: {exc}"
                 self.ctx.log.error("side_down", side=side, reason=reason, exc_info=exc)
-        await anyio.sleep(min(MAX_OUTAGE_BACKOFF_S, 0.1 * 2 ** min(failures, 10)))
+        await anyio.sleep(OUTAGE_BACKOFF.delay(failures))
 
     def up(self) -> None:
         if self.down_since is not None:

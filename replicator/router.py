@@ -227,10 +227,8 @@ class Router:
         self.hold_back(m, entry)
         if m.name in self.retrying:
             return
-        knobs = self.ctx.config.engine
         attempt = self.retries[m.name] = self.retries.get(m.name, 0) + 1
-        delay = min(knobs.retry_max_s, knobs.retry_first_s * 2 ** min(attempt, 20))
-        delay = max(delay, exc.retry_after or 0.0)
+        delay = self.ctx.config.engine.backoff().delay(attempt, exc.retry_after)
         self.ctx.observers.retrying(entry, self.ctx.side_names[entry.side], None, str(exc))
         self.ctx.log.warning(
             "retrying",

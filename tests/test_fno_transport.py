@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from structlog.testing import capture_logs
 
-from adapters._remote.pacing import Backoff
 from adapters.fno.options import Options
 from adapters.fno.transport import Transport
+from replicator.backoff import Backoff
 from replicator.errors import PermanentError
 
 FAST = Backoff(first_s=0.001, most_s=0.01, attempts=3)

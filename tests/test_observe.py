@@ -7,10 +7,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from adapters._remote.pacing import Backoff, Budget, Pacer
+from adapters._remote.pacing import Budget, Pacer
 from adapters.memory import MemorySide
 from conftest import write_config
 from replicator.adapter import Change
+from replicator.backoff import Backoff
 from replicator.engine import Replicator
 from replicator.model import JournalEntry
 from replicator.observe import Activity, ChangeEvent, Observers, observed

@@ -14,7 +14,6 @@ before each request (``ready``, ``slot``) and tells it what came back (``answere
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,24 +22,12 @@ import anyio
 import msgspec
 import structlog
 
+from replicator.backoff import Backoff
+
 log = structlog.get_logger()
 
 MAX_CONCURRENCY = 52
 """Dataverse refuses more concurrent requests of one user at once (the most any side sends)."""
-
-
-class Backoff(msgspec.Struct, frozen=True, kw_only=True):
-    """How a failed request is retried: exponential from ``first_s`` up to ``most_s``, jittered."""
-
-    first_s: float = 0.5
-    most_s: float = 30.0
-    attempts: int = 5
-    """Tries in all before giving up (throttling is never given up on)."""
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed try number ``attempt`` (>= 1): half to all of its step."""
-        step = min(self.most_s, self.first_s * 2 ** (attempt - 1))
-        return random.uniform(step / 2, step)
 
 
 class Budget(msgspec.Struct, frozen=True, kw_only=True):

@@ -44,13 +44,14 @@ import httpx
 import msgspec
 import structlog
 
+from replicator.backoff import Backoff
 from replicator.errors import PermanentError, TransientError
 
 from .auth import Auth, Untrusted
 from .batch import ENCODER, BatchFormatError, Part, Reply, decode_batch, decode_body, encode_batch
 from .errors import ODataError, error_of
 from .options import SignIn
-from .pacing import MAX_CONCURRENCY, Backoff, Budget, Pacer
+from .pacing import MAX_CONCURRENCY, Budget, Pacer
 
 __all__ = ["Backoff", "Budget", "ODataError", "Part", "Reply", "Transport"]
 

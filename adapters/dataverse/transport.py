@@ -7,9 +7,10 @@ Retries, throttling, the budget and the concurrency are the shared transport's (
 
 from __future__ import annotations
 
-from adapters._remote.pacing import Backoff, Budget
+from adapters._remote.pacing import Budget
 from adapters._remote.transport import Part, Reply
 from adapters._remote.transport import Transport as RemoteTransport
+from replicator.backoff import Backoff
 from replicator.errors import PermanentError
 
 from .auth import Auth

@@ -9,9 +9,10 @@ with one GET of the service document (``/data/``), which every OData service ser
 from __future__ import annotations
 
 from adapters._remote.auth import Auth as RemoteAuth
-from adapters._remote.pacing import Backoff, Budget
+from adapters._remote.pacing import Budget
 from adapters._remote.transport import Part, Reply
 from adapters._remote.transport import Transport as RemoteTransport
+from replicator.backoff import Backoff
 from replicator.errors import PermanentError
 
 from .options import Options
