@@ -9,8 +9,8 @@ import pytest
 
 from daemon import cli
 from replicator.config import Config, load_config
+from replicator.config.includes import standard_names
 from replicator.errors import ConfigError
-from replicator.includes import standard_names
 
 SIDES = """
 [sides.erp]

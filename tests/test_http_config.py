@@ -8,9 +8,9 @@ import pytest
 from test_config import GROUPS, SIDES, load, only_problem
 
 from replicator.config import HttpConfig
+from replicator.config.http_settings import is_loopback, parse_listen, resolve_token
 from replicator.errors import ConfigError
 from replicator.http.health import down_reasons
-from replicator.http_settings import is_loopback, parse_listen, resolve_token
 
 
 def with_http(*lines: str) -> str:

@@ -19,7 +19,7 @@ from emulators.fno.filter import compile_filter
 from emulators.fno.standard_maps import standard_registry
 from fno_client import inner_error, odata
 from replicator.config import FieldMap, TableMap
-from replicator.includes import standard_names
+from replicator.config.includes import standard_names
 
 REGISTRY = standard_registry()
 

@@ -14,8 +14,8 @@ from emulators.dataverse import DataverseEmulator
 from emulators.fno import FnoEmulator
 from replicator.adapter import Side
 from replicator.config import Config, load_config
+from replicator.config.includes import standard_names
 from replicator.engine import check_schema
-from replicator.includes import standard_names
 
 pytestmark = pytest.mark.anyio
 RENAMING = 'fno = "fno", dataverse = "crm"'

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from replicator.http_settings import is_loopback
+from replicator.config.http_settings import is_loopback
 
 EVENT_TYPES = ("create", "update", "delete")
 

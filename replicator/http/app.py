@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..config import HttpConfig
-from ..http_settings import resolve_token
+from ..config.http_settings import resolve_token
 from ..operations import Operations
 from .api import api_routes
 from .auth import Guard, TokenGate, login, logout

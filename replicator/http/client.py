@@ -20,8 +20,8 @@ import httpx
 import structlog
 
 from ..config import Config
+from ..config.http_settings import resolve_token
 from ..errors import ConfigError, ReplicatorError
-from ..http_settings import resolve_token
 from ..operations import ENDPOINT_META, Operations, Operator
 from ..ownership import holder
 from ..store import Store

@@ -13,7 +13,7 @@ import anyio
 import structlog
 
 from ..config import Config
-from ..http_settings import check_tls_files, resolve_token
+from ..config.http_settings import check_tls_files, resolve_token
 from ..operations import Operations
 from .app import build_app, endpoint_routes
 from .server import listening_socket, serve

@@ -14,15 +14,15 @@ from typing import Any
 
 import msgspec
 
-from . import config as c
-from .adapter import option_problems
-from .config_values import Range, storable_problem, toml
-from .errors import ConfigError
+from ..adapter import option_problems
+from ..config_values import Range, storable_problem, toml
+from ..errors import ConfigError
+from ..messages import either, unknown_key_message
+from ..ordering import find_cycle
+from . import model as c
 from .http_settings import read_http
 from .includes import expand
 from .map_validation import MapReader
-from .messages import either, unknown_key_message
-from .ordering import find_cycle
 
 # Words that mean something in a map or a field map, so they cannot also name a side.
 _RESERVED_SIDE_NAMES = c._MAP_KEYS | c._FIELD_KEYS | {"both", "newest"}

@@ -26,8 +26,8 @@ from typing import Any
 
 import msgspec
 
-from .errors import ConfigError
-from .messages import either, unknown_key_message
+from ..errors import ConfigError
+from ..messages import either, unknown_key_message
 from .renaming import and_list, renamed_map, same_shape, turned
 
 STANDARD = "standard:"

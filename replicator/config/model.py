@@ -1,24 +1,20 @@
-"""The config file (TOML): decoded, validated as a whole, normalised into Structs.
+"""What a config is once read: the Structs the rest of the engine uses, and the keys and
+ranges each table accepts (validation.py checks a file against them).
 
-Every problem is collected, not just the first, and each message names the file,
-the map and the field: ``demo.toml: map 'customers', fields[3] (AddressState <->
-address1_stateorprovince): value map 'states' does not exist (define [value_maps.states])``.
 Internally the two sides are numbered 0 and 1 in file order; ``Config.sides[i].name``
 is the user's name for side ``i``.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
-from .backoff import Backoff
-from .config_values import Range
-from .errors import ConfigError
+from ..backoff import Backoff
+from ..config_values import Range
 
 Direction = Literal["both", "0->1", "1->0"]
 
@@ -212,49 +208,6 @@ class Config(msgspec.Struct, frozen=True):
             if m.name == name:
                 return m
         raise KeyError(name)
-
-
-def load_config(path: str | Path) -> Config:
-    """Read, validate and normalise the config at ``path``; ``ConfigError`` lists problems."""
-    path = Path(path)
-    return config_from_text(read_config_text(path), path)
-
-
-def read_config_text(path: Path) -> str:
-    """The text of the config file at ``path``; ``ConfigError`` if it cannot be read."""
-    try:  # bytes, decoded as they are: an edit's hash and its \r\n stay the file's own
-        return path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the config: {exc.strerror or exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
-
-
-def config_from_text(text: str, path: Path) -> Config:
-    """Validate and normalise a config's TOML ``text``, as if it were the file at ``path``
-    (which names it in messages and anchors its relative paths)."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
-    return parse_config(raw, path.resolve())
-
-
-def check_config_text(text: str, path: Path) -> list[str]:
-    """The problems ``replicator validate`` reports for a config's ``text`` at ``path``
-    (before it looks at the sides), one line each; empty if it is valid."""
-    try:
-        config_from_text(text, path)
-    except ConfigError as exc:
-        return exc.problems
-    return []
-
-
-def parse_config(raw: dict[str, Any], path: Path) -> Config:
-    """Validate an already decoded config; ``path`` names it in messages."""
-    from .validation import ConfigReader
-
-    return ConfigReader(raw, path).read()
 
 
 def unknown_keys(found: Iterable[str], allowed: set[str]) -> list[str]:

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import HttpConfig, unknown_keys
-from .config_values import Range, toml
-from .errors import ConfigError
-from .messages import unknown_key_message
+from ..config_values import Range, toml
+from ..errors import ConfigError
+from ..messages import unknown_key_message
+from .model import HttpConfig, unknown_keys
 
 HTTP_KEYS = {"listen", "token_env", "tls_cert", "tls_key", "down_grace_s"}
 GRACE_RANGE = Range(least=0)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import config as c
-from .config_values import storable_problem, toml
-from .messages import either
+from ..config_values import storable_problem, toml
+from ..messages import either
+from . import model as c
 
 if TYPE_CHECKING:
     from .validation import ConfigReader
