@@ -28,7 +28,7 @@ import anyio
 from replicator import Replicator
 from replicator.logs import configure_logging
 from replicator.reconcile import PassReport
-from replicator.sync_scan import scan_pages
+from replicator.sync.scan import scan_pages
 
 LOSS = 0.01
 PER = 10_000

@@ -44,7 +44,7 @@ from .errors import (
 )
 from .observe import ChangeEvent, Observers
 from .operations import Operations
-from .sync_writes import SyncReport
+from .sync.writes import SyncReport
 
 __all__ = [
     "AdapterError",

@@ -48,7 +48,7 @@ The contract (every adapter honours it; ``adapters/memory.py`` is the reference)
 * **Lost tables.** A change with ``op == "reset"`` (``native_id`` empty) says the side lost
   the rows of ``entity`` at that point of its feed (a table dropped and re-created): the
   native ids reported before name no row any more, and changes made meanwhile may be
-  missing. The core re-syncs the entity's map against its shadows (``replicator.resync``).
+  missing. The core re-syncs the entity's map against its shadows (``replicator.sync.resync``).
 * **Echo tokens.** Every ``WriteOp`` carries a ``token``. The change the side emits
   for that write carries the same token in ``Change.token``; a change made by anyone
   else carries ``None``. A side that cannot store tokens must return ``None``, and

@@ -33,7 +33,7 @@ from .mapping import encode_key
 from .operations import Operator
 from .ownership import Holder, holder, owned_message, owning
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
-from .resync import describe as describe_resync
+from .sync.resync import describe as describe_resync
 
 DEMO_DIR = Path("replicator-demo")
 D365_DEMO_DIR = Path("replicator-d365-demo")

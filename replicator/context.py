@@ -10,14 +10,14 @@ import structlog
 
 from .activity import Activity
 from .adapter import Side
-from .committer import Committer
 from .config import Config, TableMap
 from .model import JournalEntry
 from .observe import Observers
 from .parking import Parking
-from .reader import Reader
+from .pipeline.committer import Committer
+from .pipeline.reader import Reader
+from .pipeline.writer import Writer
 from .store import Store
-from .writer import Writer
 
 
 class Context:

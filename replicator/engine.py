@@ -27,23 +27,23 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
-from . import native_lookups, reload, resync
+from . import native_lookups, reload
 from .adapter import EntitySpec, Side, Throttled, load_adapter
 from .alerts import Alerts
 from .companies import warn_unmatched
 from .config import Config, TableMap, load_config
 from .context import Context
 from .errors import ConfigError, ReplicatorError, SchemaError, TransientError
-from .journal import Intake
 from .metrics import Metrics
 from .observe import Activity, Observers
 from .ownership import Ownership
+from .pipeline.journal import Intake
+from .pipeline.router import CatchUp, Hold, Message, Router
 from .reconcile import PassReport, Reconciler
 from .recovery import recover
-from .router import CatchUp, Hold, Message, Router
 from .status import collect_status
 from .store import Store
-from .sync import InitialSync, Progress, SyncReport
+from .sync import InitialSync, Progress, SyncReport, resync
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

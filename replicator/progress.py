@@ -8,7 +8,7 @@ from typing import TextIO
 
 import structlog
 
-from .sync_writes import SyncReport
+from .sync.writes import SyncReport
 
 
 class TerminalProgress:

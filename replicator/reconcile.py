@@ -60,7 +60,7 @@ from .config import TableMap
 from .context import Context
 from .errors import ReplicatorError, RuleViolation, StoreError
 from .model import Link
-from .sync_scan import scan_pages
+from .sync.scan import scan_pages
 
 CatchUp = Callable[[str], Awaitable[None]]
 """Tells the router that a map's journal holds entries to dispatch (``Replicator._catch_up``)."""

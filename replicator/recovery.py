@@ -45,8 +45,8 @@ from .adapter import UNKNOWN_VERSION, Change, Values
 from .config import TableMap
 from .context import Context
 from .errors import RuleViolation
-from .journal import Intake
 from .model import Commit, Intent, Link
+from .pipeline.journal import Intake
 
 
 async def recover(ctx: Context) -> None:

@@ -30,9 +30,9 @@ import anyio
 from .config import Config, TableMap, config_from_text, read_config_text
 from .context import Context
 from .errors import ConfigError, SchemaError
-from .map_sync import MapSync
 from .ordering import topological_order
 from .sync import fields_fingerprint
+from .sync.map_sync import MapSync
 
 RESYNC_REASON = "re-syncing: its fields changed in the config"
 

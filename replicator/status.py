@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .ordering import held_by
-from .resync import resync_status
 from .store import Store
+from .sync.resync import resync_status
 
 if TYPE_CHECKING:
     from .context import Context

@@ -13,10 +13,10 @@ from anyio import wait_all_tasks_blocked
 from adapters.memory import MemorySide
 from conftest import COMPANY_CUSTOMERS_MAP, routed, until, write_config
 from replicator.adapter import ChangeBatch, Row
-from replicator.batcher import Batcher
 from replicator.engine import Replicator
 from replicator.errors import TransientError
-from replicator.reader import Reader
+from replicator.pipeline.batcher import Batcher
+from replicator.pipeline.reader import Reader
 
 pytestmark = pytest.mark.anyio
 

@@ -20,12 +20,13 @@ from adapters.memory import MemorySide
 from conftest import COMPANY_CUSTOMERS_MAP, GROUPS_MAP, until, write_config
 from daemon import connect, create_db, query
 from daemon import write_config as write_sqlite_config
-from replicator import engine, journal
+from replicator import engine
 from replicator.adapter import Values, WriteOp, WriteResult
 from replicator.engine import Replicator
 from replicator.errors import ConfigError, TransientError
 from replicator.model import ErrorEntry
 from replicator.operations import Operations
+from replicator.pipeline import journal
 
 pytestmark = pytest.mark.anyio
 

@@ -16,9 +16,9 @@ from adapters.sqlite import SQLiteSide
 from conftest import COMPANY_CUSTOMERS_MAP
 from daemon import create_db, execute, query, write_config
 from replicator.adapter import Change, Row
-from replicator.apply import Applier
 from replicator.engine import Replicator
 from replicator.model import Link
+from replicator.pipeline.apply import Applier
 
 pytestmark = pytest.mark.anyio
 

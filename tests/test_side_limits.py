@@ -10,7 +10,7 @@ import pytest
 
 from adapters.memory import MemorySide
 from replicator.adapter import SideLimits, WriteOp, WriteResult
-from replicator.writer import Writer
+from replicator.pipeline.writer import Writer
 
 pytestmark = pytest.mark.anyio
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from . import mapping, rules
-from .adapter import Row, Side
-from .config import TableMap
-from .context import Context
-from .errors import RuleViolation
-from .sync_writes import Scanned
+from .. import mapping, rules
+from ..adapter import Row, Side
+from ..config import TableMap
+from ..context import Context
+from ..errors import RuleViolation
+from .writes import Scanned
 
 Key = tuple[Any, ...]
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import mapping
-from .adapter import Row, Values
-from .context import Context
-from .errors import RuleViolation, StoreError
-from .model import JournalEntry, Link
+from .. import mapping
+from ..adapter import Row, Values
+from ..context import Context
+from ..errors import RuleViolation, StoreError
+from ..model import JournalEntry, Link
 
 
 class Found:

@@ -27,11 +27,11 @@ import json
 import time
 from typing import Any
 
-from .config import TableMap
-from .context import Context
+from ..config import TableMap
+from ..context import Context
+from ..ordering import topological_order
+from ..store import Store
 from .map_sync import MapSync
-from .ordering import topological_order
-from .store import Store
 
 PENDING = "resync:{side}:{map}"
 DONE = "resynced:{map}"

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import time
 
-from . import lookups, mapping, rules
-from .adapter import UNKNOWN_VERSION, Change, Row, Value, Values, WriteOp, WriteResult
-from .config import TableMap
-from .context import Context
-from .errors import RuleViolation, TransientError
-from .model import Commit, Intent, JournalEntry, Link, Outcome, Parked
+from .. import lookups, mapping, rules
+from ..adapter import UNKNOWN_VERSION, Change, Row, Value, Values, WriteOp, WriteResult
+from ..config import TableMap
+from ..context import Context
+from ..errors import RuleViolation, TransientError
+from ..model import Commit, Intent, JournalEntry, Link, Outcome, Parked
 
 MAX_CONFLICT_ROUNDS = 8
 

@@ -16,13 +16,13 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from . import resync
-from .adapter import Change
-from .backoff import Backoff
+from ..adapter import Change
+from ..backoff import Backoff
+from ..context import Context
+from ..errors import ReplicatorError, StoreError
+from ..model import JournalEntry
+from ..sync import resync
 from .batcher import put
-from .context import Context
-from .errors import ReplicatorError, StoreError
-from .model import JournalEntry
 from .router import Hold, Message
 
 OUTAGE_BACKOFF = Backoff(first_s=0.2, most_s=10.0)

@@ -23,13 +23,13 @@ import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import failures, ordering
+from .. import failures, ordering
+from ..config import TableMap
+from ..context import Context
+from ..errors import ReplicatorError, StoreError, TransientError
+from ..model import Commit, JournalEntry, Link, Outcome
 from .actors import BATCH, Actors
-from .config import TableMap
-from .context import Context
-from .errors import ReplicatorError, StoreError, TransientError
 from .lookup import Found, lookup
-from .model import Commit, JournalEntry, Link, Outcome
 
 
 class CatchUp(msgspec.Struct, frozen=True):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from .adapter import DEFAULT_LIMITS, Side, WriteOp, WriteResult
+from ..adapter import DEFAULT_LIMITS, Side, WriteOp, WriteResult
+from ..errors import AdapterError, TransientError
 from .batcher import Batcher
-from .errors import AdapterError, TransientError
 
 
 class Writer(Batcher[WriteOp, WriteResult]):

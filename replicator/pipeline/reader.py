@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .adapter import Row, Side, Value
+from ..adapter import Row, Side, Value
 from .batcher import Batcher
 
 Key = tuple[Value, ...]

@@ -19,12 +19,12 @@ from typing import Any, Protocol
 import anyio
 import msgspec
 
-from . import mapping, rules
-from .adapter import UNKNOWN_VERSION, Change, Row, Values, WriteOp, WriteResult
-from .config import TableMap
-from .context import Context
-from .errors import RuleViolation, TransientError
-from .model import Commit, ErrorEntry, Intent, Link, Parked
+from .. import mapping, rules
+from ..adapter import UNKNOWN_VERSION, Change, Row, Values, WriteOp, WriteResult
+from ..config import TableMap
+from ..context import Context
+from ..errors import RuleViolation, TransientError
+from ..model import Commit, ErrorEntry, Intent, Link, Parked
 
 WRITE_RETRIES = 5
 MAX_REBASES = 3  # rounds of merging in rows changed since the scan, then the live sync

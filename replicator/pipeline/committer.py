@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..errors import ReplicatorError, StoreError
+from ..model import Commit, Link
+from ..store import Store
 from .batcher import Batcher
-from .errors import ReplicatorError, StoreError
-from .model import Commit, Link
-from .store import Store
 
 
 class Committer(Batcher[Commit, Link | None]):

@@ -3,7 +3,9 @@
 ``InitialSync`` decides what to sync: new maps in prerequisite order, maps whose fields
 changed since their last sync, companies added to a map. Before the first scan each
 side's cursor is pinned to its feed's head, so changes made during the sync are
-replayed by the live sync afterwards. ``MapSync`` (map_sync.py) syncs one map.
+replayed by the live sync afterwards. ``MapSync`` (map_sync.py) syncs one map: it scans
+its sides a page at a time (scan.py), plans each page and writes and links it
+(writes.py). resync.py re-syncs a map whose table a side lost and re-created.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .config import TableMap
-from .context import Context
+from ..config import TableMap
+from ..context import Context
+from ..ordering import topological_order
 from .map_sync import MapSync
-from .ordering import topological_order
-from .sync_writes import Progress, SyncReport
+from .writes import Progress, SyncReport
 
 __all__ = ["InitialSync", "Progress", "SyncReport", "fields_fingerprint", "sync_order"]
 

@@ -39,13 +39,13 @@ from collections import deque
 import anyio
 import msgspec
 
-from . import failures, lookups
-from .adapter import Row
+from .. import failures, lookups
+from ..adapter import Row
+from ..config import TableMap
+from ..context import Context
+from ..errors import PermanentError, SchemaError, StoreError, TransientError
+from ..model import Commit, ErrorEntry, JournalEntry, Link, Outcome
 from .apply import Applier, Step
-from .config import TableMap
-from .context import Context
-from .errors import PermanentError, SchemaError, StoreError, TransientError
-from .model import Commit, ErrorEntry, JournalEntry, Link, Outcome
 
 
 class RecordActor(Applier):

@@ -48,14 +48,14 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import failures, lookups, mapping, rules
-from .adapter import Row, Values, WriteOp
-from .config import TableMap
-from .context import Context
-from .errors import ReplicatorError, RuleViolation, StoreError, TransientError
-from .model import ErrorEntry, Link, Parked
-from .sync_scan import Key, SyncReader, native_ids
-from .sync_writes import Job, Progress, Scanned, SyncReport, SyncWrites
+from .. import failures, lookups, mapping, rules
+from ..adapter import Row, Values, WriteOp
+from ..config import TableMap
+from ..context import Context
+from ..errors import ReplicatorError, RuleViolation, StoreError, TransientError
+from ..model import ErrorEntry, Link, Parked
+from .scan import Key, SyncReader, native_ids
+from .writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
 Pair = list[Scanned | None]
 """A key's rows, side 0's and side 1's."""

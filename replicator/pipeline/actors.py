@@ -23,10 +23,10 @@ from collections.abc import Callable
 import anyio
 from anyio.abc import TaskGroup
 
+from ..config import TableMap
+from ..context import Context
+from ..model import JournalEntry, Link
 from .actor import RecordActor
-from .config import TableMap
-from .context import Context
-from .model import JournalEntry, Link
 
 BATCH = 500
 """The most entries the router dispatches at once."""
