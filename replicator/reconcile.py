@@ -5,7 +5,7 @@ Some feeds lose changes (F&O data events are neither ordered nor guaranteed). A 
 one map and one side recovers what they lost:
 
 1. **Scan** the side's rows page by page, the way the initial sync reads them
-   (``sync_scan.scan_pages``: the side's own filter applies), through the engine's side
+   (``sync.scan.scan_pages``: the side's own filter applies), through the engine's side
    object, so rows read here are converted exactly as the pipeline's are (lookups by
    native id translated, ``native_lookups``; canonical values, ``mapping``).
 2. **Compare** each row with its link and shadow, read in batches (one store query per

@@ -5,7 +5,7 @@ one state-store transaction; only then is the side told it may forget them (``ac
 and are they dispatched. A crash can therefore never lose a change the side reported.
 
 A ``reset`` (the side lost a table) is noted before the cursor passes it, and the intake
-then re-syncs the map (resync.py) before it reads on.
+then re-syncs the map (sync/resync.py) before it reads on.
 """
 
 from __future__ import annotations
