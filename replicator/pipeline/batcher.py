@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectSendStream
 
 T = TypeVar("T")
@@ -29,6 +30,11 @@ async def put(stream: MemoryObjectSendStream[T], item: T) -> None:
         stream.send_nowait(item)
     except anyio.WouldBlock:
         await stream.send(item)
+    except anyio.BrokenResourceError:
+        # the receiver is gone: at a shutdown this sender is being cancelled too, and
+        # sees its cancellation here, not a failure to log (a crashed receiver re-raises)
+        await anyio.lowlevel.checkpoint()
+        raise
 
 
 class _Round(Generic[T, R]):
@@ -92,6 +98,10 @@ class Batcher(Generic[T, R]):
             self._close(round_)
         await round_.done.wait()
         if round_.error is not None:
+            if isinstance(round_.error, anyio.BrokenResourceError):
+                # the batcher stopped because its task group is cancelled, and so, most
+                # likely, is this waiter: it sees its cancellation, not an outage to log
+                await anyio.lowlevel.checkpoint()
             raise round_.error
         return round_.answers[index]
 

@@ -5,8 +5,14 @@ partner found by key, the row a conflict names); alone, each read is one call to
 side (a thread hop for SQLite, a request for a remote side). The reader, like the
 writer, turns whatever reads queued up meanwhile into one ``get`` per entity and one
 ``find`` per entity and key fields. A read is answered as the side was at the batch's
-call, which is no older than when it was asked. A call that fails answers each read of
-its group with that error (the actor retries or queues its record); the others go on.
+call, which is no older than when it was asked.
+
+A call that fails with a ``TransientError`` (the side is away, throttled) answers each
+read of its group with that error: every actor retries with backoff. Any other failure
+may be one record's fault (a row the side cannot return, a bug a value triggers), so the
+group is split in halves and each half asked again, until the failing reads stand alone:
+one bad record among hundreds costs about two calls per halving, and only its own read
+fails (the actor queues that record); the others go on.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..adapter import Row, Side, Value
+from ..errors import TransientError
 from .batcher import Batcher
 
 Key = tuple[Value, ...]
@@ -80,7 +87,8 @@ class Reader(Batcher[Read, Answer]):
     async def _call(
         self, entity: str, key_fields: tuple[str, ...], reads: list[Read]
     ) -> list[Answer]:
-        """One side call for a group of reads; each read's part of its answer."""
+        """One side call for a group of reads; each read's part of its answer (halved
+        and asked again on a failure that is not transient; see the module docstring)."""
         try:
             if not key_fields:
                 ids = sorted({nid for r in reads for nid in r.native_ids})
@@ -88,8 +96,14 @@ class Reader(Batcher[Read, Answer]):
                 return [{n: rows[n] for n in r.native_ids if n in rows} for r in reads]
             keys = list(dict.fromkeys(k for r in reads for k in r.keys))
             found = await self.side.find(entity, key_fields, keys)
-        except Exception as exc:  # every read of the group gets the call's failure
+        except TransientError as exc:  # every read of the group waits for the side
             return [exc] * len(reads)
+        except Exception as exc:
+            if len(reads) == 1:
+                return [exc]
+            half = len(reads) // 2
+            first = await self._call(entity, key_fields, reads[:half])
+            return first + await self._call(entity, key_fields, reads[half:])
         loose = {_loose(k): row for k, row in found.items()}
         return [
             {k: row for k in r.keys if (row := loose.get(_loose(k))) is not None} for r in reads
