@@ -144,6 +144,51 @@ async def test_reads_that_queue_up_meanwhile_are_one_side_call_per_entity() -> N
     assert isinstance(answers["bad"], TransientError)
 
 
+class PoisonSide(MemorySide):
+    """A memory side whose ``get`` raises ``KeyError`` whenever it is asked for ``bad``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.bad = ""
+        self.calls: list[list[str]] = []
+
+    async def get(self, entity: str, native_ids: Sequence[str]) -> dict[str, Row]:
+        self.calls.append(list(native_ids))
+        if self.bad in native_ids:
+            raise KeyError("ExtensionField")
+        return await super().get(entity, native_ids)
+
+
+async def test_one_bad_row_fails_only_its_own_read_and_the_batch_is_halved_to_find_it() -> None:
+    """A batched ``get`` that raises (not transiently) is asked again in halves: the read
+    of the bad row alone gets the error, its 15 neighbours their rows, in a few calls."""
+    side = PoisonSide("poison")
+    ids = [side.insert("items", {"code": f"I{i}"}) for i in range(16)]
+    side.bad = ids[5]
+    reader = Reader(side, 100)
+    answers: dict[str, Any] = {}
+
+    async def read(native_id: str) -> None:
+        try:
+            answers[native_id] = list(await reader.get("items", [native_id]))
+        except KeyError as exc:
+            answers[native_id] = exc
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for native_id in ids:
+                tg.start_soon(read, native_id)
+            await wait_all_tasks_blocked()  # all 16 queued before the reader runs
+            await tg.start(reader.run)
+            while len(answers) < len(ids):
+                await wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()
+    assert isinstance(answers.pop(side.bad), KeyError)
+    assert answers == {n: [n] for n in ids if n != side.bad}
+    assert len(side.calls[0]) == 16, "one call for the whole batch first"
+    assert len(side.calls) <= 1 + 2 * 4, "about two calls per halving, not one per row"
+
+
 class CountedSide(MemorySide):
     """A memory side that counts the rows its ``get`` was asked for."""
 
