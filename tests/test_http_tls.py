@@ -14,6 +14,7 @@ from emulators._tls import make_tls
 from http_endpoint import MAPS, TOKEN, TOKEN_ENV, served, sides
 from replicator.engine import Replicator
 from replicator.http.client import RemoteOperations, operations_for
+from replicator.http.server import client_gone
 
 pytestmark = pytest.mark.anyio
 
@@ -65,3 +66,19 @@ async def test_the_cli_uses_the_store_when_the_endpoint_is_gone(rep: Replicator)
 def trust(rep: Replicator) -> ssl.SSLContext:
     """A client context trusting the throw-away CA of the ``rep`` fixture."""
     return ssl.create_default_context(cafile=rep.config.base_dir / "tls" / "ca.pem")
+
+
+def test_a_client_that_left_its_tls_session_open_is_not_reported_as_an_error() -> None:
+    """asyncio reports a TLS shutdown that timed out on a connection whose client went away
+    (the CLI exited): that is the connection's end, not a traceback for the operator; an
+    exception of another kind, or outside a connection, is still reported."""
+    left = {
+        "message": "Unhandled exception in client_connected_cb",
+        "exception": TimeoutError("SSL shutdown timed out"),
+        "transport": object(),
+    }
+    assert client_gone(left, stopping=False)
+    assert not client_gone({**left, "exception": ValueError("a bug")}, stopping=False)
+    elsewhere = {"message": "Task exception was never retrieved", "exception": TimeoutError()}
+    assert not client_gone(elsewhere, stopping=False)
+    assert client_gone(elsewhere, stopping=True), "while stopping, every cut-off is the end"
