@@ -590,9 +590,19 @@ class Pair:
 
     def after(self, side: int, token: str, merged: Values) -> Link:
         """The link if ``side`` is written ``merged`` with ``token``: its version there
-        unknown, its key as before the step (the replay settles a renamed key)."""
+        unknown, its key as before the step (the replay settles a renamed key).
+
+        A link's version of a side says that row holds the shadow: a change of that
+        version is taken as applied (``known_version``) and its values as current
+        (``fresh``). So the other side keeps the version it was read at only if its row
+        holds the shadow this write leaves; one still to be written in this step (a
+        one-way field edited there and to be set back, a conflict it lost) gets an unknown
+        version too. Else a crash before that write leaves recovery a link under which
+        the replay of the very change that called for it is dropped, and the edit stays.
+        """
         link = self.link
-        shadow = rules.shadow_after_write(link.shadow, merged, self.vals[1 - side])
+        other = 1 - side
+        shadow = rules.shadow_after_write(link.shadow, merged, self.vals[other])
         after = Link(
             link.id,
             link.map,
@@ -603,6 +613,8 @@ class Pair:
             list(link.tokens),
         )
         after.versions[side], after.tokens[side] = UNKNOWN_VERSION, token
+        if rules.diff(shadow, self.vals[other]):
+            after.versions[other] = UNKNOWN_VERSION
         return after
 
     def settle(self, merged: Values) -> None:
