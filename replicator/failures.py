@@ -48,5 +48,15 @@ def error_entry(entry: JournalEntry, kind: str, reason: str) -> ErrorEntry:
     now = time.time()
     change = entry.change
     return ErrorEntry(
-        0, entry.map, entry.side, change.native_id, "", kind, reason, 1, now, now, change
+        id=0,
+        map=entry.map,
+        side=entry.side,
+        native_id=change.native_id,
+        key="",
+        kind=kind,
+        reason=reason,
+        attempts=1,
+        first_seen=now,
+        last_seen=now,
+        change=change,
     )

@@ -13,7 +13,7 @@ Outcome = Literal[
 ]
 
 
-class JournalEntry(msgspec.Struct):
+class JournalEntry(msgspec.Struct, kw_only=True):
     """A change as journaled: which side and map it belongs to, and its journal id."""
 
     id: int
@@ -23,7 +23,7 @@ class JournalEntry(msgspec.Struct):
     received_at: float
 
 
-class Link(msgspec.Struct):
+class Link(msgspec.Struct, kw_only=True):
     """That row ``ids[0]`` on side 0 is row ``ids[1]`` on side 1, with their agreed shadow."""
 
     id: int
@@ -37,10 +37,18 @@ class Link(msgspec.Struct):
     @classmethod
     def new(cls, link_id: int, map_name: str, key: str) -> Link:
         """A link not yet written anywhere."""
-        return cls(link_id, map_name, key, [None, None], [None, None], {}, [None, None])
+        return cls(
+            id=link_id,
+            map=map_name,
+            key=key,
+            ids=[None, None],
+            versions=[None, None],
+            shadow={},
+            tokens=[None, None],
+        )
 
 
-class ErrorEntry(msgspec.Struct):
+class ErrorEntry(msgspec.Struct, kw_only=True):
     """A record in the error queue."""
 
     id: int
@@ -56,7 +64,7 @@ class ErrorEntry(msgspec.Struct):
     change: Change | None = None
 
 
-class Parked(msgspec.Struct):
+class Parked(msgspec.Struct, kw_only=True):
     """A record waiting for the record of ``ref_map`` with ``ref_key`` to be linked."""
 
     map: str
@@ -69,7 +77,7 @@ class Parked(msgspec.Struct):
     since: float
 
 
-class Intent(msgspec.Struct):
+class Intent(msgspec.Struct, kw_only=True):
     """A write about to be made: committed before it, so a crash cannot orphan it.
 
     ``link`` is the link as it stands if the write (token ``token``, on ``side``) is
@@ -90,7 +98,7 @@ class Intent(msgspec.Struct):
     written: Values | None = None
 
 
-class Commit(msgspec.Struct):
+class Commit(msgspec.Struct, kw_only=True):
     """What one actor step makes durable, in one state-store transaction.
 
     ``intents`` are committed before a write; ``clear_intents`` (a link id) forgets every

@@ -120,7 +120,16 @@ class Parking:
             for p in await self.store.expired_parked(m.name, now - timeout):
                 reason = f"{p.reason} for more than {timeout:g} s"
                 error = ErrorEntry(
-                    0, p.map, p.side, p.native_id, p.key, "parked", reason, 1, p.since, now
+                    id=0,
+                    map=p.map,
+                    side=p.side,
+                    native_id=p.native_id,
+                    key=p.key,
+                    kind="parked",
+                    reason=reason,
+                    attempts=1,
+                    first_seen=p.since,
+                    last_seen=now,
                 )
                 commits.append(Commit(resolve=(p.map, p.side, p.native_id), error=error))
                 self.log.error(

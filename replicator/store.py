@@ -73,6 +73,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+PARKED_COLUMNS = Parked.__struct_fields__
+"""The parked table's columns: a ``Parked``'s fields, named alike."""
 _enc = msgspec.msgpack.Encoder()
 _change = msgspec.msgpack.Decoder(Change)
 _values = msgspec.msgpack.Decoder(dict[str, Any])
@@ -167,7 +169,9 @@ def _insert_journal_in(
         ).fetchall()
         # ids are handed out in VALUES order; RETURNING's own order is unspecified
         for (map_name, change), (entry_id,) in zip(chunk, sorted(ids), strict=True):
-            out.append(JournalEntry(entry_id, side, map_name, change, now))
+            out.append(
+                JournalEntry(id=entry_id, side=side, map=map_name, change=change, received_at=now)
+            )
     return out
 
 
@@ -215,7 +219,15 @@ def _by_native_sql(side: int, count: int, columns: str = _LINK_COLS) -> str:
 
 
 def _link_of(r: Any) -> Link:
-    return Link(r[0], r[1], r[2], [r[3], r[4]], [r[5], r[6]], _values.decode(r[9]), [r[7], r[8]])
+    return Link(
+        id=r[0],
+        map=r[1],
+        key=r[2],
+        ids=[r[3], r[4]],
+        versions=[r[5], r[6]],
+        shadow=_values.decode(r[9]),
+        tokens=[r[7], r[8]],
+    )
 
 
 def _error_row(e: ErrorEntry) -> tuple[Any, ...]:
@@ -384,7 +396,12 @@ class Store:
             "WHERE map = ? AND id > ? ORDER BY id LIMIT ?",
             (map_name, after, limit),
         )
-        return [JournalEntry(r[0], r[1], r[2], _change.decode(r[3]), r[4]) for r in rows]
+        return [
+            JournalEntry(
+                id=r[0], side=r[1], map=r[2], change=_change.decode(r[3]), received_at=r[4]
+            )
+            for r in rows
+        ]
 
     async def replay_journal(
         self, side: int, items: Sequence[tuple[str, Change]]
@@ -539,7 +556,11 @@ class Store:
         )
         return [
             Intent(
-                r[0], r[1], _link.decode(r[2]), r[3], None if r[4] is None else _values.decode(r[4])
+                token=r[0],
+                side=r[1],
+                link=_link.decode(r[2]),
+                created_at=r[3],
+                written=None if r[4] is None else _values.decode(r[4]),
             )
             for r in rows
         ]
@@ -588,9 +609,10 @@ class Store:
     async def expired_parked(self, map_name: str, before: float) -> list[Parked]:
         """Parked records of a map waiting since before ``before``."""
         rows = await self._all(
-            "SELECT * FROM parked WHERE map = ? AND since < ?", (map_name, before)
+            f"SELECT {', '.join(PARKED_COLUMNS)} FROM parked WHERE map = ? AND since < ?",
+            (map_name, before),
         )
-        return [Parked(*r) for r in rows]
+        return [Parked(**dict(zip(PARKED_COLUMNS, r, strict=True))) for r in rows]
 
     # -- the error queue --------------------------------------------------------------
 
@@ -604,17 +626,17 @@ class Store:
         )
         return [
             ErrorEntry(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                r[8],
-                r[9],
-                None if r[10] is None else _change.decode(r[10]),
+                id=r[0],
+                map=r[1],
+                side=r[2],
+                native_id=r[3],
+                key=r[4],
+                kind=r[5],
+                reason=r[6],
+                attempts=r[7],
+                first_seen=r[8],
+                last_seen=r[9],
+                change=None if r[10] is None else _change.decode(r[10]),
             )
             for r in rows
         ]

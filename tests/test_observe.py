@@ -42,7 +42,13 @@ def event(change_id: int, map_name: str = "customers", outcome: str = "applied")
 
 
 def entry(change_id: int) -> JournalEntry:
-    return JournalEntry(change_id, 0, "customers", Change("CustomersV3", "n1", "upsert"), 10.0)
+    return JournalEntry(
+        id=change_id,
+        side=0,
+        map="customers",
+        change=Change("CustomersV3", "n1", "upsert"),
+        received_at=10.0,
+    )
 
 
 def test_activity_keeps_the_last_events_newest_first() -> None:

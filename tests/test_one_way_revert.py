@@ -95,7 +95,15 @@ async def test_a_crash_between_the_writes_of_a_revert_step_still_reverts(
 def read_pair(crm_values: dict[str, object]) -> Pair:
     """A crm-sourced pair of a linked product, crm's row read at version 110."""
     shadow = {"name": "bolt", "price": 10.0}
-    link = Link(1, "products", "k", ["1", "c1"], ["40", "100"], shadow, [None, None])
+    link = Link(
+        id=1,
+        map="products",
+        key="k",
+        ids=["1", "c1"],
+        versions=["40", "100"],
+        shadow=shadow,
+        tokens=[None, None],
+    )
     return Pair(link, 1, {1: (Row("c1", "110", {}), crm_values)})
 
 

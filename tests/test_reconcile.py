@@ -263,7 +263,15 @@ def test_needs_replay_compares_link_version_and_shadow(tmp_path: Path) -> None:
         "Latitude": None,
         "LanguageId": "en-us",
     }
-    link = Link(1, "customers", '["usmf","A"]', ["1", "9"], ["5", "7"], shadow, [None, None])
+    link = Link(
+        id=1,
+        map="customers",
+        key='["usmf","A"]',
+        ids=["1", "9"],
+        versions=["5", "7"],
+        shadow=shadow,
+        tokens=[None, None],
+    )
     crm = {"company": "usmf", "accountnumber": "A", "name": "Alpha"}
     row = Row("9", "7", {**crm, "address1_stateorprovince": "ID"})
     assert not needs_replay(m, 1, row, link)

@@ -478,7 +478,15 @@ async def test_an_intent_a_previous_release_left_is_kept_and_new_ones_say_what_t
     reads back with ``written`` unknown (recovery then judges by the shadow, as before);
     an intent committed now keeps the fields its update changes."""
     path = tmp_path / "state.db"
-    link = Link(7, "customers", '["C1"]', ["1", "g"], ["v", "*"], {"Name": "a"}, [None, "t1"])
+    link = Link(
+        id=7,
+        map="customers",
+        key='["C1"]',
+        ids=["1", "g"],
+        versions=["v", "*"],
+        shadow={"Name": "a"},
+        tokens=[None, "t1"],
+    )
     async with aiosqlite.connect(path) as db:
         for i, script in enumerate(MIGRATIONS[:3]):
             await db.executescript(f"{script}; PRAGMA user_version = {i + 1};")
@@ -489,10 +497,18 @@ async def test_an_intent_a_previous_release_left_is_kept_and_new_ones_say_what_t
         await db.commit()
     store = await Store.open(path)
     try:
-        await store.commit([Commit(intents=[Intent("t2", 1, link, 2.0, {"Name": "a"})])])
+        await store.commit(
+            [
+                Commit(
+                    intents=[
+                        Intent(token="t2", side=1, link=link, created_at=2.0, written={"Name": "a"})
+                    ]
+                )
+            ]
+        )
         assert await store.intents() == [
-            Intent("t1", 1, link, 1.0),
-            Intent("t2", 1, link, 2.0, {"Name": "a"}),
+            Intent(token="t1", side=1, link=link, created_at=1.0),
+            Intent(token="t2", side=1, link=link, created_at=2.0, written={"Name": "a"}),
         ]
     finally:
         await store.close()
@@ -506,9 +522,30 @@ async def test_recovery_does_not_take_a_row_another_link_holds(tmp_path: Path) -
     store = await Store.open(config.state_path)
     try:
         ctx = Context(config, store, [MemorySide("fno"), MemorySide("crm")])
-        other = Link(1, "customers", '["C0"]', ["f0", "c0"], ["1", "1"], {}, [None, None])
-        lost = Link(2, "customers", '["C1"]', ["f1", None], ["1", ""], {}, [None, "t2"])
-        await store.commit([Commit(link=other), Commit(intents=[Intent("t2", 1, lost, 0.0)])])
+        other = Link(
+            id=1,
+            map="customers",
+            key='["C0"]',
+            ids=["f0", "c0"],
+            versions=["1", "1"],
+            shadow={},
+            tokens=[None, None],
+        )
+        lost = Link(
+            id=2,
+            map="customers",
+            key='["C1"]',
+            ids=["f1", None],
+            versions=["1", ""],
+            shadow={},
+            tokens=[None, "t2"],
+        )
+        await store.commit(
+            [
+                Commit(link=other),
+                Commit(intents=[Intent(token="t2", side=1, link=lost, created_at=0.0)]),
+            ]
+        )
         echo = Change("accounts", "c0", "upsert", "t2", {"accountnumber": "C1"})
         await store.append_journal(1, [("customers", echo)], None)
         await recover(ctx)
@@ -525,8 +562,18 @@ async def test_an_intent_of_a_map_no_longer_configured_is_forgotten(tmp_path: Pa
     store = await Store.open(config.state_path)
     try:
         ctx = Context(config, store, [MemorySide("fno"), MemorySide("crm")])
-        lost = Link(2, "vendors", '["V1"]', ["f1", None], ["1", ""], {}, [None, "t2"])
-        await store.commit([Commit(intents=[Intent("t2", 1, lost, 0.0)])])
+        lost = Link(
+            id=2,
+            map="vendors",
+            key='["V1"]',
+            ids=["f1", None],
+            versions=["1", ""],
+            shadow={},
+            tokens=[None, "t2"],
+        )
+        await store.commit(
+            [Commit(intents=[Intent(token="t2", side=1, link=lost, created_at=0.0)])]
+        )
         echo = Change("accounts", "c1", "upsert", "t2", {"accountnumber": "V1"})
         await store.append_journal(1, [("vendors", echo)], None)
         await recover(ctx)
@@ -541,9 +588,30 @@ async def test_new_link_ids_do_not_reuse_those_of_intents_left(tmp_path: Path) -
     out of reach of new records until recovery settles it."""
     store = await Store.open(tmp_path / "state.db")
     try:
-        linked = Link(3, "customers", '["C0"]', ["f0", "c0"], ["1", "1"], {}, [None, None])
-        lost = Link(7, "customers", '["C1"]', ["f1", None], ["1", ""], {}, [None, "t7"])
-        await store.commit([Commit(link=linked), Commit(intents=[Intent("t7", 1, lost, 0.0)])])
+        linked = Link(
+            id=3,
+            map="customers",
+            key='["C0"]',
+            ids=["f0", "c0"],
+            versions=["1", "1"],
+            shadow={},
+            tokens=[None, None],
+        )
+        lost = Link(
+            id=7,
+            map="customers",
+            key='["C1"]',
+            ids=["f1", None],
+            versions=["1", ""],
+            shadow={},
+            tokens=[None, "t7"],
+        )
+        await store.commit(
+            [
+                Commit(link=linked),
+                Commit(intents=[Intent(token="t7", side=1, link=lost, created_at=0.0)]),
+            ]
+        )
         assert await store.next_link_id() == 8
     finally:
         await store.close()

@@ -136,9 +136,33 @@ async def test_a_commit_linking_a_row_another_link_holds_is_not_made(tmp_path: P
     link, and keeps it (before, INSERT OR REPLACE silently deleted it)."""
     store = await Store.open(tmp_path / "state.db")
     try:
-        x = Link(1, "customers", '["X"]', ["7", "a"], ["1", "1"], {}, [None, None])
-        y = Link(2, "customers", '["Y"]', ["7", "b"], ["2", "2"], {}, [None, None])
-        z = Link(3, "customers", '["Z"]', ["8", "c"], ["3", "3"], {}, [None, None])
+        x = Link(
+            id=1,
+            map="customers",
+            key='["X"]',
+            ids=["7", "a"],
+            versions=["1", "1"],
+            shadow={},
+            tokens=[None, None],
+        )
+        y = Link(
+            id=2,
+            map="customers",
+            key='["Y"]',
+            ids=["7", "b"],
+            versions=["2", "2"],
+            shadow={},
+            tokens=[None, None],
+        )
+        z = Link(
+            id=3,
+            map="customers",
+            key='["Z"]',
+            ids=["8", "c"],
+            versions=["3", "3"],
+            shadow={},
+            tokens=[None, None],
+        )
         assert await store.commit([Commit(link=x)]) == [None]
         answers = await store.commit([Commit(link=y, acks=[5]), Commit(link=z)])
         assert [a and a.key for a in answers] == ['["X"]', None]

@@ -122,7 +122,13 @@ def _links(n: int) -> list[Commit]:
         Commit(
             acks=[i],
             link=Link(
-                i + 1, "customers", f"k{i}", [f"a{i}", f"b{i}"], [None, None], {}, [None, None]
+                id=i + 1,
+                map="customers",
+                key=f"k{i}",
+                ids=[f"a{i}", f"b{i}"],
+                versions=[None, None],
+                shadow={},
+                tokens=[None, None],
             ),
         )
         for i in range(n)

@@ -221,17 +221,17 @@ class RecordActor(Applier):
             )
             entry = msgspec.structs.replace(entry, change=change)
         error = ErrorEntry(
-            0,
-            self.map.name,
-            entry.side,
-            entry.change.native_id,
-            self.key or self.entry_key(entry) or "",
-            step.kind or "error",
-            step.reason,
-            1,
-            now,
-            now,
-            entry.change,
+            id=0,
+            map=self.map.name,
+            side=entry.side,
+            native_id=entry.change.native_id,
+            key=self.key or self.entry_key(entry) or "",
+            kind=step.kind or "error",
+            reason=step.reason,
+            attempts=1,
+            first_seen=now,
+            last_seen=now,
+            change=entry.change,
         )
         return Commit(
             acks=[entry.id],

@@ -182,14 +182,14 @@ class Applier:
         key = self.key or self.entry_key(entry) or ""
         reason = f"{what} {ref.describe()}"
         return Parked(
-            self.map.name,
-            entry.side,
-            entry.change.native_id,
-            key,
-            ref.map,
-            ref.encoded,
-            reason,
-            time.time(),
+            map=self.map.name,
+            side=entry.side,
+            native_id=entry.change.native_id,
+            key=key,
+            ref_map=ref.map,
+            ref_key=ref.encoded,
+            reason=reason,
+            since=time.time(),
         )
 
     async def current(self, s: int, entry: JournalEntry) -> Row | None:
@@ -370,13 +370,13 @@ class Applier:
             record_key=link.key,
         )
         after = Link(
-            self.link_id,
-            self.map.name,
-            link.key,
-            list(link.ids),
-            [None, None],
-            dict(values),
-            [None, None],
+            id=self.link_id,
+            map=self.map.name,
+            key=link.key,
+            ids=list(link.ids),
+            versions=[None, None],
+            shadow=dict(values),
+            tokens=[None, None],
         )
         after.versions[s], after.versions[t], after.tokens[t] = row.version, UNKNOWN_VERSION, token
         await self.intend(t, token, after)
@@ -415,7 +415,7 @@ class Applier:
         self.intended = True
         self.tokens.append(token)
         self.ctx.writing[token] = (self.link_id, self.map.name)
-        intent = Intent(token, side, after, time.time(), written)
+        intent = Intent(token=token, side=side, link=after, created_at=time.time(), written=written)
         await self.ctx.committer.submit(Commit(intents=[intent]))
 
     async def write(self, side: int, op: WriteOp) -> WriteResult:
@@ -604,13 +604,13 @@ class Pair:
         other = 1 - side
         shadow = rules.shadow_after_write(link.shadow, merged, self.vals[other])
         after = Link(
-            link.id,
-            link.map,
-            link.key,
-            list(link.ids),
-            list(self.versions),
-            shadow,
-            list(link.tokens),
+            id=link.id,
+            map=link.map,
+            key=link.key,
+            ids=list(link.ids),
+            versions=list(self.versions),
+            shadow=shadow,
+            tokens=list(link.tokens),
         )
         after.versions[side], after.tokens[side] = UNKNOWN_VERSION, token
         if rules.diff(shadow, self.vals[other]):

@@ -357,14 +357,14 @@ class MapSync(SyncWrites):
             what = "patch of" if own else "waiting for"
             self.parks.append(
                 Parked(
-                    self.map.name,
-                    side,
-                    scanned.row.native_id,
-                    mapping.encode_key(job.key),
-                    ref.map,
-                    ref.encoded,
-                    f"{what} {ref.describe()}",
-                    time.time(),
+                    map=self.map.name,
+                    side=side,
+                    native_id=scanned.row.native_id,
+                    key=mapping.encode_key(job.key),
+                    ref_map=ref.map,
+                    ref_key=ref.encoded,
+                    reason=f"{what} {ref.describe()}",
+                    since=time.time(),
                 )
             )
             if not own:

@@ -118,7 +118,17 @@ class SyncWrites:
         change = Change(self.map.entities[side], row.native_id, "upsert", values=row.values)
         self.errors.append(
             ErrorEntry(
-                0, self.map.name, side, row.native_id, key, kind, reason, 1, now, now, change
+                id=0,
+                map=self.map.name,
+                side=side,
+                native_id=row.native_id,
+                key=key,
+                kind=kind,
+                reason=reason,
+                attempts=1,
+                first_seen=now,
+                last_seen=now,
+                change=change,
             )
         )
 
@@ -200,17 +210,17 @@ class SyncWrites:
         change = Change(self.map.entities[side], native_id, "upsert")
         self.errors.append(
             ErrorEntry(
-                0,
-                self.map.name,
-                side,
-                native_id,
-                link.key,
-                "duplicate",
-                reason,
-                1,
-                now,
-                now,
-                change,
+                id=0,
+                map=self.map.name,
+                side=side,
+                native_id=native_id,
+                key=link.key,
+                kind="duplicate",
+                reason=reason,
+                attempts=1,
+                first_seen=now,
+                last_seen=now,
+                change=change,
             )
         )
 
@@ -297,7 +307,15 @@ class SyncWrites:
             op = job.ops[side]
             assert op is not None
             written = job.written(side) if op.op == "update" else None
-            intents.append(Intent(op.token, side, self.after(job, side, op), now, written))
+            intents.append(
+                Intent(
+                    token=op.token,
+                    side=side,
+                    link=self.after(job, side, op),
+                    created_at=now,
+                    written=written,
+                )
+            )
             job.intended = True
         await self.ctx.committer.handle([Commit(intents=intents)])
 
@@ -322,7 +340,15 @@ class SyncWrites:
         base = job.link.shadow if job.link else {}
         shadow = rules.shadow_after_write(base, job.merged, job.held(other))
         key = mapping.encode_key(job.key)
-        return Link(job.link_id, self.map.name, key, ids, versions, shadow, tokens)
+        return Link(
+            id=job.link_id,
+            map=self.map.name,
+            key=key,
+            ids=ids,
+            versions=versions,
+            shadow=shadow,
+            tokens=tokens,
+        )
 
     async def write(self, side: int, jobs: list[Job]) -> None:
         pending = jobs
@@ -404,7 +430,13 @@ class SyncWrites:
         report: SyncReport,
     ) -> Commit:
         link = Link(
-            job.link_id, self.map.name, mapping.encode_key(job.key), ids, versions, shadow, tokens
+            id=job.link_id,
+            map=self.map.name,
+            key=mapping.encode_key(job.key),
+            ids=ids,
+            versions=versions,
+            shadow=shadow,
+            tokens=tokens,
         )
         report.linked += 1
         return Commit(link=link, resolve=None)
