@@ -324,7 +324,9 @@ class SyncWrites:
 
         Its shadow holds only what both sides then hold: a field the other side is still
         to receive keeps its old shadow value (or none), so that a crash before that write
-        leaves a link the live sync can trust, and a rerun decides that field again.
+        leaves a link the live sync can trust, and a rerun decides that field again. For
+        the same reason the other side's version is unknown while its row does not hold
+        that shadow (as ``Pair.after`` in the live pipeline).
         """
         other = 1 - side
         ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
@@ -339,6 +341,8 @@ class SyncWrites:
         versions[side], tokens[side] = UNKNOWN_VERSION, op.token
         base = job.link.shadow if job.link else {}
         shadow = rules.shadow_after_write(base, job.merged, job.held(other))
+        if versions[other] is not None and rules.diff(shadow, job.held(other)):
+            versions[other] = UNKNOWN_VERSION  # its row does not hold the shadow yet
         key = mapping.encode_key(job.key)
         return Link(
             id=job.link_id,
