@@ -9,8 +9,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from replicator.adapter import Change
+from replicator.adapter import Change, Values
 from replicator.engine import Replicator
+from replicator.model import Link
 
 
 @pytest.fixture
@@ -103,3 +104,26 @@ async def routed(rep: Replicator, feed: list[Change], map_name: str, side: int) 
         return False
     pending = await rep.ctx.store.journal_after(map_name, 0, 100)
     return all(e.id in rep.ctx.inflight_ids for e in pending if e.side == side)
+
+
+def customer_link(
+    link_id: int,
+    key: str,
+    ids: list[str | None],
+    versions: list[str | None],
+    *,
+    tokens: list[str | None] | None = None,
+    shadow: Values | None = None,
+    map_name: str = "customers",
+) -> Link:
+    """A link as a test stores it by hand: of ``map_name``, no tokens, an empty shadow
+    unless given."""
+    return Link(
+        id=link_id,
+        map=map_name,
+        key=key,
+        ids=ids,
+        versions=versions,
+        shadow=shadow or {},
+        tokens=tokens or [None, None],
+    )

@@ -16,10 +16,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.memory import MemorySide
-from conftest import COMPANY_CUSTOMERS_MAP, until, write_config
+from conftest import COMPANY_CUSTOMERS_MAP, customer_link, until, write_config
 from replicator.adapter import ChangeBatch, Values
 from replicator.engine import Replicator
-from replicator.model import Commit, Link
+from replicator.model import Commit
 from replicator.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -136,33 +136,9 @@ async def test_a_commit_linking_a_row_another_link_holds_is_not_made(tmp_path: P
     link, and keeps it (before, INSERT OR REPLACE silently deleted it)."""
     store = await Store.open(tmp_path / "state.db")
     try:
-        x = Link(
-            id=1,
-            map="customers",
-            key='["X"]',
-            ids=["7", "a"],
-            versions=["1", "1"],
-            shadow={},
-            tokens=[None, None],
-        )
-        y = Link(
-            id=2,
-            map="customers",
-            key='["Y"]',
-            ids=["7", "b"],
-            versions=["2", "2"],
-            shadow={},
-            tokens=[None, None],
-        )
-        z = Link(
-            id=3,
-            map="customers",
-            key='["Z"]',
-            ids=["8", "c"],
-            versions=["3", "3"],
-            shadow={},
-            tokens=[None, None],
-        )
+        x = customer_link(1, '["X"]', ["7", "a"], ["1", "1"])
+        y = customer_link(2, '["Y"]', ["7", "b"], ["2", "2"])
+        z = customer_link(3, '["Z"]', ["8", "c"], ["3", "3"])
         assert await store.commit([Commit(link=x)]) == [None]
         answers = await store.commit([Commit(link=y, acks=[5]), Commit(link=z)])
         assert [a and a.key for a in answers] == ['["X"]', None]
