@@ -66,11 +66,9 @@ async def test_an_update_of_a_linked_row_is_applied_without_reading_the_row_agai
 
 def applier(link: Link, ordered: bool) -> Applier:
     """An applier holding ``link``, its side 0 with or without ordered versions."""
-    step = Applier()
-    step.link = link
     side: Any = SimpleNamespace(versions_ordered=ordered)
-    step.ctx = SimpleNamespace(sides=[side, SimpleNamespace()])  # type: ignore[assignment]
-    return step
+    ctx: Any = SimpleNamespace(sides=[side, SimpleNamespace()])
+    return Applier(ctx, None, 1, link)  # type: ignore[arg-type]  # fresh() needs no map
 
 
 def linked(version: str | None) -> Link:

@@ -39,8 +39,7 @@ from collections import deque
 import anyio
 import msgspec
 
-from .. import failures, lookups
-from ..adapter import Row
+from .. import failures
 from ..config import TableMap
 from ..context import Context
 from ..errors import PermanentError, SchemaError, StoreError, TransientError
@@ -48,8 +47,12 @@ from ..model import Commit, ErrorEntry, JournalEntry, Link, Outcome
 from .apply import Applier, Step
 
 
-class RecordActor(Applier):
-    """Handles the changes of one record. ``run`` drains the mailbox, then returns."""
+class RecordActor:
+    """Handles the changes of one record. ``run`` drains the mailbox, then returns.
+
+    ``record`` (apply.py) is the record's link and the steps that apply a change to it;
+    the actor is their lifecycle: one change at a time, retries, commits and the log.
+    """
 
     def __init__(
         self,
@@ -63,9 +66,7 @@ class RecordActor(Applier):
         self.map = m
         self.link_id = link_id
         self.mailbox = mailbox
-        self.link = link
-        self.deleted_key: str | None = None
-        self.tokens = []
+        self.record = Applier(ctx, m, link_id, link)
 
     async def run(self) -> None:
         """Handle changes until the mailbox is empty (the router passed the stored link)."""
@@ -74,23 +75,24 @@ class RecordActor(Applier):
 
     async def handle(self, entry: JournalEntry) -> None:
         """Handle one change, retrying transient failures, and commit its outcome."""
-        self.change_id = entry.id
         attempt = 0
         while True:
             decided = await self.decide(entry)
             if decided is None:
                 return
             outcome, reason, commit = decided
-            if self.intended:  # the step's outcome is committed with it: its intents are done
+            if (
+                self.record.intended
+            ):  # the step's outcome is committed with it: its intents are done
                 commit.clear_intents = self.link_id
             holder = await self.ctx.committer.submit(commit)
             if holder is None:
                 break
             attempt += 1  # not made: another record holds a row this step linked
             await self.backoff(entry, attempt, self.taken(commit, holder))
-        self.intended = False
+        self.record.intended = False
         if commit.park is not None:
-            await self.ctx.parking.recheck(self.waiting_for[0])
+            await self.ctx.parking.recheck(self.record.waiting_for[0])
         self.ctx.inflight_ids.discard(entry.id)
         self.ctx.activity.done()
         self.report(entry, outcome, reason)
@@ -100,8 +102,7 @@ class RecordActor(Applier):
         (None if it was handed back to the router)."""
         attempt = 0
         while True:
-            self.waiting_for: list[lookups.Reference] = []
-            self.read: Row | None = None  # the changed row, as ``current`` found it
+            self.record.begin(entry)
             try:
                 return await self.attempt(entry)
             except TransientError as exc:
@@ -115,7 +116,7 @@ class RecordActor(Applier):
         for the engine); any other exception fails only this record (failures.py).
         """
         try:
-            outcome = await self.process(entry)
+            outcome = await self.record.process(entry)
             return outcome, "", self.success(entry)
         except Step as step:
             if step.outcome == "requeued":
@@ -136,13 +137,13 @@ class RecordActor(Applier):
     async def unexpected(self, entry: JournalEntry, exc: Exception) -> tuple[Outcome, str, Commit]:
         """Queue the record whose handling raised ``exc``, with the link as last committed
         (the step may have changed it half-way)."""
-        self.link = await self.ctx.store.link(self.link_id)
+        self.record.link = await self.ctx.store.link(self.link_id)
         reason = failures.record_failed(
             self.ctx.log,
             exc,
             map_name=self.map.name,
-            key=self.key or self.deleted_key or self.entry_key(entry),
-            side=self.side_name(entry.side),
+            key=self.record.key or self.record.deleted_key or self.record.entry_key(entry),
+            side=self.record.side_name(entry.side),
             change_id=entry.id,
         )
         return "error", reason, self.failure(entry, Step("error", reason, failures.KIND))
@@ -156,36 +157,36 @@ class RecordActor(Applier):
             "native_id_taken",
             map=self.map.name,
             key=link.key,
-            side=self.side_name(side),
-            change_id=self.change_id,
+            side=self.record.side_name(side),
+            change_id=self.record.change_id,
             native_id=link.ids[side],
             linked_to=holder.key,
         )
         return TransientError(
-            f"row {link.ids[side]} on side {self.side_name(side)!r} is still linked to record"
-            f" {holder.key}: waiting for that record's delete"
+            f"row {link.ids[side]} on side {self.record.side_name(side)!r} is still linked to"
+            f" record {holder.key}: waiting for that record's delete"
         )
 
     async def backoff(self, entry: JournalEntry, attempt: int, exc: TransientError) -> None:
         delay = self.ctx.config.engine.backoff().delay(attempt, exc.retry_after)
-        key = self.key or self.entry_key(entry)
-        self.ctx.observers.retrying(entry, self.side_name(entry.side), key, str(exc))
+        key = self.record.key or self.record.entry_key(entry)
+        self.ctx.observers.retrying(entry, self.record.side_name(entry.side), key, str(exc))
         self.ctx.log.warning(
             "retrying",
             map=self.map.name,
-            side=self.side_name(entry.side),
+            side=self.record.side_name(entry.side),
             change_id=entry.id,
             key=key,
             attempt=attempt,
             delay_s=round(delay, 3),
             reason=str(exc),
         )
-        self.link = await self.ctx.store.link(self.link_id)
+        self.record.link = await self.ctx.store.link(self.link_id)
         await anyio.sleep(delay)
 
     def report(self, entry: JournalEntry, outcome: Outcome, reason: str) -> None:
-        key = self.key or self.deleted_key or self.entry_key(entry)
-        self.ctx.observers.decided(entry, self.side_name(entry.side), key, outcome, reason)
+        key = self.record.key or self.record.deleted_key or self.record.entry_key(entry)
+        self.ctx.observers.decided(entry, self.record.side_name(entry.side), key, outcome, reason)
         level = "debug" if outcome in ("echo", "noop", "filtered") else "info"
         if outcome in ("rejected", "error"):
             level = "error"
@@ -193,7 +194,7 @@ class RecordActor(Applier):
             "change",
             map=self.map.name,
             key=key,
-            side=self.side_name(entry.side),
+            side=self.record.side_name(entry.side),
             change_id=entry.id,
             native_id=entry.change.native_id,
             op=entry.change.op,
@@ -203,21 +204,21 @@ class RecordActor(Applier):
         )
 
     def success(self, entry: JournalEntry) -> Commit:
-        link = self.link
+        link = self.record.link
         dropped = link is None
         return Commit(
             acks=[entry.id],
             link=link,
             drop_link=self.link_id if dropped else None,
             resolve=(self.map.name, entry.side, entry.change.native_id),
-            park=self.parked(entry),
+            park=self.record.parked(entry),
         )
 
     def failure(self, entry: JournalEntry, step: Step) -> Commit:
         now = time.time()
-        if entry.change.values is None and self.read is not None:  # a retry or a release:
+        if entry.change.values is None and self.record.read is not None:  # a retry or a release:
             change = msgspec.structs.replace(  # queue what was refused, with its key
-                entry.change, values=self.read.values, version=self.read.version
+                entry.change, values=self.record.read.values, version=self.record.read.version
             )
             entry = msgspec.structs.replace(entry, change=change)
         error = ErrorEntry(
@@ -225,7 +226,7 @@ class RecordActor(Applier):
             map=self.map.name,
             side=entry.side,
             native_id=entry.change.native_id,
-            key=self.key or self.entry_key(entry) or "",
+            key=self.record.key or self.record.entry_key(entry) or "",
             kind=step.kind or "error",
             reason=step.reason,
             attempts=1,
@@ -235,8 +236,8 @@ class RecordActor(Applier):
         )
         return Commit(
             acks=[entry.id],
-            link=self.link,
-            drop_link=self.link_id if self.link is None else None,
+            link=self.record.link,
+            drop_link=self.link_id if self.record.link is None else None,
             error=error,
         )
 

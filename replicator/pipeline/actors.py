@@ -173,9 +173,10 @@ class Actors:
         try:
             await actor.run()
         finally:
-            keys = (link.key if link else None, actor.key, actor.deleted_key)
+            record = actor.record
+            keys = (link.key if link else None, record.key, record.deleted_key)
             self.ended_keys.update((m.name, key) for key in keys if key is not None)
-            for token in actor.tokens:
+            for token in record.tokens:
                 self.ctx.writing.pop(token, None)
             del self.mailboxes[link_id]
             self.ended.add(link_id)

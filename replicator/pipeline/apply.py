@@ -12,8 +12,9 @@
 * a linked row is reconciled: a three-way merge of both sides against the shadow,
   written back with conditional writes (see ``Applier.reconcile``).
 
-``Applier`` holds these steps; ``RecordActor`` (actor.py) adds the lifecycle around them:
-the mailbox, retries, commits and logs.
+``Applier`` holds the record's link and these steps; the ``RecordActor`` (actor.py) that
+owns the record holds one and adds the lifecycle around it: the mailbox, retries, commits
+and logs.
 """
 
 from __future__ import annotations
@@ -41,20 +42,32 @@ class Step(Exception):
 
 
 class Applier:
-    """Applies one change to a record's link; see the module docstring."""
+    """One record's link and the steps that apply a change to it; see the module docstring.
 
-    ctx: Context
-    map: TableMap
-    link_id: int
-    link: Link | None
-    deleted_key: str | None
-    waiting_for: list[lookups.Reference]
-    read: Row | None
-    change_id: int
-    intended: bool = False
-    """Whether intents of this step are in the store (the step's commit forgets them)."""
-    tokens: list[str]
-    """The tokens of the writes this actor made (their echoes are routed to it)."""
+    The record's actor (actor.py) holds one for its life and drives it a change at a time;
+    ``begin`` starts each try at a change.
+    """
+
+    def __init__(self, ctx: Context, m: TableMap, link_id: int, link: Link | None) -> None:
+        self.ctx = ctx
+        self.map = m
+        self.link_id = link_id
+        self.link = link
+        self.deleted_key: str | None = None
+        self.tokens: list[str] = []
+        """The tokens of the writes this record's actor made (their echoes are routed to it)."""
+        self.intended = False
+        """Whether intents of this step are in the store (the step's commit forgets them)."""
+        self.change_id = 0
+        self.waiting_for: list[lookups.Reference] = []
+        self.read: Row | None = None
+        """The changed row, as ``current`` found it."""
+
+    def begin(self, entry: JournalEntry) -> None:
+        """A new try at ``entry``: nothing waited for or read yet."""
+        self.change_id = entry.id
+        self.waiting_for = []
+        self.read = None
 
     @property
     def key(self) -> str | None:
