@@ -206,9 +206,25 @@ def read_events(log_path: Path, start: int = 0) -> list[dict[str, Any]]:
         return []
     with log_path.open("rb") as log:
         log.seek(start)
-        text = log.read().decode("utf-8", "replace")
+        return parse_events(log.read())
+
+
+def new_events(log_path: Path, start: int) -> tuple[list[dict[str, Any]], int]:
+    """The JSON log events of the complete lines from byte ``start``, and the byte after
+    them: where to read on (a line still being written is left for the next read)."""
+    if not log_path.exists():
+        return [], start
+    with log_path.open("rb") as log:
+        log.seek(start)
+        data = log.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    return parse_events(complete), start + len(complete)
+
+
+def parse_events(data: bytes) -> list[dict[str, Any]]:
+    """The JSON objects among the lines of ``data`` (other lines are skipped)."""
     out = []
-    for line in text.splitlines():
+    for line in data.decode("utf-8", "replace").splitlines():
         try:
             event = json.loads(line)
         except ValueError:
@@ -240,13 +256,16 @@ def wait_logged(
     on a loaded machine legitimately takes long, and logs ``initial_sync_progress`` every
     2 s meanwhile): fails when the run has logged nothing new below error level for
     ``stall_s`` (an error loop is no progress), or exited first; the message shows what
-    the daemon last logged.
+    the daemon last logged. Each poll reads only what was logged since the last one (a
+    daemon catching up logs thousands of events, and parsing them all again and again
+    would take the test process's time from a workload thread it runs).
     """
     progress = [0]
+    read = [start]
 
     def found() -> dict[str, Any] | None:
-        events = read_events(log_path, start)
-        progress[0] = sum(e.get("level") != "error" for e in events)
+        events, read[0] = new_events(log_path, read[0])
+        progress[0] += sum(e.get("level") != "error" for e in events)
         hit = next((e for e in events if wanted(e)), None)
         if hit is None and proc.poll() is not None:
             raise AssertionError(

@@ -9,6 +9,10 @@ daemon is killed with SIGKILL at random moments: during start-up, the initial sy
 live replication. A last run is left to settle; then both files must agree with what the
 workload did, as if nothing had crashed: every record once on each side, no lost update,
 the forbidden products in the error queue, and silence (no more writes) once quiet.
+
+The same suite runs once more at a high rate: the workload offers 2,500 changes/s (at
+least 2,000 is asserted, as a property of the workload), many to a transaction, while the
+daemon is killed in start-up, catching up and live; then the same checks.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from daemon import (
@@ -55,6 +60,14 @@ KILL_DELAY_S = (0.05, 0.6)
 WORKLOAD_OPS = 900
 WORKLOAD_PACE_S = 0.012
 FINAL_BURST_OPS = 200
+RATE = 2000  # changes/s the high-rate workload must offer (issue 10)
+RATE_TARGET = 2500  # changes/s it aims at (a margin over RATE; more only grows the backlog)
+RATE_BATCH = 20  # changes to its first transaction (on each file), doubled while behind time
+RATE_MAX_BATCH = 640
+RATE_GAP_S = 0.001  # the least pause between its transactions (see Workload.flood)
+RATE_KILLS = 10  # kills while it runs
+RATE_SYNC_KILLS = 3  # kills before it (the initial sync's are the other test's subject)
+RATE_MAX_OPS = 150_000  # a bound, not a target: the kills end it
 SEED_CUSTOMERS = 6000
 SEED_PRODUCTS = 150
 SETTLE_STALL_S = 30.0  # the most the backlog may stay the same while the daemon catches up
@@ -79,7 +92,8 @@ CREATE TABLE EcoResReleasedProductV2 (
     ProductName TEXT, SalesPrice REAL, UNIQUE (dataAreaId, ItemNumber));
 """
 
-# Dataverse-like: GUID keys made by a default; no unique key on accounts and products,
+# Dataverse-like: GUID keys made by a default; no unique key on accounts and products
+# (an index only: a scan per key would slow the high-rate workload and the daemon down),
 # so a duplicate the replicator made would show as a second row.
 CRM_SCHEMA = f"""
 PRAGMA journal_mode = WAL;
@@ -95,6 +109,9 @@ CREATE TABLE accounts (
 CREATE TABLE msdyn_sharedproductdetails (
     msdyn_sharedproductdetailsid TEXT PRIMARY KEY DEFAULT {_GUID}, company TEXT NOT NULL,
     msdyn_itemnumber TEXT NOT NULL, msdyn_name TEXT, msdyn_price REAL);
+CREATE INDEX accounts_key ON accounts (company, accountnumber);
+CREATE INDEX msdyn_sharedproductdetails_key
+    ON msdyn_sharedproductdetails (company, msdyn_itemnumber);
 """
 
 MAPS = """
@@ -228,9 +245,13 @@ class Model:
         with self.lock:
             self.records[t.map].setdefault(key, {}).update(values)
 
-    def live(self, t: Table) -> list[str]:
+    def is_live(self, t: Table, key: str) -> bool:
         with self.lock:
-            return sorted(set(self.records[t.map]) - self.deleted[t.map])
+            return key in self.records[t.map] and key not in self.deleted[t.map]
+
+    def delete(self, t: Table, key: str) -> None:
+        with self.lock:
+            self.deleted[t.map].add(key)
 
 
 def seed(fno: Path, crm: Path, model: Model) -> None:
@@ -302,47 +323,110 @@ class Workload(threading.Thread):
     """Plain SQL on both files, like the applications: a bounded, seeded random mix.
 
     Edits on the side a record was not born on, and deletes, wait until the record is
-    linked in the state store: before that, what the replicator does with them depends on
-    timing (a crm edit of a twin not linked yet is a conflict with no base, and fno wins),
-    not on crashes. (After a crash between a write and its commit the link is lost again:
-    ``test_an_edit_made_between_a_write_and_a_lost_commit_is_kept`` shows that bug.)
+    linked in the state store (both rows and a shadow: see ``linked``): before that, what
+    the replicator does with them depends on timing (a crm edit of a twin not linked yet
+    is a conflict with no base, and fno wins), not on crashes. (After a crash between a
+    write and its commit, recovery links the record again: test_recovery's
+    ``test_what_a_user_does_between_a_write_and_its_lost_commit_is_kept``.)
+
+    ``rate`` makes it a flood: changes many to a transaction at that rate (``flood``).
     """
 
-    def __init__(self, fno: Path, crm: Path, state: Path, model: Model, ops: int) -> None:
+    def __init__(
+        self,
+        fno: Path,
+        crm: Path,
+        state: Path,
+        model: Model,
+        ops: int,
+        *,
+        rate: float | None = None,
+    ) -> None:
         super().__init__(name="workload", daemon=True)
         self.paths = (fno, crm)
         self.state = state
         self.model = model
         self.ops = ops
+        self.rate = rate  # changes a second, or None: one at a time, WORKLOAD_PACE_S apart
+        self.largest = 1  # the most changes it made in one transaction
         self.rng = random.Random(SEED + 1)
         self.stop = threading.Event()
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.counts: dict[str, int] = {}
+        self.offered = (0, 0.0)  # (changes, seconds) of the thread's run: the load it offered
         self.serial = 0
+        self.made: dict[str, list[str]] = {t.map: [] for t in TABLES}  # its live records
+        self.links: set[tuple[str, str]] = set()  # (map, key) seen linked (links stay)
+        self.store: sqlite3.Connection  # the state store, read while the workload runs
         self.trace: list[str] = []  # what it did, for a failure's post-mortem
 
     def run(self) -> None:
+        started, changes = time.monotonic(), self.model.changes
         try:
-            self.burst(self.ops, WORKLOAD_PACE_S)
+            if self.rate is None:
+                self.burst(self.ops, WORKLOAD_PACE_S)
+            else:
+                self.flood(self.ops, self.rate)
         except BaseException as exc:  # reported by the test
             self.error = exc
         finally:
+            self.offered = (self.model.changes - changes, time.monotonic() - started)
             self.done.set()
 
     def burst(self, ops: int, pace_s: float = 0.0) -> None:
         """Make ``ops`` random changes, ``pace_s`` apart (until ``stop`` is set)."""
-        conns = [connect(p) for p in self.paths]
-        try:
-            for conn in conns:
-                conn.execute("PRAGMA foreign_keys = ON")
+        with self.connections() as conns:
             for _ in range(ops):
                 if self.stop.wait(pace_s):
                     return
                 self.step(conns)
-        finally:
+
+    def flood(self, ops: int, rate: float) -> None:
+        """Make ``ops`` random changes at ``rate`` a second (until ``stop`` is set), many to
+        a transaction on each file.
+
+        After each transaction it waits until the next is due, and at least RATE_GAP_S:
+        SQLite's write lock has no queue, and a writer that takes it back at once starves
+        the daemon's (whose busy handler polls). Behind time, it makes them bigger.
+        """
+        with self.connections() as conns:
+            started, first, size, made = time.monotonic(), self.model.changes, RATE_BATCH, 0
+            while made < ops:
+                self.transaction(conns, min(size, ops - made))
+                made += size
+                self.largest = max(self.largest, size)
+                due = started + (self.model.changes - first) / rate - time.monotonic()
+                if due < 0:
+                    size = min(2 * size, RATE_MAX_BATCH)
+                if self.stop.wait(max(due, RATE_GAP_S)):
+                    return
+
+    @contextmanager
+    def connections(self) -> Iterator[list[sqlite3.Connection]]:
+        """The applications' connections to both side files, and the state store's."""
+        conns = [connect(p) for p in self.paths]
+        self.store = connect(self.state)
+        try:
             for conn in conns:
+                conn.execute("PRAGMA foreign_keys = ON")
+            yield conns
+        finally:
+            for conn in [*conns, self.store]:
                 conn.close()
+
+    def transaction(self, conns: list[sqlite3.Connection], steps: int) -> None:
+        """``steps`` random changes in one transaction on each file.
+
+        BEGIN IMMEDIATE: a deferred transaction that reads before it writes would fail
+        (not wait) when the daemon wrote in between.
+        """
+        for conn in conns:
+            conn.execute("BEGIN IMMEDIATE")
+        for _ in range(steps):
+            self.step(conns)
+        for conn in conns:
+            conn.execute("COMMIT")
 
     def next(self, prefix: str) -> str:
         self.serial += 1
@@ -371,10 +455,16 @@ class Workload(threading.Thread):
             self.counts[op.__name__] = self.counts.get(op.__name__, 0) + 1
             self.model.changes += 1
 
-    def groups(self, conn: sqlite3.Connection, side: int) -> list[str]:
+    def group(self, conn: sqlite3.Connection, side: int) -> str:
+        """A random customer group the side holds (by rowid: groups are never deleted,
+        and reading them all for each pick would slow the high-rate workload down)."""
         t = GROUPS
-        rows = conn.execute(f'SELECT "{t.keys[side]}" FROM "{t.tables[side]}" ORDER BY 1')
-        return [r[0] for r in rows]
+        row = conn.execute(
+            f'SELECT "{t.keys[side]}" FROM "{t.tables[side]}" WHERE rowid >= '
+            f'? * (SELECT max(rowid) FROM "{t.tables[side]}") ORDER BY rowid LIMIT 1',
+            [self.rng.random()],
+        ).fetchone()
+        return str(row[0])
 
     def create_customer(self, conns: list[sqlite3.Connection], side: int | None = None) -> bool:
         side = self.rng.randrange(2) if side is None else side
@@ -382,11 +472,12 @@ class Workload(threading.Thread):
         values: dict[str, Any] = {
             "OrganizationName": f"org {key}",
             "CreditLimit": float(self.rng.randrange(100, 50000)),
-            "CustomerGroupId": self.rng.choice(self.groups(conns[side], side)),
+            "CustomerGroupId": self.group(conns[side], side),
             "Latitude": round(self.rng.uniform(-80, 80), 4) if side == 0 else None,
         }
         insert(conns[side], CUSTOMERS, side, key, list(values.values()))
         self.model.put(CUSTOMERS, key, values)
+        self.made[CUSTOMERS.map].append(key)
         return True
 
     def twin_customer(self, conns: list[sqlite3.Connection]) -> bool:
@@ -405,6 +496,7 @@ class Workload(threading.Thread):
             [COMPANY, key, *values, COMPANY, key],
         )
         self.model.put(CUSTOMERS, key, dict(zip(t.columns(0), [*values, 1.5], strict=True)))
+        self.made[t.map].append(key)
         return True
 
     def update(
@@ -419,26 +511,38 @@ class Workload(threading.Thread):
         self.trace.append(f"  side {side} {key} {col}={v!r}: {cur.rowcount}")
         return cur.rowcount == 1
 
-    def pick(
-        self, t: Table, prefix: tuple[str, ...] = ("W", "T"), *, linked: bool = False
-    ) -> str | None:
-        """A random live record of the workload's, linked in the state store if asked."""
-        keys = [k for k in self.model.live(t) if k.startswith(prefix)]
+    def pick(self, t: Table, *, linked: bool = False) -> str | None:
+        """A random live record the workload made, linked in the state store if asked."""
+        keys = self.made[t.map]
         if not keys:
             return None
         key = self.rng.choice(keys)
         return None if linked and not self.linked(t, key) else key
 
     def linked(self, t: Table, key: str) -> bool:
-        """Whether the record is linked in the state store (a row on each side)."""
-        return bool(
-            scalar(
-                self.state,
-                "SELECT count(*) FROM links WHERE map = ? AND key = ? "
+        """Whether the record is linked in the state store: a row on each side and a shadow
+        of every mapped field (values both sides agreed on).
+
+        A record met on both sides (a twin) while its group is not linked yet is parked
+        with its rows linked but no shadow: an edit then is a conflict with no base.
+        A committed link stays (a crash loses only what was not committed yet), so the
+        answer is kept once it is yes: the high-rate workload asks often.
+        """
+        if (t.map, key) not in self.links:
+            row = self.store.execute(
+                "SELECT shadow FROM links WHERE map = ? AND key = ? "
                 "AND id0 IS NOT NULL AND id1 IS NOT NULL",
                 (t.map, encode_key((COMPANY, key))),
-            )
-        )
+            ).fetchone()
+            if row is not None and set(t.columns(0)) <= set(msgspec.msgpack.decode(row[0])):
+                self.links.add((t.map, key))
+        return (t.map, key) in self.links
+
+    def deleted(self, t: Table, key: str) -> None:
+        """The workload deleted a record of the map: the model drops it, picks skip it."""
+        self.model.delete(t, key)
+        if key in self.made[t.map]:
+            self.made[t.map].remove(key)
 
     def fno_customer_edit(self, conns: list[sqlite3.Connection]) -> bool:
         key = self.pick(CUSTOMERS)
@@ -447,7 +551,7 @@ class Workload(threading.Thread):
         col = self.rng.choice(["CreditLimit", "CustomerGroupId", "Latitude"])
         value: Any = {
             "CreditLimit": float(self.rng.randrange(100, 50000)),
-            "CustomerGroupId": self.rng.choice(self.groups(conns[0], 0)),
+            "CustomerGroupId": self.group(conns[0], 0),
             "Latitude": round(self.rng.uniform(-80, 80), 4),
         }[col]
         if self.update(conns[0], CUSTOMERS, 0, key, col, value):
@@ -484,8 +588,7 @@ class Workload(threading.Thread):
         )
         self.trace.append(f"  side {side} {key} deleted: {cur.rowcount}")
         if cur.rowcount == 1:
-            with self.model.lock:
-                self.model.deleted[t.map].add(key)
+            self.deleted(t, key)
             return True
         return False
 
@@ -499,7 +602,7 @@ class Workload(threading.Thread):
             .fetchone()
         )
         key = None if newest is None else str(newest[0])
-        if key is None or key not in self.model.live(CUSTOMERS) or not self.linked(CUSTOMERS, key):
+        if key is None or not self.model.is_live(CUSTOMERS, key) or not self.linked(CUSTOMERS, key):
             return False
         cur = conns[0].execute(
             "DELETE FROM CustomersV3 WHERE dataAreaId = ? AND CustomerAccount = ?", [COMPANY, key]
@@ -507,8 +610,7 @@ class Workload(threading.Thread):
         self.trace.append(f"  side 0 newest {key} deleted: {cur.rowcount}")
         if cur.rowcount != 1:
             return False
-        with self.model.lock:
-            self.model.deleted[CUSTOMERS.map].add(key)
+        self.deleted(CUSTOMERS, key)
         return self.create_customer(conns, side=1)
 
     def create_group(self, conns: list[sqlite3.Connection]) -> bool:
@@ -516,10 +618,11 @@ class Workload(threading.Thread):
         key = self.next("WG")
         insert(conns[side], GROUPS, side, key, [f"group {key}"])
         self.model.put(GROUPS, key, {"Description": f"group {key}"})
+        self.made[GROUPS.map].append(key)
         return True
 
     def fno_group_description(self, conns: list[sqlite3.Connection]) -> bool:
-        key = self.pick(GROUPS, ("WG",))
+        key = self.pick(GROUPS)
         text = self.next("described ")
         if key is not None and self.update(conns[0], GROUPS, 0, key, "Description", text):
             self.model.put(GROUPS, key, {"Description": text})
@@ -531,10 +634,11 @@ class Workload(threading.Thread):
         price = float(self.rng.randrange(1, 999))
         insert(conns[0], PRODUCTS, 0, key, [f"product {key}", price])
         self.model.put(PRODUCTS, key, {"ProductName": f"product {key}", "SalesPrice": price})
+        self.made[PRODUCTS.map].append(key)
         return True
 
     def fno_product_price(self, conns: list[sqlite3.Connection]) -> bool:
-        key = self.pick(PRODUCTS, ("P0",))
+        key = self.pick(PRODUCTS)
         price = float(self.rng.randrange(1000, 9999))
         if key is not None and self.update(conns[0], PRODUCTS, 0, key, "SalesPrice", price):
             self.model.put(PRODUCTS, key, {"SalesPrice": price})
@@ -542,7 +646,7 @@ class Workload(threading.Thread):
         return False
 
     def crm_product_name(self, conns: list[sqlite3.Connection]) -> bool:
-        key = self.pick(PRODUCTS, ("P0",), linked=True)
+        key = self.pick(PRODUCTS, linked=True)
         name = self.next("crm product ")
         if key is not None and self.update(conns[1], PRODUCTS, 1, key, "msdyn_name", name):
             self.model.put(PRODUCTS, key, {"ProductName": name})
@@ -551,7 +655,7 @@ class Workload(threading.Thread):
 
     def crm_price_violation(self, conns: list[sqlite3.Connection]) -> bool:
         """An edit of the fno-owned price on crm: to be reverted."""
-        key = self.pick(PRODUCTS, ("P0",), linked=True)
+        key = self.pick(PRODUCTS, linked=True)
         return key is not None and self.update(
             conns[1], PRODUCTS, 1, key, "msdyn_price", float(self.rng.randrange(-99, -1))
         )
@@ -568,11 +672,41 @@ class Workload(threading.Thread):
 
 
 @dataclass
-class Kills:
-    """What the kill loop did: kills by the phase the daemon was in, and runs that settled."""
+class Killer:
+    """Starts the daemon and SIGKILLs it at random moments; counts kills by the phase the
+    daemon was in."""
 
+    config: Path
+    log: Path
+    rng: random.Random = field(default_factory=lambda: random.Random(SEED + 2))
     phases: dict[str, int] = field(default_factory=dict)
     total: int = 0
+
+    def kill(self, *after: str) -> None:
+        """One run, killed a random short while after the first event of ``after`` (or
+        after the spawn: see ``kill_once``)."""
+        phase = kill_once(self.config, self.log, self.rng, frozenset(after))
+        self.phases[phase] = self.phases.get(phase, 0) + 1
+        self.total += 1
+
+    def through_sync(self, most: int) -> None:
+        """Kill once in start-up, then in the initial sync until a run reached live
+        replication (at most ``most`` kills in all, then one run is let finish it)."""
+        self.kill()
+        while not self.phases.get("live") and self.total < most:
+            self.kill("initial_sync_started", "daemon_started")
+        if not self.phases.get("live"):
+            self.kill("daemon_started")
+
+    def live(self) -> None:
+        """One run killed in live replication, or every third in start-up (which for a
+        daemon that has work left means recovery and catching up)."""
+        self.kill() if self.total % 3 == 0 else self.kill("daemon_started")
+
+    def busy(self) -> None:
+        """One run killed in start-up, while catching up with what was made while no
+        daemon ran (just after its first replicated change), or live, in turn."""
+        self.kill(*[(), ("change",), ("daemon_started",)][self.total % 3])
 
 
 def events(log: Path, start: int) -> set[str]:
@@ -601,6 +735,8 @@ def last_phase(names: set[str]) -> str:
         return "live"
     if "initial_sync_started" in names:
         return "initial sync"
+    if "change" in names:
+        return "catching up"
     return "start-up"
 
 
@@ -769,47 +905,48 @@ def workload_running(workload: Workload) -> Iterator[Workload]:
         workload.join(30)
 
 
-# -- the test ----------------------------------------------------------------------------
+@dataclass
+class World:
+    """One crash test's side files (seeded), config, state store, daemon log and model."""
+
+    tmp: Path
+    fno: Path
+    crm: Path
+    config: Path
+    model: Model
+
+    @classmethod
+    def seeded(cls, tmp: Path) -> World:
+        fno, crm = make_sides(tmp)
+        model = Model()
+        seed(fno, crm, model)
+        config = write_sqlite_config(tmp, MAPS, poll_interval_ms=10)
+        return cls(tmp, fno, crm, config, model)
+
+    @property
+    def state(self) -> Path:
+        return self.tmp / "state.db"
+
+    @property
+    def log(self) -> Path:
+        return self.tmp / "daemon.log"
+
+    def killer(self) -> Killer:
+        return Killer(self.config, self.log)
+
+    def workload(self, ops: int, rate: float | None = None) -> Workload:
+        return Workload(self.fno, self.crm, self.state, self.model, ops, rate=rate)
 
 
-def test_kill_9_at_random_moments_loses_nothing_duplicates_nothing_and_ends_silent(
-    tmp_path: Path,
-) -> None:
-    """SIGKILLed ≥20 times under a live workload, the daemon converges as if it never crashed."""
-    began = time.monotonic()
-    fno, crm = make_sides(tmp_path)
-    model = Model()
-    seed(fno, crm, model)
-    config = write_sqlite_config(tmp_path, MAPS, poll_interval_ms=10)
-    state, log = tmp_path / "state.db", tmp_path / "daemon.log"
-    rng = random.Random(SEED + 2)
-    kills = Kills()
-    workload = Workload(fno, crm, state, model, WORKLOAD_OPS)
-
-    def kill(*after: str) -> None:
-        phase = kill_once(config, log, rng, frozenset(after))
-        kills.phases[phase] = kills.phases.get(phase, 0) + 1
-        kills.total += 1
-
-    kill()  # in start-up
-    while not kills.phases.get("live") and kills.total < MAX_SYNC_KILLS:  # in the initial sync
-        kill("initial_sync_started", "daemon_started")
-    if not kills.phases.get("live"):  # the workload starts once the initial sync is done
-        kill("daemon_started")
-    with workload_running(workload):
-        while kills.total < MAX_KILLS and (kills.total < MIN_KILLS or not workload.done.is_set()):
-            kill() if kills.total % 3 == 0 else kill("daemon_started")
-    assert workload.error is None, f"the workload failed: {workload.error!r}"
-    workload.stop.clear()
-    workload.burst(FINAL_BURST_OPS)  # while no daemon runs: the last run has work to do
-    (tmp_path / "workload.log").write_text("\n".join(workload.trace), encoding="utf-8")
-    assert workload.done.is_set(), "the workload did not finish within the kills"
-    assert kills.total >= 20, kills
-
+def settle_and_check(world: World, workload: Workload) -> str:
+    """Let a last run catch up and fall silent, check both files against the model,
+    restart it (it must write nothing) and audit the files; a summary for the output."""
+    fno, crm, config, state = world.fno, world.crm, world.config, world.state
+    (world.tmp / "workload.log").write_text("\n".join(workload.trace), encoding="utf-8")
     left = backlog(state, fno, crm)
-    with Daemon(config, log) as daemon:
+    with Daemon(config, world.log) as daemon:
         started = time.monotonic()
-        daemon.start(timeout=30)
+        daemon.start(timeout=30)  # what a run does before daemon_started counts too
         settle(config, state, fno, crm)
         seconds = time.monotonic() - started
         assert_silent(fno, crm, SILENCE_S)
@@ -817,11 +954,11 @@ def test_kill_9_at_random_moments_loses_nothing_duplicates_nothing_and_ends_sile
 
     problems: list[str] = []
     for t in TABLES:
-        check_map(fno, crm, t, model, problems)
-    check_forbidden(config, fno, model, problems)
+        check_map(fno, crm, t, world.model, problems)
+    check_forbidden(config, fno, world.model, problems)
     assert not problems, "\n".join(problems[:30])
 
-    with Daemon(config, log) as daemon:  # a restart after quiescence writes nothing
+    with Daemon(config, world.log) as daemon:  # a restart after quiescence writes nothing
         before = heads(fno, crm)
         daemon.start(timeout=30)
         assert_silent(fno, crm, SILENCE_S)
@@ -829,13 +966,80 @@ def test_kill_9_at_random_moments_loses_nothing_duplicates_nothing_and_ends_sile
         assert heads(fno, crm) == before
 
     written = [audit(fno), audit(crm)]
-    recovered = recoveries(log)
+    recovered = recoveries(world.log)
+    assert written[0][1] + written[1][1] == 0, "the replicator rewrote rows with their values"
+    return (
+        f"{world.model.changes} workload changes {dict(sorted(workload.counts.items()))}; "
+        f"the last run caught up {left} in {seconds:.1f} s; {recovered[0]} starts recovered "
+        f"{recovered[1]} intents ({recovered[2]} written); row writes (all, changing "
+        f"nothing) fno {written[0]} crm {written[1]}"
+    )
+
+
+# -- the tests ---------------------------------------------------------------------------
+
+
+def test_kill_9_at_random_moments_loses_nothing_duplicates_nothing_and_ends_silent(
+    tmp_path: Path,
+) -> None:
+    """SIGKILLed ≥20 times under a live workload, the daemon converges as if it never crashed."""
+    began = time.monotonic()
+    world = World.seeded(tmp_path)
+    killer = world.killer()
+    killer.through_sync(MAX_SYNC_KILLS)  # the workload starts once the initial sync is done
+    workload = world.workload(WORKLOAD_OPS)
+    with workload_running(workload):
+        while killer.total < MAX_KILLS and (killer.total < MIN_KILLS or not workload.done.is_set()):
+            killer.live()
+    assert workload.error is None, f"the workload failed: {workload.error!r}"
+    workload.stop.clear()
+    workload.burst(FINAL_BURST_OPS)  # while no daemon runs: the last run has work to do
+    assert workload.done.is_set(), "the workload did not finish within the kills"
+    assert killer.total >= 20, killer.phases
+
+    summary = settle_and_check(world, workload)
     print(
-        f"\ncrash suite: {kills.total} kills {kills.phases}; {model.changes} workload changes "
-        f"{dict(sorted(workload.counts.items()))}; the last run caught up {left} in "
-        f"{seconds:.1f} s; {recovered[0]} starts recovered {recovered[1]} intents "
-        f"({recovered[2]} written); row writes (all, changing nothing) fno {written[0]} "
-        f"crm {written[1]}; "
+        f"\ncrash suite: {killer.total} kills {killer.phases}; {summary}; "
         f"{time.monotonic() - began:.0f} s in all"
     )
-    assert written[0][1] + written[1][1] == 0, "the replicator rewrote rows with their values"
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 10, open: before the one-way revert fix it failed 4 runs in 6; after it "
+    "passed 5 in 5, but two other failures seen once each are not explained yet (a crm "
+    "name edit overwritten by an older one after a conflict with a stale fno value; a "
+    "record parked on a group linked just before a kill, never released); an XPASS is "
+    "the expected result, an XFAIL a lead to follow",
+)
+def test_kill_9_under_2000_changes_a_second_loses_nothing_duplicates_nothing_and_ends_silent(
+    tmp_path: Path,
+) -> None:
+    """SIGKILLed ≥10 times while the applications make ≥2,000 changes/s (many to a
+    transaction), the daemon converges as if it never crashed."""
+    began = time.monotonic()
+    world = World.seeded(tmp_path)
+    killer = world.killer()
+    killer.through_sync(RATE_SYNC_KILLS)
+    workload = world.workload(RATE_MAX_OPS, rate=RATE_TARGET)
+    with workload_running(workload):
+        before = killer.total
+        while killer.total - before < RATE_KILLS and not workload.done.is_set():
+            killer.busy()
+        kills = killer.total - before
+    assert workload.error is None, f"the workload failed: {workload.error!r}"
+    changes, seconds = workload.offered
+    rate = changes / seconds
+    offered = (
+        f"{changes} changes in {seconds:.1f} s: {rate:.0f}/s, "
+        f"up to {workload.largest} to a transaction"
+    )
+    assert rate >= RATE, f"the workload offered only {offered}"
+    assert kills == RATE_KILLS, f"the workload ended after {kills} kills: {offered}"
+
+    summary = settle_and_check(world, workload)
+    print(
+        f"\ncrash suite at high rate: offered {offered}; {kills} kills while it ran, "
+        f"{killer.total} in all {killer.phases}; {summary}; "
+        f"{time.monotonic() - began:.0f} s in all"
+    )
