@@ -13,7 +13,6 @@ engine, which then stops with the store's message.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .model import ErrorEntry, JournalEntry
@@ -45,18 +44,13 @@ def record_failed(
 
 def error_entry(entry: JournalEntry, kind: str, reason: str) -> ErrorEntry:
     """The error-queue entry of a journaled change that failed before its key was known."""
-    now = time.time()
     change = entry.change
-    return ErrorEntry(
-        id=0,
+    return ErrorEntry.first(
         map=entry.map,
         side=entry.side,
         native_id=change.native_id,
         key="",
         kind=kind,
         reason=reason,
-        attempts=1,
-        first_seen=now,
-        last_seen=now,
         change=change,
     )

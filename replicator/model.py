@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import msgspec
@@ -62,6 +63,37 @@ class ErrorEntry(msgspec.Struct, kw_only=True):
     first_seen: float
     last_seen: float
     change: Change | None = None
+
+    @classmethod
+    def first(
+        cls,
+        *,
+        map: str,  # noqa: A002 - the field's name
+        side: int,
+        native_id: str,
+        key: str,
+        kind: str,
+        reason: str,
+        change: Change | None,
+        since: float | None = None,
+        now: float | None = None,
+    ) -> ErrorEntry:
+        """A record's first entry (the store numbers it, or adds to one it has): one
+        attempt, seen first ``since`` and last ``now`` (both default to the time now)."""
+        now = time.time() if now is None else now
+        return cls(
+            id=0,
+            map=map,
+            side=side,
+            native_id=native_id,
+            key=key,
+            kind=kind,
+            reason=reason,
+            attempts=1,
+            first_seen=now if since is None else since,
+            last_seen=now,
+            change=change,
+        )
 
 
 class Parked(msgspec.Struct, kw_only=True):

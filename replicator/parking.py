@@ -119,17 +119,16 @@ class Parking:
             timeout = m.park_timeout_s or self.config.engine.park_timeout_s
             for p in await self.store.expired_parked(m.name, now - timeout):
                 reason = f"{p.reason} for more than {timeout:g} s"
-                error = ErrorEntry(
-                    id=0,
+                error = ErrorEntry.first(
                     map=p.map,
                     side=p.side,
                     native_id=p.native_id,
                     key=p.key,
                     kind="parked",
                     reason=reason,
-                    attempts=1,
-                    first_seen=p.since,
-                    last_seen=now,
+                    change=None,
+                    since=p.since,
+                    now=now,
                 )
                 commits.append(Commit(resolve=(p.map, p.side, p.native_id), error=error))
                 self.log.error(

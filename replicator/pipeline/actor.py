@@ -215,23 +215,18 @@ class RecordActor:
         )
 
     def failure(self, entry: JournalEntry, step: Step) -> Commit:
-        now = time.time()
         if entry.change.values is None and self.record.read is not None:  # a retry or a release:
             change = msgspec.structs.replace(  # queue what was refused, with its key
                 entry.change, values=self.record.read.values, version=self.record.read.version
             )
             entry = msgspec.structs.replace(entry, change=change)
-        error = ErrorEntry(
-            id=0,
+        error = ErrorEntry.first(
             map=self.map.name,
             side=entry.side,
             native_id=entry.change.native_id,
             key=self.record.key or self.record.entry_key(entry) or "",
             kind=step.kind or "error",
             reason=step.reason,
-            attempts=1,
-            first_seen=now,
-            last_seen=now,
             change=entry.change,
         )
         return Commit(

@@ -114,20 +114,15 @@ class SyncWrites:
     parks: list[Parked]
 
     def error(self, side: int, row: Row, kind: str, reason: str, key: str = "") -> None:
-        now = time.time()
         change = Change(self.map.entities[side], row.native_id, "upsert", values=row.values)
         self.errors.append(
-            ErrorEntry(
-                id=0,
+            ErrorEntry.first(
                 map=self.map.name,
                 side=side,
                 native_id=row.native_id,
                 key=key,
                 kind=kind,
                 reason=reason,
-                attempts=1,
-                first_seen=now,
-                last_seen=now,
                 change=change,
             )
         )
@@ -206,20 +201,15 @@ class SyncWrites:
             f"row {native_id} on side {self.ctx.side_names[side]!r} is linked to record"
             f" {holder.key} already"
         )
-        now = time.time()
         change = Change(self.map.entities[side], native_id, "upsert")
         self.errors.append(
-            ErrorEntry(
-                id=0,
+            ErrorEntry.first(
                 map=self.map.name,
                 side=side,
                 native_id=native_id,
                 key=link.key,
                 kind="duplicate",
                 reason=reason,
-                attempts=1,
-                first_seen=now,
-                last_seen=now,
                 change=change,
             )
         )
