@@ -106,7 +106,7 @@ async def routed(rep: Replicator, feed: list[Change], map_name: str, side: int) 
     return all(e.id in rep.ctx.inflight_ids for e in pending if e.side == side)
 
 
-def customer_link(
+def stored_link(
     link_id: int,
     key: str,
     ids: list[str | None],
@@ -116,8 +116,8 @@ def customer_link(
     shadow: Values | None = None,
     map_name: str = "customers",
 ) -> Link:
-    """A link as a test stores it by hand: of ``map_name``, no tokens, an empty shadow
-    unless given."""
+    """A link as a test builds it by hand: of ``map_name`` (customers unless given), no
+    tokens and an empty shadow unless given."""
     return Link(
         id=link_id,
         map=map_name,

@@ -17,10 +17,10 @@ import anyio
 import pytest
 
 from adapters.sqlite import SQLiteSide
+from conftest import stored_link
 from daemon import create_db, execute, query, write_config
 from replicator.adapter import UNKNOWN_VERSION, Row, WriteOp, WriteResult
 from replicator.engine import Replicator
-from replicator.model import Link
 from replicator.pipeline.apply import Pair
 
 pytestmark = pytest.mark.anyio
@@ -95,15 +95,7 @@ async def test_a_crash_between_the_writes_of_a_revert_step_still_reverts(
 def read_pair(crm_values: dict[str, object]) -> Pair:
     """A crm-sourced pair of a linked product, crm's row read at version 110."""
     shadow = {"name": "bolt", "price": 10.0}
-    link = Link(
-        id=1,
-        map="products",
-        key="k",
-        ids=["1", "c1"],
-        versions=["40", "100"],
-        shadow=shadow,
-        tokens=[None, None],
-    )
+    link = stored_link(1, "k", ["1", "c1"], ["40", "100"], shadow=shadow, map_name="products")
     return Pair(link, 1, {1: (Row("c1", "110", {}), crm_values)})
 
 

@@ -13,12 +13,11 @@ import pytest
 import structlog.testing
 
 from adapters.memory import MemorySide, check_options, create_side
-from conftest import until, write_config
+from conftest import stored_link, until, write_config
 from replicator.adapter import Row, ScanPage
 from replicator.config import load_config
 from replicator.engine import Replicator
 from replicator.errors import TransientError
-from replicator.model import Link
 from replicator.reconcile import PassReport, needs_replay
 
 pytestmark = pytest.mark.anyio
@@ -263,15 +262,7 @@ def test_needs_replay_compares_link_version_and_shadow(tmp_path: Path) -> None:
         "Latitude": None,
         "LanguageId": "en-us",
     }
-    link = Link(
-        id=1,
-        map="customers",
-        key='["usmf","A"]',
-        ids=["1", "9"],
-        versions=["5", "7"],
-        shadow=shadow,
-        tokens=[None, None],
-    )
+    link = stored_link(1, '["usmf","A"]', ["1", "9"], ["5", "7"], shadow=shadow)
     crm = {"company": "usmf", "accountnumber": "A", "name": "Alpha"}
     row = Row("9", "7", {**crm, "address1_stateorprovince": "ID"})
     assert not needs_replay(m, 1, row, link)

@@ -18,7 +18,7 @@ import msgspec
 import pytest
 
 from adapters.memory import MemorySide
-from conftest import NAME_PHONE_MAP, SELF_REFERENCE_MAP, customer_link, write_config
+from conftest import NAME_PHONE_MAP, SELF_REFERENCE_MAP, stored_link, write_config
 from replicator import rules
 from replicator.adapter import Change, ChangeBatch, WriteOp, WriteResult
 from replicator.config import load_config
@@ -478,7 +478,7 @@ async def test_an_intent_a_previous_release_left_is_kept_and_new_ones_say_what_t
     reads back with ``written`` unknown (recovery then judges by the shadow, as before);
     an intent committed now keeps the fields its update changes."""
     path = tmp_path / "state.db"
-    link = customer_link(
+    link = stored_link(
         7, '["C1"]', ["1", "g"], ["v", "*"], tokens=[None, "t1"], shadow={"Name": "a"}
     )
     async with aiosqlite.connect(path) as db:
@@ -516,8 +516,8 @@ async def test_recovery_does_not_take_a_row_another_link_holds(tmp_path: Path) -
     store = await Store.open(config.state_path)
     try:
         ctx = Context(config, store, [MemorySide("fno"), MemorySide("crm")])
-        other = customer_link(1, '["C0"]', ["f0", "c0"], ["1", "1"])
-        lost = customer_link(2, '["C1"]', ["f1", None], ["1", ""], tokens=[None, "t2"])
+        other = stored_link(1, '["C0"]', ["f0", "c0"], ["1", "1"])
+        lost = stored_link(2, '["C1"]', ["f1", None], ["1", ""], tokens=[None, "t2"])
         await store.commit(
             [
                 Commit(link=other),
@@ -540,7 +540,7 @@ async def test_an_intent_of_a_map_no_longer_configured_is_forgotten(tmp_path: Pa
     store = await Store.open(config.state_path)
     try:
         ctx = Context(config, store, [MemorySide("fno"), MemorySide("crm")])
-        lost = customer_link(
+        lost = stored_link(
             2, '["V1"]', ["f1", None], ["1", ""], tokens=[None, "t2"], map_name="vendors"
         )
         await store.commit(
@@ -560,8 +560,8 @@ async def test_new_link_ids_do_not_reuse_those_of_intents_left(tmp_path: Path) -
     out of reach of new records until recovery settles it."""
     store = await Store.open(tmp_path / "state.db")
     try:
-        linked = customer_link(3, '["C0"]', ["f0", "c0"], ["1", "1"])
-        lost = customer_link(7, '["C1"]', ["f1", None], ["1", ""], tokens=[None, "t7"])
+        linked = stored_link(3, '["C0"]', ["f0", "c0"], ["1", "1"])
+        lost = stored_link(7, '["C1"]', ["f1", None], ["1", ""], tokens=[None, "t7"])
         await store.commit(
             [
                 Commit(link=linked),

@@ -16,7 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.memory import MemorySide
-from conftest import COMPANY_CUSTOMERS_MAP, customer_link, until, write_config
+from conftest import COMPANY_CUSTOMERS_MAP, stored_link, until, write_config
 from replicator.adapter import ChangeBatch, Values
 from replicator.engine import Replicator
 from replicator.model import Commit
@@ -136,9 +136,9 @@ async def test_a_commit_linking_a_row_another_link_holds_is_not_made(tmp_path: P
     link, and keeps it (before, INSERT OR REPLACE silently deleted it)."""
     store = await Store.open(tmp_path / "state.db")
     try:
-        x = customer_link(1, '["X"]', ["7", "a"], ["1", "1"])
-        y = customer_link(2, '["Y"]', ["7", "b"], ["2", "2"])
-        z = customer_link(3, '["Z"]', ["8", "c"], ["3", "3"])
+        x = stored_link(1, '["X"]', ["7", "a"], ["1", "1"])
+        y = stored_link(2, '["Y"]', ["7", "b"], ["2", "2"])
+        z = stored_link(3, '["Z"]', ["8", "c"], ["3", "3"])
         assert await store.commit([Commit(link=x)]) == [None]
         answers = await store.commit([Commit(link=y, acks=[5]), Commit(link=z)])
         assert [a and a.key for a in answers] == ['["X"]', None]
