@@ -6,8 +6,10 @@ requests) that failed together do not all come back at the same moment, and no w
 longer than ``most_s``. A ``Retry-After`` the other side sent wins when it asks for more.
 
 Who uses it: a record's actor and a map's catch-up (the engine's ``[engine]
-retry_first_s`` and ``retry_max_s``), an intake whose feed is down, and the remote sides'
-HTTP transport (which also gives up after ``attempts``).
+retry_first_s`` and ``retry_max_s``), an intake whose feed is down, the engine retrying a
+side away at start or an initial sync a side's outage cut short (engine.py), a patient
+state-store connection waiting out another process's lock (store_db.py), and the remote
+sides' HTTP transport (which also gives up after ``attempts``).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup
 from . import native_lookups, reload
 from .adapter import EntitySpec, Side, Throttled, load_adapter
 from .alerts import Alerts
+from .backoff import Backoff
 from .companies import warn_unmatched
 from .config import Config, TableMap, load_config
 from .context import Context
@@ -52,7 +53,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("replicator")
 
 DRAIN_TIMEOUT_S = 30.0
-MAX_RECONNECT_S = 10.0
+RECONNECT_BACKOFF = Backoff(first_s=0.1, most_s=10.0)
+"""How the engine retries a side that was away at start."""
+SYNC_BACKOFF = Backoff(first_s=0.5, most_s=10.0)
+"""How a daemon retries an initial sync a side's outage interrupted."""
 CONTROL_POLL_S = 0.5
 
 
@@ -220,11 +224,11 @@ class Replicator:
 
     async def _come_up(self, down: list[int]) -> None:
         """Retry the sides that were away at start, then sync and go live."""
-        delay = 0.1
+        attempt = 0
         while down:
             await self._record_outages()
-            await anyio.sleep(delay)
-            delay = min(delay * 2, MAX_RECONNECT_S)
+            attempt += 1
+            await anyio.sleep(RECONNECT_BACKOFF.delay(attempt))
             down = [i for i in down if not await self._connect(i, fail=False)]
         await self._record_outages()
         await self._bring_up()
@@ -236,7 +240,7 @@ class Replicator:
         interrupted batch's intents and syncs again (resumable) once the side is back.
         """
         await warn_unmatched(self.config, self.ctx.sides, self.ctx.log)
-        delay = 0.5
+        attempt = 0
         while True:
             await recover(self.ctx)
             try:
@@ -250,9 +254,12 @@ class Replicator:
             except TransientError as exc:
                 if not self._live:
                     raise
-                self.ctx.log.error("initial_sync_interrupted", reason=str(exc), retry_s=delay)
+                attempt += 1
+                delay = SYNC_BACKOFF.delay(attempt)
+                self.ctx.log.error(
+                    "initial_sync_interrupted", reason=str(exc), retry_s=round(delay, 3)
+                )
                 await anyio.sleep(delay)
-                delay = min(delay * 2, MAX_RECONNECT_S)
         if self._live:
             await self._go_live()
 

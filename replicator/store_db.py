@@ -34,6 +34,7 @@ import aiosqlite
 import anyio
 import structlog
 
+from .backoff import Backoff
 from .errors import StoreBusy, StoreError
 from .files import create_private, os_reason
 
@@ -46,8 +47,8 @@ class _Busy(Exception):
 
 BUSY_TIMEOUT_MS = 10_000
 """How long SQLite itself waits for another process's lock before a statement fails."""
-RETRY_FIRST_S = 0.1
-RETRY_MAX_S = 5.0
+LOCK_BACKOFF = Backoff(first_s=0.1, most_s=5.0)
+"""How a patient connection waits out another process's lock (tries again, never gives up)."""
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _ACCESS_CODES = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
 
@@ -191,7 +192,7 @@ class StoreDB:
         patient connection waits out another process's lock. Tasks take turns as in
         ``transaction()``. ``fn`` must only run statements (it runs in aiosqlite's thread)."""
         async with self._lock:
-            delay, started = RETRY_FIRST_S, time.time()
+            attempt, started = 0, time.time()
             while True:
                 try:
                     with anyio.CancelScope(shield=True):  # see ``_statement``
@@ -199,9 +200,8 @@ class StoreDB:
                 except _Busy as exc:
                     if not self.patient:
                         raise self._translated(exc.args[0], "write") from exc
-                    self._set_locked(started, delay)
-                    await anyio.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX_S)
+                    attempt += 1
+                    await self._wait_locked(started, attempt)
                     continue
                 self._set_locked(None, 0.0)
                 return result
@@ -224,19 +224,24 @@ class StoreDB:
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE; a patient connection waits out another process's lock."""
-        delay, started = RETRY_FIRST_S, time.time()
+        attempt, started = 0, time.time()
         while True:
             try:
                 await self._statement("BEGIN IMMEDIATE")
             except StoreBusy:
                 if not self.patient:
                     raise
-                self._set_locked(started, delay)
-                await anyio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+                attempt += 1
+                await self._wait_locked(started, attempt)
                 continue
             self._set_locked(None, 0.0)
             return
+
+    async def _wait_locked(self, since: float, attempt: int) -> None:
+        """Wait before try ``attempt + 1`` at a write another process's lock refused."""
+        delay = LOCK_BACKOFF.delay(attempt)
+        self._set_locked(since, delay)
+        await anyio.sleep(delay)
 
     def _set_locked(self, since: float | None, retry_s: float) -> None:
         if (since is None) == (self.locked_since is None):
