@@ -3,10 +3,9 @@ holds the running actors, their mailboxes and provisional ids; this module decid
 
 A change of a linked row goes to the actor of its link. A row not linked yet goes by
 integration key, so two sides creating the same key at once meet in one actor and are
-linked, not duplicated. The router also replays the journal: at start (what a crash
-left unfinished), when a map resumes, and when the CLI queued a retry. An entry is
-never in flight twice: a live entry the catch-up already read (``caught_up``) is skipped,
-and the catch-up skips entries dispatched live and not finished (``ctx.inflight_ids``).
+linked, not duplicated. When the journal is read again (at start, when a map resumes,
+after a held-back change's actor ended, when the CLI queued a retry) and which entries
+are due is replay.py's; the directory of running actors is actors.py's.
 
 A dispatch is resolved in batches: one store query per map and side by native id
 (``linked``), then one per map by key for the rows not linked (lookup.py). The router
@@ -23,13 +22,14 @@ import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .. import failures, ordering
+from .. import failures
 from ..config import TableMap
 from ..context import Context
 from ..errors import ReplicatorError, StoreError, TransientError
 from ..model import Commit, JournalEntry, Link, Outcome
 from .actors import BATCH, Actors
 from .lookup import Found, lookup
+from .replay import Replay
 
 
 class CatchUp(msgspec.Struct, frozen=True):
@@ -53,39 +53,27 @@ class Router:
     def __init__(self, ctx: Context, tg: TaskGroup) -> None:
         self.ctx = ctx
         self.tg = tg
-        self.actors = Actors(ctx, tg, self.released)
         self.messages: MemoryObjectSendStream[Message]
-        # journal replay and pause
-        self.caught_up: dict[str, int] = {m.name: 0 for m in ctx.config.maps}
-        """The newest journal id each map's catch-up read (a live entry up to it is skipped)."""
-        self.rewind: dict[str, int] = {}
-        """Where each map's next catch-up starts, if before ``caught_up`` (held back)."""
-        self.paused: set[str] = set()
-        self.held: dict[str, str] = {}
-        self.retrying: set[str] = set()
-        self.retries: dict[str, int] = {}
+        self.replay = Replay(ctx, tg, self.replayed, self.wake)
+        self.actors = Actors(ctx, tg, self.replay.released)
         ctx.requeue = self.requeue
+
+    @property
+    def paused(self) -> set[str]:
+        """The maps held (paused, or waiting for a prerequisite that is)."""
+        return self.replay.paused
 
     async def start(self, paused: frozenset[str]) -> None:
         """Prepare link ids, hold paused maps and replay what the journal holds."""
         await self.actors.start()
-        await self.hold(paused)
+        await self.replay.hold(paused)
 
-    async def catch_up(self, map_name: str) -> None:
-        """Dispatch the journaled changes of a map not dispatched yet, oldest first."""
-        if map_name in self.paused:
-            return
-        after = min(self.caught_up[map_name], self.rewind.pop(map_name, self.caught_up[map_name]))
-        while True:
-            entries = await self.ctx.store.journal_after(map_name, after, 500)
-            if not entries:
-                if map_name not in self.retrying:  # nothing failed to route: start afresh
-                    self.retries.pop(map_name, None)
-                return
-            after = entries[-1].id
-            self.caught_up[map_name] = max(self.caught_up[map_name], after)
-            self.ctx.activity.add(len(entries))
-            await self.dispatch(entries, live=False)
+    async def replayed(self, entries: list[JournalEntry]) -> None:
+        await self.dispatch(entries, live=False)
+
+    async def wake(self, map_name: str) -> None:
+        """Ask for a map's catch-up through the stream (only ``run`` dispatches)."""
+        await self.messages.send(CatchUp(map_name))
 
     async def run(self, inbox: MemoryObjectReceiveStream[Message]) -> None:
         """Dispatch entries from the intakes, in batches, until the stream closes.
@@ -104,15 +92,15 @@ class Router:
                 await self.dispatch([e for e in batch if isinstance(e, JournalEntry)])
                 for item in batch:
                     if isinstance(item, CatchUp):
-                        await self.catch_up(item.map)
+                        await self.replay.catch_up(item.map)
                         self.ctx.activity.done()  # counted by the sender
                     elif isinstance(item, Hold):
-                        await self.hold(item.paused)
+                        await self.replay.hold(item.paused)
                         self.ctx.activity.done()
 
     async def dispatch(self, entries: list[JournalEntry], *, live: bool = True) -> None:
         """Send entries (counted in ``activity``) to their actors; drop those not due."""
-        due = [e for e in entries if self.due(e, live)]
+        due = [e for e in entries if self.replay.due(e, live)]
         self.actors.new_dispatch()
         links = await self.linked(due)
         found = await lookup(self.ctx, [e for e in due if self.unlinked(e, links)])
@@ -177,19 +165,6 @@ class Router:
             )
         self.ctx.activity.done(len(entries))
 
-    def due(self, entry: JournalEntry, live: bool) -> bool:
-        """Whether to dispatch an entry now; marks it in flight if so."""
-        inflight = self.ctx.inflight_ids
-        if (
-            entry.map in self.paused
-            or entry.id in inflight
-            or (live and entry.id <= self.caught_up[entry.map])
-        ):
-            self.ctx.activity.done()
-            return False
-        inflight.add(entry.id)
-        return True
-
     async def linked(self, entries: list[JournalEntry]) -> dict[tuple[str, int, str], Link]:
         """The links of the entries' rows, one store query per map and side."""
         groups: dict[tuple[str, int], list[str]] = {}
@@ -209,7 +184,7 @@ class Router:
             try:
                 link_id, link = await self.resolve(m, entry, found)
             except TransientError as exc:  # its side is away: it waits in the journal
-                return self.retry_later(m, entry, exc)
+                return self.replay.retry_later(m, entry, exc)
             except StoreError:
                 raise
             except Exception as exc:  # the row cannot be read to find its actor
@@ -220,34 +195,6 @@ class Router:
             self.tg.start_soon(self.finish, [(entry, None)], "noop")
             return
         await self.send(m, link_id, entry, link)
-
-    def retry_later(self, m: TableMap, entry: JournalEntry, exc: TransientError) -> None:
-        """Leave a change whose row cannot be read now in the journal; the map catches up
-        again after a backoff (doubling while it keeps failing, reset by a clean catch-up)."""
-        self.hold_back(m, entry)
-        if m.name in self.retrying:
-            return
-        attempt = self.retries[m.name] = self.retries.get(m.name, 0) + 1
-        delay = self.ctx.config.engine.backoff().delay(attempt, exc.retry_after)
-        self.ctx.observers.retrying(entry, self.ctx.side_names[entry.side], None, str(exc))
-        self.ctx.log.warning(
-            "retrying",
-            map=m.name,
-            side=self.ctx.side_names[entry.side],
-            change_id=entry.id,
-            native_id=entry.change.native_id,
-            attempt=attempt,
-            delay_s=round(delay, 3),
-            reason=str(exc),
-        )
-        self.retrying.add(m.name)
-        self.ctx.activity.add(1)  # until the router has read what it catches up
-        self.tg.start_soon(self.catch_up_later, m.name, delay)
-
-    async def catch_up_later(self, map_name: str, delay: float) -> None:
-        await anyio.sleep(delay)
-        self.retrying.discard(map_name)
-        await self.messages.send(CatchUp(map_name))
 
     async def refuse(self, m: TableMap, entry: JournalEntry, exc: Exception) -> None:
         """Queue a change whose row could not be read to find its actor (a bug, a schema
@@ -308,38 +255,10 @@ class Router:
     async def send(self, m: TableMap, link_id: int, entry: JournalEntry, link: Link | None) -> None:
         """Queue an entry with its actor (see ``Actors.send``), or leave it in the journal."""
         if not await self.actors.send(m, link_id, entry, link):
-            self.hold_back(m, entry)
+            self.replay.hold_back(m, entry)
 
     def requeue(self, entry: JournalEntry, link_id: int) -> None:
         """An actor hands back a change that is not its record's (another row its write
         touched): it is routed again, by its own link or key, once that actor is done."""
-        self.hold_back(self.ctx.map(entry.map), entry)
+        self.replay.hold_back(self.ctx.map(entry.map), entry)
         self.actors.overflow(link_id)
-
-    def hold_back(self, m: TableMap, entry: JournalEntry) -> None:
-        """Leave an entry in the journal until its record's actor is done (no head-of-line
-        blocking: the router goes on with other records); then the map catches up."""
-        self.rewind[m.name] = min(self.rewind.get(m.name, entry.id), entry.id - 1)
-        self.ctx.inflight_ids.discard(entry.id)
-        self.ctx.activity.done()
-
-    def released(self, map_name: str) -> None:
-        """An actor with changes held back in the journal ended: the map catches up."""
-        self.ctx.activity.add(1)
-        self.tg.start_soon(self.messages.send, CatchUp(map_name))
-
-    async def hold(self, paused: frozenset[str]) -> None:
-        """Hold the paused maps and those whose prerequisites are held; catch up the rest.
-
-        A held map's changes stay in the journal; once it runs again they are dispatched
-        in journal order.
-        """
-        held = ordering.held_by(self.ctx.prerequisites, paused)
-        for name in sorted(set(held) - self.paused):
-            self.ctx.log.warning("map_held", map=name, waiting_for=held[name])
-        for name in sorted(self.paused - set(held)):
-            self.ctx.log.info("map_running", map=name)
-        self.paused = set(held)
-        self.held = held
-        for m in self.ctx.config.maps:
-            await self.catch_up(m.name)
