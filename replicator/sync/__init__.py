@@ -3,9 +3,10 @@
 ``InitialSync`` decides what to sync: new maps in prerequisite order, maps whose fields
 changed since their last sync, companies added to a map. Before the first scan each
 side's cursor is pinned to its feed's head, so changes made during the sync are
-replayed by the live sync afterwards. ``MapSync`` (map_sync.py) syncs one map: it scans
-its sides a page at a time (scan.py), plans each page and writes and links it
-(writes.py). resync.py re-syncs a map whose table a side lost and re-created.
+replayed by the live sync afterwards. ``MapSync`` (map_sync.py) syncs one map: its
+``SyncReader`` scans the sides a page at a time (scan.py), it plans each page, and its
+``SyncWrites`` writes and links the page (writes.py). resync.py re-syncs a map whose
+table a side lost and re-created.
 """
 
 from __future__ import annotations

@@ -34,9 +34,13 @@ or a row found there by key is linked, taking the values of the side that kept i
 It is resumable by construction: matching is by key and inserts refuse an existing
 key, so a rerun after a crash links what the crashed run created instead of
 duplicating it, and the intents committed before each batch of writes (recovery.py)
-restore the links of writes whose outcome the crash lost. Reading is in sync_scan.py;
-the writing half (intents, batches, a row changed since the scan, links) is in
-sync_writes.py.
+restore the links of writes whose outcome the crash lost.
+
+``MapSync`` plans; it holds the two objects that do the rest for the map's sync. Its
+``SyncReader`` (scan.py) reads the pages and looks rows up by key or id. Its
+``SyncWrites`` (writes.py) writes each planned page (intents, batches, a row changed
+since the scan, links) and owns what the sync queues, error-queue entries and parked
+rows, committing them page by page; it is the reader's error sink, too.
 """
 
 from __future__ import annotations
@@ -48,12 +52,12 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .. import failures, lookups, mapping, rules
+from .. import lookups, mapping, rules
 from ..adapter import Row, Values, WriteOp
 from ..config import TableMap
 from ..context import Context
 from ..errors import ReplicatorError, RuleViolation, StoreError, TransientError
-from ..model import ErrorEntry, Link, Parked
+from ..model import Link, Parked
 from .scan import Key, SyncReader, native_ids
 from .writes import Job, Progress, Scanned, SyncReport, SyncWrites
 
@@ -67,22 +71,21 @@ Planner = Callable[[int, list[Row], SyncReport], Awaitable[None]]
 """Plans one page of a side (``first_page``, ``other_page``)."""
 
 
-class MapSync(SyncWrites):
-    """The initial sync of one map: scanning and planning here, writing in SyncWrites."""
+class MapSync:
+    """The initial sync of one map: the planning here, the reading in ``reader`` (a
+    ``SyncReader``), the writing and the queued rows in ``writes`` (a ``SyncWrites``)."""
 
     def __init__(
         self, ctx: Context, m: TableMap, progress: Progress | None, companies: Sequence[str] = ()
     ) -> None:
         self.ctx = ctx
         self.map = m
-        self.companies = companies
         self.progress = progress
-        self.errors: list[ErrorEntry] = []
-        self.parks: list[Parked] = []
         self.links: list[dict[str, Link]] = [{}, {}]
         self.next_id = 0
         self.done = 0
-        self.reader = SyncReader(ctx, m, companies, self)
+        self.writes = SyncWrites(ctx, m)
+        self.reader = SyncReader(ctx, m, companies, self.writes)
         self.outbox: MemoryObjectSendStream[Planned]
         self.in_flight: tuple[set[Key], anyio.Event] = (set(), anyio.Event())
         self.in_flight_refs: set[str] = set()  # in_flight's encoded keys, for own lookups
@@ -140,7 +143,7 @@ class MapSync(SyncWrites):
             if len(group.exceptions) == 1:
                 raise group.exceptions[0] from None
             raise
-        await self.flush_errors(report)
+        await self.writes.flush_errors(report)
 
     async def writing(
         self, receive: MemoryObjectReceiveStream[Planned], report: SyncReport
@@ -148,7 +151,7 @@ class MapSync(SyncWrites):
         """Write each planned page, in order, and commit its links and errors."""
         async with receive:
             async for jobs, seen, written in receive:
-                await self.execute(jobs, report)
+                await self.writes.execute(jobs, report)
                 written.set()
                 self.done += seen
                 if self.progress:
@@ -229,18 +232,6 @@ class MapSync(SyncWrites):
         if not held.isdisjoint(keys):
             await written.wait()
 
-    def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None:
-        """Queue a row whose sync raised an exception outside the errors tree (failures.py)."""
-        reason = failures.record_failed(
-            self.ctx.log,
-            exc,
-            map_name=self.map.name,
-            key=key,
-            side=self.ctx.side_names[side],
-            change_id=None,
-        )
-        self.error(side, row, failures.KIND, reason, key or "")
-
     async def plan(
         self, key: tuple[Any, ...], a: Scanned | None, b: Scanned | None, report: SyncReport
     ) -> Job | None:
@@ -252,11 +243,11 @@ class MapSync(SyncWrites):
         try:
             return await self.plan_job(key, a, b, report)
         except RuleViolation as exc:  # a value a strict value map cannot carry over
-            self.error(side, scanned.row, "rule", str(exc), mapping.encode_key(key))
+            self.writes.error(side, scanned.row, "rule", str(exc), mapping.encode_key(key))
         except (TransientError, StoreError):
             raise
         except Exception as exc:  # a bug met by this record alone: queue it, go on
-            self.unexpected(side, scanned.row, exc, mapping.encode_key(key))
+            self.writes.unexpected(side, scanned.row, exc, mapping.encode_key(key))
         return None
 
     async def plan_job(
@@ -279,7 +270,7 @@ class MapSync(SyncWrites):
             if not await self.references_ready(job, self.map.initial_master, report):
                 return None
             for side in (0, 1):
-                self.plan_update(job, side)
+                self.writes.plan_update(job, side)
             return job
         source = 0 if a is not None else 1
         scanned = a or b
@@ -288,7 +279,7 @@ class MapSync(SyncWrites):
         if not await self.references_ready(job, source, report):
             return None
         if not rules.may_create(self.map, source):
-            self.error(
+            self.writes.error(
                 source,
                 scanned.row,
                 "rule",
@@ -355,7 +346,7 @@ class MapSync(SyncWrites):
                 continue
             own = ref.map == self.map.name
             what = "patch of" if own else "waiting for"
-            self.parks.append(
+            self.writes.park(
                 Parked(
                     map=self.map.name,
                     side=side,

@@ -6,7 +6,8 @@ canonical values by integration key, and looks rows up on a side by key (one bat
 the sync knows of the pages before is in the state store, as the links it committed.
 
 A row of a page that is unreadable, breaks a rule, lacks its key or repeats a key met
-earlier in the page goes to the error queue through the sink (``MapSync``). A row found
+earlier in the page goes to the error queue through the sink (the sync's ``SyncWrites``,
+writes.py, which commits it with the page's writes). A row found
 by key or by id that is not fit to sync is simply not found: the scan of its own side
 queues it.
 """
@@ -41,7 +42,7 @@ async def scan_pages(side: Side, entity: str, limit: int) -> AsyncIterator[list[
 
 
 class ErrorSink(Protocol):
-    """Where rows that cannot be synced go (the error queue, through ``SyncWrites``)."""
+    """Where rows that cannot be synced go: the error queue (``SyncWrites`` in writes.py)."""
 
     def error(self, side: int, row: Row, kind: str, reason: str, key: str = "") -> None: ...
     def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None: ...

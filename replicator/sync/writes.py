@@ -1,9 +1,14 @@
 """The writes of one map's initial sync: intents, batched writes, conflicts, links.
 
-``SyncWrites`` is the half of ``MapSync`` (map_sync.py) that turns planned jobs into
-writes on both sides and then into links or errors: the intents committed before each
-side's batch (recovery.py), a second merge for a row a user changed since the scan,
-and the commit of what the batch left.
+``MapSync`` (map_sync.py) holds one ``SyncWrites`` for the map's sync and hands it each
+planned page. It turns the page's jobs into writes on both sides and then into links or
+errors: the intents committed before each side's batch (recovery.py), a second merge for
+a row a user changed since the scan, and the commit of what the batch left.
+
+It also owns what the sync queues: the rows that go to the error queue (from the scan,
+``SyncReader`` in scan.py, for which it is the ``ErrorSink``; from the planning; and from
+its own writes) and the parked rows the planning hands it. ``flush_errors`` commits them,
+after each page's writes and at the end of each side's scan.
 
 A row a user changes after the scan makes the sync's conditional write answer
 ``conflict``: the job is merged again, keeping that change (it is newer than the
@@ -19,7 +24,7 @@ from typing import Any, Protocol
 import anyio
 import msgspec
 
-from .. import mapping, rules
+from .. import failures, mapping, rules
 from ..adapter import UNKNOWN_VERSION, Change, Row, Values, WriteOp, WriteResult
 from ..config import TableMap
 from ..context import Context
@@ -106,12 +111,16 @@ class Job(msgspec.Struct):
 
 
 class SyncWrites:
-    """Writes planned jobs and commits their outcome; see the module docstring."""
+    """Writes planned jobs and commits their outcome, errors and parked rows; see the
+    module docstring."""
 
-    ctx: Context
-    map: TableMap
-    errors: list[ErrorEntry]
-    parks: list[Parked]
+    def __init__(self, ctx: Context, m: TableMap) -> None:
+        self.ctx = ctx
+        self.map = m
+        self.errors: list[ErrorEntry] = []
+        """Error-queue entries collected since the last ``flush_errors``."""
+        self.parks: list[Parked] = []
+        """Parked rows collected since the last ``flush_errors``."""
 
     def error(self, side: int, row: Row, kind: str, reason: str, key: str = "") -> None:
         change = Change(self.map.entities[side], row.native_id, "upsert", values=row.values)
@@ -126,6 +135,22 @@ class SyncWrites:
                 change=change,
             )
         )
+
+    def unexpected(self, side: int, row: Row, exc: Exception, key: str | None) -> None:
+        """Queue a row whose sync raised an exception outside the errors tree (failures.py)."""
+        reason = failures.record_failed(
+            self.ctx.log,
+            exc,
+            map_name=self.map.name,
+            key=key,
+            side=self.ctx.side_names[side],
+            change_id=None,
+        )
+        self.error(side, row, failures.KIND, reason, key or "")
+
+    def park(self, parked: Parked) -> None:
+        """Park a record whose lookup waits for a link (committed by ``flush_errors``)."""
+        self.parks.append(parked)
 
     async def flush_errors(self, report: SyncReport) -> None:
         """Commit the errors and parked rows collected so far."""
