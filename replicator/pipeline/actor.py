@@ -44,7 +44,7 @@ from ..config import TableMap
 from ..context import Context
 from ..errors import PermanentError, SchemaError, StoreError, TransientError
 from ..model import Commit, ErrorEntry, JournalEntry, Link, Outcome
-from .apply import Applier, Step
+from .apply import Applier, Decision
 
 
 class RecordActor:
@@ -116,27 +116,24 @@ class RecordActor:
         for the engine); any other exception fails only this record (failures.py).
         """
         try:
-            outcome = await self.record.process(entry)
-            return outcome, "", self.success(entry)
-        except Step as step:
-            if step.outcome == "requeued":
-                self.ctx.requeue(entry, self.link_id)
-                self.report(entry, step.outcome, step.reason)
-                return None
-            failed = step.outcome in ("rejected", "error")
-            commit = self.failure(entry, step) if failed else self.success(entry)
-            return step.outcome, step.reason, commit
+            decision = await self.record.process(entry)
         except (PermanentError, SchemaError) as exc:  # a side cannot serve the record
-            reason = str(exc)  # (e.g. a column dropped): queue it
-            return "error", reason, self.failure(entry, Step("error", reason, "permanent"))
+            decision = Decision("error", str(exc), "permanent")  # (e.g. a column dropped)
         except (TransientError, StoreError):
             raise
         except Exception as exc:  # a bug met by this record alone: queue it, go on
-            return await self.unexpected(entry, exc)
+            decision = await self.unexpected(entry, exc)
+        if decision.outcome == "requeued":
+            self.ctx.requeue(entry, self.link_id)
+            self.report(entry, decision.outcome, decision.reason)
+            return None
+        failed = decision.outcome in ("rejected", "error")
+        commit = self.failure(entry, decision) if failed else self.success(entry)
+        return decision.outcome, decision.reason, commit
 
-    async def unexpected(self, entry: JournalEntry, exc: Exception) -> tuple[Outcome, str, Commit]:
-        """Queue the record whose handling raised ``exc``, with the link as last committed
-        (the step may have changed it half-way)."""
+    async def unexpected(self, entry: JournalEntry, exc: Exception) -> Decision:
+        """Log the failure of the record whose handling raised ``exc``, to be queued with
+        the link as last committed (the step may have changed it half-way)."""
         self.record.link = await self.ctx.store.link(self.link_id)
         reason = failures.record_failed(
             self.ctx.log,
@@ -146,7 +143,7 @@ class RecordActor:
             side=self.record.side_name(entry.side),
             change_id=entry.id,
         )
-        return "error", reason, self.failure(entry, Step("error", reason, failures.KIND))
+        return Decision("error", reason, failures.KIND)
 
     def taken(self, commit: Commit, holder: Link) -> TransientError:
         """Log that the step's link met ``holder`` on a native id; the error to retry on."""
@@ -214,7 +211,8 @@ class RecordActor:
             park=self.record.parked(entry),
         )
 
-    def failure(self, entry: JournalEntry, step: Step) -> Commit:
+    def failure(self, entry: JournalEntry, decision: Decision) -> Commit:
+        """The commit that queues the record ``decision`` refused (``rejected``, ``error``)."""
         if entry.change.values is None and self.record.read is not None:  # a retry or a release:
             change = msgspec.structs.replace(  # queue what was refused, with its key
                 entry.change, values=self.record.read.values, version=self.record.read.version
@@ -225,8 +223,8 @@ class RecordActor:
             side=entry.side,
             native_id=entry.change.native_id,
             key=self.record.key or self.record.entry_key(entry) or "",
-            kind=step.kind or "error",
-            reason=step.reason,
+            kind=decision.kind or "error",
+            reason=decision.reason,
             change=entry.change,
         )
         return Commit(

@@ -15,11 +15,19 @@
 ``Applier`` holds the record's link and these steps; the ``RecordActor`` (actor.py) that
 owns the record holds one and adds the lifecycle around it: the mailbox, retries, commits
 and logs.
+
+A step ends with a ``Decision`` (its outcome, and why), a value handed back up: a method
+that may end the step returns one, else ``None`` to go on (or, if it computes something,
+that value: ``Values | Decision``, ``Row | Decision``), and its caller returns it on.
+Only real errors are raised: a ``TransientError`` (the actor retries), or any other
+exception (the actor queues the record, or stops the engine on a ``StoreError``).
 """
 
 from __future__ import annotations
 
 import time
+
+import msgspec
 
 from .. import lookups, mapping, rules
 from ..adapter import UNKNOWN_VERSION, Change, Row, Value, Values, WriteOp, WriteResult
@@ -31,14 +39,13 @@ from ..model import Commit, Intent, JournalEntry, Link, Outcome, Parked
 MAX_CONFLICT_ROUNDS = 8
 
 
-class Step(Exception):
-    """Ends the handling of one change with an outcome (raised from deep inside)."""
+class Decision(msgspec.Struct, frozen=True):
+    """How the handling of one change ended: its outcome, the reason (if any) and, for
+    one that queues the record (``rejected``, ``error``), the error queue's kind."""
 
-    def __init__(self, outcome: Outcome, reason: str = "", kind: str = "") -> None:
-        super().__init__(reason)
-        self.outcome = outcome
-        self.reason = reason
-        self.kind = kind
+    outcome: Outcome
+    reason: str = ""
+    kind: str = ""
 
 
 class Applier:
@@ -92,7 +99,8 @@ class Applier:
         except RuleViolation:
             return None
 
-    async def process(self, entry: JournalEntry) -> Outcome:
+    async def process(self, entry: JournalEntry) -> Decision:
+        """Apply one change: how it ended (a real error is raised; see the module)."""
         s, change = entry.side, entry.change
         link = self.link
         if (
@@ -101,26 +109,31 @@ class Applier:
             and change.token == link.tokens[s]
             and change.native_id == link.ids[s]
         ):
-            return "echo"
+            return Decision("echo")
         if self.known_version(s, change):
-            return "echo" if link is not None and link.tokens[s] is not None else "noop"
+            return Decision("echo" if link is not None and link.tokens[s] is not None else "noop")
         if change.token in self.tokens and (link is None or change.native_id != link.ids[s]):
             # another row a write of ours touched (e.g. a trigger): routed again, by its own
             # link or key, once this actor is done (our tokens then route nothing here)
-            raise Step("requeued", "another row this record's write touched (e.g. a trigger)")
+            return Decision("requeued", "another row this record's write touched (e.g. a trigger)")
         if change.op == "delete":
             return await self.on_delete(s, change.native_id)
         row = self.read = await self.current(s, entry)
         if row is None:
-            return "filtered"
+            return Decision("filtered")
         values = self.canonical(s, row)
+        if isinstance(values, Decision):
+            return values
         if not rules.in_companies(self.map, values):
-            return "filtered"
+            return Decision("filtered")
         values = await self.resolve_references(values)
+        if isinstance(values, Decision):
+            return values
         if link is None:
             return await self.on_new(s, row, values)
         if link.ids[s] != row.native_id:
-            await self.take_over(s, link, row)
+            if (ended := await self.take_over(s, link, row)) is not None:
+                return ended
         return await self.reconcile(Pair(link, s, {s: (row, values)}))
 
     def known_version(self, s: int, change: Change) -> bool:
@@ -137,19 +150,20 @@ class Applier:
             and change.version == link.versions[s]
         )
 
-    async def take_over(self, s: int, link: Link, row: Row) -> None:
+    async def take_over(self, s: int, link: Link, row: Row) -> Decision | None:
         """A second row of the record's key: a duplicate while the linked row is there (or
         the link names none: a lost table's re-sync decides); else that row went with no
         delete in the feed (SQLite's ``REPLACE`` deletes so) and this row is the record's."""
         linked = link.ids[s]
         if linked is None or await self.ctx.readers[s].get(self.map.entities[s], [linked]):
-            raise Step(
+            return Decision(
                 "rejected",
                 f"duplicate key {link.key} on side {self.side_name(s)!r}: "
                 f"row {row.native_id} has the key of row {linked}",
                 "duplicate",
             )
-        await self.claim(s, row.native_id, link)
+        if (ended := await self.claim(s, row.native_id, link)) is not None:
+            return ended
         self.ctx.log.warning(
             "row_replaced",
             map=self.map.name,
@@ -160,8 +174,9 @@ class Applier:
             replaced=linked,
         )
         link.ids[s], link.versions[s] = row.native_id, row.version
+        return None
 
-    async def resolve_references(self, values: Values) -> Values:
+    async def resolve_references(self, values: Values) -> Values | Decision:
         """Park on a lookup target that is not linked; defer lookups into this map.
 
         A deferred field is written as if unchanged (the shadow's value, or empty for a new
@@ -175,7 +190,7 @@ class Applier:
                 continue
             self.waiting_for.append(ref)
             if ref.map != self.map.name:
-                raise Step("parked", f"waiting for {ref.describe()}")
+                return Decision("parked", f"waiting for {ref.describe()}")
             out[ref.field] = self.link.shadow.get(ref.field) if self.link else None
         return out
 
@@ -241,15 +256,15 @@ class Applier:
         except ValueError:
             return False
 
-    async def on_delete(self, s: int, native_id: str) -> Outcome:
+    async def on_delete(self, s: int, native_id: str) -> Decision:
         link = self.link
         if link is None or link.ids[s] != native_id or await self.still_there(s, link):
-            return "noop"
+            return Decision("noop")
         t = 1 - s
         self.link = None
         self.deleted_key = link.key
         if not rules.may_delete(self.map, s):
-            raise Step(
+            return Decision(
                 "rejected",
                 f"deleted on {self.side_name(s)!r}, but map "
                 f"{self.map.name!r} replicates deletes only from "
@@ -266,8 +281,8 @@ class Applier:
         )
         result = await self.write(t, op)
         if result.status == "permanent":
-            raise Step("error", result.reason, "permanent")
-        return "applied"
+            return Decision("error", result.reason, "permanent")
+        return Decision("applied")
 
     async def still_there(self, s: int, link: Link) -> bool:
         """Whether the deleted id names this record's row again: the delete is then of an
@@ -295,16 +310,16 @@ class Applier:
         except RuleViolation:
             return None
 
-    async def claim(self, t: int, native_id: str | None, link: Link) -> None:
+    async def claim(self, t: int, native_id: str | None, link: Link) -> Decision | None:
         """Make sure no other record is linked to row ``native_id`` of side ``t`` before
         ``link`` takes it (a side must not give one id to two rows, but may): the other
         record is resolved first, by its own delete (see ``still_there``)."""
         holder = native_id and await self.ctx.store.link_by_native(self.map.name, t, native_id)
         if not holder or holder.id == self.link_id:
-            return
+            return None
         key = link.key
         if holder.key == key and holder.ids[1 - t] == link.ids[1 - t]:
-            raise Step("noop", "linked meanwhile, by a change of its other row")
+            return Decision("noop", "linked meanwhile, by a change of its other row")
         self.ctx.log.warning(
             "native_id_taken",
             map=self.map.name,
@@ -316,7 +331,9 @@ class Applier:
         )
         where = f"row {native_id} on side {self.side_name(t)!r}"
         if holder.key == key:
-            raise Step("rejected", f"duplicate key {key}: {where} is linked already", "duplicate")
+            return Decision(
+                "rejected", f"duplicate key {key}: {where} is linked already", "duplicate"
+            )
         raise TransientError(
             f"{where} has key {key} but is still linked to record {holder.key}:"
             " waiting for that record's delete"
@@ -325,11 +342,11 @@ class Applier:
     def sides_text(self, sides: frozenset[int]) -> str:
         return ", ".join(repr(self.side_name(i)) for i in sorted(sides)) or "no side"
 
-    async def on_new(self, s: int, row: Row, values: Values) -> Outcome:
+    async def on_new(self, s: int, row: Row, values: Values) -> Decision:
         t = 1 - s
         missing = mapping.missing_key_fields(self.map, s, values)
         if missing:
-            raise Step(
+            return Decision(
                 "rejected",
                 f"integration key field(s) {missing} empty on side {self.side_name(s)!r}",
                 "rule",
@@ -342,17 +359,22 @@ class Applier:
         link = Link.new(self.link_id, self.map.name, mapping.encode_key(key))
         link.ids[s] = row.native_id
         if existing is None:
-            existing = await self.create(s, row, values, link)
-            if existing is None:
-                return "applied"
-        await self.claim(t, existing.native_id, link)
+            created = await self.create(s, row, values, link)
+            if isinstance(created, Decision):
+                return created
+            existing = created
+        if (ended := await self.claim(t, existing.native_id, link)) is not None:
+            return ended
         link.ids[t] = existing.native_id
         self.link = link
         other = self.canonical(t, existing)
+        if isinstance(other, Decision):
+            return other
         return await self.reconcile(Pair(link, s, {s: (row, values), t: (existing, other)}))
 
-    async def create(self, s: int, row: Row, values: Values, link: Link) -> Row | None:
-        """Insert the record on the other side; its row if one with the key appeared.
+    async def create(self, s: int, row: Row, values: Values, link: Link) -> Row | Decision:
+        """Insert the record on the other side (``applied``, or refused); the row there
+        if one with the key appeared meanwhile.
 
         The source row is not read again here: ``current`` read it moments ago (a record
         not linked yet never uses the feed's values). A second read did not make a row
@@ -368,17 +390,20 @@ class Applier:
         """
         t = 1 - s
         if not rules.may_create(self.map, s):
-            raise Step(
+            return Decision(
                 "rejected",
                 rules.create_refused(self.map, s, self.ctx.side_names),
                 "rule",
             )
         token = self.ctx.token(self.link_id)
+        target = self.target_values(t, values)
+        if isinstance(target, Decision):
+            return target
         op = WriteOp(
             self.map.entities[t],
             "insert",
             token,
-            values=self.target_values(t, values),
+            values=target,
             key_fields=self.map.key_names(t),
             record_key=link.key,
         )
@@ -396,29 +421,32 @@ class Applier:
         result = await self.write(t, op)
         if result.status == "conflict" and result.current is not None:
             return result.current
-        self.check(result)
+        if (ended := self.check(result)) is not None:
+            return ended
         link.ids[t] = result.native_id  # the commit checks that no other record holds it
         link.versions = [None, None]
         link.versions[s], link.versions[t] = row.version, result.version
         link.tokens[t] = token
         link.shadow = values
         self.link = link
-        return None
+        return Decision("applied")
 
-    def canonical(self, side: int, row: Row) -> Values:
+    def canonical(self, side: int, row: Row) -> Values | Decision:
+        """A side's row in canonical terms, or why it cannot be: unreadable, or refused."""
         if row.error is not None:
             reason = rules.unreadable(self.map, side, self.ctx.side_names, row)
-            raise Step("error", reason, "unreadable")
+            return Decision("error", reason, "unreadable")
         try:
             return mapping.canonical(self.map, side, row.values)
         except RuleViolation as exc:
-            raise Step("rejected", str(exc), "rule") from exc
+            return Decision("rejected", str(exc), "rule")
 
-    def target_values(self, t: int, values: Values) -> Values:
+    def target_values(self, t: int, values: Values) -> Values | Decision:
+        """Canonical values in side ``t``'s terms, or why they cannot be written there."""
         try:
             return mapping.side_values(self.map, t, values)
         except RuleViolation as exc:
-            raise Step("rejected", str(exc), "rule") from exc
+            return Decision("rejected", str(exc), "rule")
 
     async def intend(
         self, side: int, token: str, after: Link, written: Values | None = None
@@ -437,15 +465,17 @@ class Applier:
             raise TransientError(result.reason, retry_after=result.retry_after)
         return result
 
-    def check(self, result: WriteResult) -> None:
+    def check(self, result: WriteResult) -> Decision | None:
+        """Go on after a write that was made; end the step if it was refused for good."""
         if result.status == "permanent":
-            raise Step("error", result.reason, "permanent")
+            return Decision("error", result.reason, "permanent")
         if result.status == "conflict":
             raise TransientError(f"write conflict: {result.reason}")
+        return None
 
     # -- the reconcile loop -------------------------------------------------------------
 
-    async def reconcile(self, pair: Pair) -> Outcome:
+    async def reconcile(self, pair: Pair) -> Decision:
         """Merge both sides against the shadow and write what differs, conditionally.
 
         A side whose row we did not read is assumed to hold the shadow at the link's
@@ -456,21 +486,26 @@ class Applier:
         """
         if any(f.id not in pair.link.shadow for f in self.map.all_fields):
             for side in (0, 1):
-                if side not in pair.read:
-                    await self.read_side(pair, side)
+                if side in pair.read:
+                    continue
+                if (ended := await self.read_side(pair, side)) is not None:
+                    return ended
         outcome: Outcome = "noop"
         for _ in range(MAX_CONFLICT_ROUNDS):
             winner = rules.conflict_winner(self.map, pair.changed_at, pair.source)
             vals = (pair.vals[0], pair.vals[1])
             merged = rules.merge(self.map, pair.link.shadow, vals, winner)
             reverts = rules.reverted(self.map, pair.link.shadow, vals, merged.values)
-            await self.park_on_learned_references(pair, merged.values)
+            if (ended := await self.park_on_learned_references(pair, merged.values)) is not None:
+                return ended
             self.log_conflicts(pair, merged)
             if merged.conflicts:
                 outcome = "conflict"
             retry = False
             for side in (1 - pair.source, pair.source):
                 wrote = await self.write_side(pair, side, merged.values)
+                if isinstance(wrote, Decision):
+                    return wrote
                 if wrote is None:
                     retry = True
                     break
@@ -480,23 +515,27 @@ class Applier:
                 pair.settle(merged.values)
                 pair.link.key = mapping.encode_key(mapping.key_of(self.map, merged.values))
                 self.log_reverts(pair, reverts)
-                return outcome
+                return Decision(outcome)
         raise TransientError(f"the record kept changing during {MAX_CONFLICT_ROUNDS} merges")
 
-    async def write_side(self, pair: Pair, side: int, merged: Values) -> bool | None:
-        """Write the fields of ``side`` that differ: True if written, None on a conflict."""
+    async def write_side(self, pair: Pair, side: int, merged: Values) -> bool | Decision | None:
+        """Write the fields of ``side`` that differ: True if written, None on a conflict
+        (merge again with the row it answered), a ``Decision`` if the step ends here."""
         changed = rules.diff(merged, pair.vals[side])
         if not changed:
             return False
         link = pair.link
         token = self.ctx.token(self.link_id)
         written = {k: merged[k] for k in changed}
+        target = self.target_values(side, written)
+        if isinstance(target, Decision):
+            return target
         op = WriteOp(
             self.map.entities[side],
             "update",
             token,
             native_id=link.ids[side],
-            values=self.target_values(side, written),
+            values=target,
             expected_version=pair.versions[side],
             record_key=mapping.encode_key(mapping.key_of(self.map, merged)),
         )
@@ -504,19 +543,23 @@ class Applier:
         result = await self.write(side, op)
         if result.status == "conflict":
             if result.current is None:
-                raise Step(
+                return Decision(
                     "conflict",
                     f"row {link.ids[side]} was deleted on "
                     f"{self.side_name(side)!r} meanwhile; the delete wins",
                 )
-            pair.known(side, result.current, self.canonical(side, result.current))
+            current = self.canonical(side, result.current)
+            if isinstance(current, Decision):
+                return current
+            pair.known(side, result.current, current)
             return None
-        self.check(result)
+        if (ended := self.check(result)) is not None:
+            return ended
         link.tokens[side] = token
         pair.wrote(side, result.version, merged)
         return True
 
-    async def park_on_learned_references(self, pair: Pair, merged: Values) -> None:
+    async def park_on_learned_references(self, pair: Pair, merged: Values) -> Decision | None:
         """A lookup value that came from the other side's row (read after a conflict, not
         checked with the changed row) parks the record like one of its own would: its
         target may not be linked yet, and the side written could refuse it."""
@@ -526,19 +569,24 @@ class Applier:
                 continue
             if await self.ctx.parking.missing(ref):
                 self.waiting_for.append(ref)
-                raise Step("parked", f"waiting for {ref.describe()}")
+                return Decision("parked", f"waiting for {ref.describe()}")
+        return None
 
-    async def read_side(self, pair: Pair, side: int) -> None:
+    async def read_side(self, pair: Pair, side: int) -> Decision | None:
         native_id = str(pair.link.ids[side])
         rows = await self.ctx.readers[side].get(self.map.entities[side], [native_id])
         row = rows.get(native_id)
         if row is None:
-            raise Step(
+            return Decision(
                 "conflict",
                 f"row {native_id} was deleted on {self.side_name(side)!r} meanwhile; "
                 "the delete wins",
             )
-        pair.known(side, row, self.canonical(side, row))
+        values = self.canonical(side, row)
+        if isinstance(values, Decision):
+            return values
+        pair.known(side, row, values)
+        return None
 
     def log_reverts(self, pair: Pair, reverts: list[rules.Revert]) -> None:
         """DESIGN §4: an edit of a one-way field on the side that does not own it is
