@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 
 from .activity import Activity
 from .adapter import Side
 from .config import Config, TableMap
-from .model import JournalEntry
 from .observe import Observers
 from .parking import Parking
 from .pipeline.committer import Committer
@@ -58,8 +57,6 @@ class Context:
         self._tokens = itertools.count(time.time_ns() // 1000)
         self.writing: dict[str, tuple[int, str]] = {}
         """Tokens of the writes of running actors: (link id, map) (see the router)."""
-        self.requeue: Callable[[JournalEntry, int], None] = lambda entry, link_id: None
-        """Hands a change back to the router (set by the router)."""
 
     def reconfigure(self, config: Config) -> None:
         """Use ``config`` from now on (a reload: same sides, maps and entities)."""

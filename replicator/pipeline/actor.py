@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 import anyio
 import msgspec
@@ -61,12 +62,15 @@ class RecordActor:
         link_id: int,
         mailbox: deque[JournalEntry],
         link: Link | None,
+        requeue: Callable[[JournalEntry, int], None],
     ) -> None:
         self.ctx = ctx
         self.map = m
         self.link_id = link_id
         self.mailbox = mailbox
         self.record = Applier(ctx, m, link_id, link)
+        self.requeue = requeue
+        """Hands a change back to be routed again once this actor is done (actors.py)."""
 
     async def run(self) -> None:
         """Handle changes until the mailbox is empty (the router passed the stored link)."""
@@ -124,7 +128,7 @@ class RecordActor:
         except Exception as exc:  # a bug met by this record alone: queue it, go on
             decision = await self.unexpected(entry, exc)
         if decision.outcome == "requeued":
-            self.ctx.requeue(entry, self.link_id)
+            self.requeue(entry, self.link_id)
             self.report(entry, decision.outcome, decision.reason)
             return None
         failed = decision.outcome in ("rejected", "error")

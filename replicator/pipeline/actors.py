@@ -56,13 +56,21 @@ class _Idle:
 class Actors:
     """The running actors, by link (or provisional) id; see the module docstring.
 
-    ``released(map)`` is called when an actor ends that had changes held back in the
-    journal (its mailbox was full, or it handed a change back): the map catches up then.
+    ``hold_back(map, entry)`` leaves an entry in the journal (replay.py); ``released(map)``
+    is called when an actor ends that had changes held back there (its mailbox was full,
+    or it handed a change back): the map catches up then.
     """
 
-    def __init__(self, ctx: Context, tg: TaskGroup, released: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        tg: TaskGroup,
+        hold_back: Callable[[TableMap, JournalEntry], None],
+        released: Callable[[str], None],
+    ) -> None:
         self.ctx = ctx
         self.tg = tg
+        self.hold_back = hold_back
         self.released = released
         self.mailboxes: dict[int, deque[JournalEntry]] = {}
         self.idle: list[_Idle] = []
@@ -124,6 +132,12 @@ class Actors:
         """A change of ``link_id`` was held back in the journal: catch up once it ends."""
         self.overflowed.add(link_id)
 
+    def requeue(self, entry: JournalEntry, link_id: int) -> None:
+        """An actor hands back a change that is not its record's (another row its write
+        touched): it is routed again, by its own link or key, once that actor is done."""
+        self.hold_back(self.ctx.map(entry.map), entry)
+        self.overflow(link_id)
+
     async def send(self, m: TableMap, link_id: int, entry: JournalEntry, link: Link | None) -> bool:
         """Queue an entry in its actor's mailbox, starting the actor (with ``link``) if
         idle. False if it must stay in the journal (the mailbox is full or was)."""
@@ -169,7 +183,7 @@ class Actors:
 
     async def run_actor(self, m: TableMap, link_id: int, link: Link | None) -> None:
         """Run an actor until its mailbox is empty, then forget it (no await in between)."""
-        actor = RecordActor(self.ctx, m, link_id, self.mailboxes[link_id], link)
+        actor = RecordActor(self.ctx, m, link_id, self.mailboxes[link_id], link, self.requeue)
         try:
             await actor.run()
         finally:

@@ -55,8 +55,7 @@ class Router:
         self.tg = tg
         self.messages: MemoryObjectSendStream[Message]
         self.replay = Replay(ctx, tg, self.replayed, self.wake)
-        self.actors = Actors(ctx, tg, self.replay.released)
-        ctx.requeue = self.requeue
+        self.actors = Actors(ctx, tg, self.replay.hold_back, self.replay.released)
 
     @property
     def paused(self) -> set[str]:
@@ -256,9 +255,3 @@ class Router:
         """Queue an entry with its actor (see ``Actors.send``), or leave it in the journal."""
         if not await self.actors.send(m, link_id, entry, link):
             self.replay.hold_back(m, entry)
-
-    def requeue(self, entry: JournalEntry, link_id: int) -> None:
-        """An actor hands back a change that is not its record's (another row its write
-        touched): it is routed again, by its own link or key, once that actor is done."""
-        self.replay.hold_back(self.ctx.map(entry.map), entry)
-        self.actors.overflow(link_id)
