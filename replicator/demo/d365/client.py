@@ -73,9 +73,12 @@ class System:
             base_url=c["url"] + api, headers=headers, verify=c["ca_file"], timeout=30
         )
 
-    def call(self, method: str, url: str, **kwargs: Any) -> Any:
-        """The JSON answer of one request; ``DemoError`` with the service's message if refused."""
+    def call(self, method: str, url: str, *, missing: str = "", **kwargs: Any) -> Any:
+        """The JSON answer of one request; ``DemoError`` with the service's message if
+        refused, or ``missing`` if given and the row is not there (404)."""
         answer = self.http.request(method, url, **kwargs)
+        if answer.status_code == 404 and missing:
+            raise DemoError(missing)
         if answer.status_code >= 400:
             raise DemoError(f"{method} {url}: {answer.status_code} {answer.text}")
         return answer.json() if answer.content else None
@@ -104,7 +107,8 @@ def create_customer(fno: System, args: argparse.Namespace) -> Any:
 def customer(fno: System, args: argparse.Namespace) -> Any:
     key = f"dataAreaId={literal(args.company)},CustomerAccount={literal(args.key)}"
     path = "CustomersV3(" + quote(key, safe="=,'") + ")"
-    return fno.call("GET", path, params={"$select": CUSTOMER_FIELDS})
+    missing = f"no customer {args.key!r} of {args.company} in F&O (yet)"
+    return fno.call("GET", path, params={"$select": CUSTOMER_FIELDS}, missing=missing)
 
 
 def create_account(crm: System, args: argparse.Namespace) -> Any:
