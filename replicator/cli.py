@@ -24,7 +24,7 @@ import structlog
 
 from . import uninstall
 from .config import Config, check_config_text, config_from_text, load_config, read_config_text
-from .engine import Replicator, check_schema
+from .engine import Replicator
 from .errors import ConfigError, ReplicatorError, StoreOwned, TransientError
 from .http.client import operations_for
 from .http.endpoint import Endpoint
@@ -33,6 +33,7 @@ from .mapping import encode_key
 from .operations import Operator
 from .ownership import Holder, holder, owned_message, owning
 from .progress import LogProgress, TerminalProgress, format_table, summary_table
+from .schema import check_schema
 from .sync.resync import describe as describe_resync
 
 DEMO_DIR = Path("replicator-demo")

@@ -28,13 +28,13 @@ import structlog
 from anyio.abc import TaskGroup
 
 from . import native_lookups, reload
-from .adapter import EntitySpec, Side, Throttled, load_adapter
+from .adapter import Side, Throttled, load_adapter
 from .alerts import Alerts
 from .backoff import Backoff
 from .companies import warn_unmatched
-from .config import Config, TableMap, load_config
+from .config import Config, load_config
 from .context import Context
-from .errors import ConfigError, ReplicatorError, SchemaError, TransientError
+from .errors import ConfigError, ReplicatorError, TransientError
 from .metrics import Metrics
 from .observe import Activity, Observers
 from .ownership import Ownership
@@ -42,6 +42,7 @@ from .pipeline.journal import Intake
 from .pipeline.router import CatchUp, Hold, Message, Router
 from .reconcile import PassReport, Reconciler
 from .recovery import recover
+from .schema import check_schema, entity_specs
 from .status import collect_status
 from .store import Store
 from .sync import InitialSync, Progress, SyncReport, resync
@@ -69,36 +70,6 @@ def shielded(close: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[Non
             await close()
 
     return run
-
-
-def entity_spec(m: TableMap, side: int, config: Config | None = None) -> EntitySpec:
-    """What side ``side`` must provide for map ``m`` (its lookups need the ``config``)."""
-    fields = tuple(f.names[side] for f in m.all_fields)
-    maps = {} if config is None else {r.name: r for r in config.maps}
-    lookups = tuple(
-        (f.names[side], maps[f.lookup].entities[side])
-        for f in m.all_fields
-        if f.lookup is not None and f.lookup in maps
-    )
-    return EntitySpec(m.entities[side], fields, m.key_names(side), m.filters[side], lookups)
-
-
-def entity_specs(config: Config, side: int) -> list[EntitySpec]:
-    """What side ``side`` must provide for the config's maps."""
-    return [entity_spec(m, side, config) for m in config.maps]
-
-
-async def check_schema(config: Config, side: Side, index: int) -> list[str]:
-    """Each map's missing entity, field or bad filter on one side, naming file and map."""
-    problems = []
-    for m in config.maps:
-        try:
-            await side.check([entity_spec(m, index, config)])
-        except SchemaError as exc:  # a side may name several problems, one a line
-            problems += [
-                f"{config.file_of(m.name)}: map {m.name!r}: {p}" for p in str(exc).splitlines()
-            ]
-    return problems
 
 
 class Replicator:

@@ -31,6 +31,7 @@ from .config import Config, TableMap, config_from_text, read_config_text
 from .context import Context
 from .errors import ConfigError, SchemaError
 from .ordering import topological_order
+from .schema import entity_spec, entity_specs
 from .sync import fields_fingerprint
 from .sync.map_sync import MapSync
 
@@ -93,7 +94,6 @@ async def check_sides(ctx: Context, new: Config, names: list[str]) -> None:
     """Check on each side that the fields of maps ``names`` exist, then have the sides
     capture them (``prepare``, as at start). ``ConfigError`` naming file, map and field if one is
     missing; a side that is down raises its ``TransientError`` (nothing changed)."""
-    from .engine import entity_spec, entity_specs
 
     maps = [new.map_named(n) for n in names]
     problems = []

@@ -11,8 +11,8 @@ from adapters.dataverse import DataverseSide, create_side
 from emulators.dataverse import DataverseEmulator
 from replicator.config import Config, load_config
 from replicator.config.includes import standard_dir, standard_names
-from replicator.engine import check_schema
 from replicator.errors import ConfigError
+from replicator.schema import check_schema
 
 SECRET_ENV = "STANDARD_MAPS_TEST_SECRET"
 RENAMING = 'fno = "fno", dataverse = "crm"'

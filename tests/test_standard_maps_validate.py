@@ -15,7 +15,7 @@ from emulators.fno import FnoEmulator
 from replicator.adapter import Side
 from replicator.config import Config, load_config
 from replicator.config.includes import standard_names
-from replicator.engine import check_schema
+from replicator.schema import check_schema
 
 pytestmark = pytest.mark.anyio
 RENAMING = 'fno = "fno", dataverse = "crm"'
