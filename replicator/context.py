@@ -1,4 +1,8 @@
-"""What every stage of a running engine shares: config, store, sides, writers, activity."""
+"""What every stage of a running engine shares: config, store, sides, writers, activity.
+
+What only the live pipeline's stages share is theirs, not here: the entries in flight
+(pipeline/replay.py) and the tokens of running actors' writes (pipeline/actors.py).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,6 @@ class Context:
         self.activity = Activity(len(sides))
         self.observers = observers or Observers()
         """Who hears each change's outcome (metrics, the console's activity)."""
-        self.inflight_ids: set[int] = set()
         self.read_down: dict[int, float] = {}
         """Sides whose change feed cannot be read now, with the time it started (epoch s)."""
         self.write_down: dict[int, float] = {}
@@ -55,8 +58,6 @@ class Context:
         self.reconfigure(config)
         self.log = structlog.get_logger("replicator")
         self._tokens = itertools.count(time.time_ns() // 1000)
-        self.writing: dict[str, tuple[int, str]] = {}
-        """Tokens of the writes of running actors: (link id, map) (see the router)."""
 
     def reconfigure(self, config: Config) -> None:
         """Use ``config`` from now on (a reload: same sides, maps and entities)."""

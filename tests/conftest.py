@@ -103,7 +103,7 @@ async def routed(rep: Replicator, feed: list[Change], map_name: str, side: int) 
     if feed:
         return False
     pending = await rep.ctx.store.journal_after(map_name, 0, 100)
-    return all(e.id in rep.ctx.inflight_ids for e in pending if e.side == side)
+    return all(e.id in rep.router.replay.inflight for e in pending if e.side == side)
 
 
 def stored_link(

@@ -68,7 +68,7 @@ def applier(link: Link, ordered: bool) -> Applier:
     """An applier holding ``link``, its side 0 with or without ordered versions."""
     side: Any = SimpleNamespace(versions_ordered=ordered)
     ctx: Any = SimpleNamespace(sides=[side, SimpleNamespace()])
-    return Applier(ctx, None, 1, link)  # type: ignore[arg-type]  # fresh() needs no map
+    return Applier(ctx, None, 1, link, {})  # type: ignore[arg-type]  # fresh() needs no map
 
 
 def linked(version: str | None) -> Link:

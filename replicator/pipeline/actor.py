@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from typing import Protocol
 
 import anyio
 import msgspec
@@ -46,6 +46,20 @@ from ..context import Context
 from ..errors import PermanentError, SchemaError, StoreError, TransientError
 from ..model import Commit, ErrorEntry, JournalEntry, Link, Outcome
 from .apply import Applier, Decision
+
+
+class Owner(Protocol):
+    """What an actor tells the directory that runs it (actors.py)."""
+
+    writing: dict[str, tuple[int, str]]
+    """Where its writes' tokens are registered while it runs (``Applier.intend``)."""
+
+    def finished(self, entry: JournalEntry) -> None:
+        """``entry``'s outcome is committed."""
+
+    def requeue(self, entry: JournalEntry, link_id: int) -> None:
+        """Hand ``entry`` back: routed again, by its own link or key, once ``link_id``'s
+        actor is done (another row its write touched)."""
 
 
 class RecordActor:
@@ -62,15 +76,14 @@ class RecordActor:
         link_id: int,
         mailbox: deque[JournalEntry],
         link: Link | None,
-        requeue: Callable[[JournalEntry, int], None],
+        owner: Owner,
     ) -> None:
         self.ctx = ctx
         self.map = m
         self.link_id = link_id
         self.mailbox = mailbox
-        self.record = Applier(ctx, m, link_id, link)
-        self.requeue = requeue
-        """Hands a change back to be routed again once this actor is done (actors.py)."""
+        self.owner = owner
+        self.record = Applier(ctx, m, link_id, link, owner.writing)
 
     async def run(self) -> None:
         """Handle changes until the mailbox is empty (the router passed the stored link)."""
@@ -97,8 +110,7 @@ class RecordActor:
         self.record.intended = False
         if commit.park is not None:
             await self.ctx.parking.recheck(self.record.waiting_for[0])
-        self.ctx.inflight_ids.discard(entry.id)
-        self.ctx.activity.done()
+        self.owner.finished(entry)
         self.report(entry, outcome, reason)
 
     async def decide(self, entry: JournalEntry) -> tuple[Outcome, str, Commit] | None:
@@ -128,7 +140,7 @@ class RecordActor:
         except Exception as exc:  # a bug met by this record alone: queue it, go on
             decision = await self.unexpected(entry, exc)
         if decision.outcome == "requeued":
-            self.requeue(entry, self.link_id)
+            self.owner.requeue(entry, self.link_id)
             self.report(entry, decision.outcome, decision.reason)
             return None
         failed = decision.outcome in ("rejected", "error")

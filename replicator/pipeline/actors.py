@@ -18,7 +18,6 @@ for the next one (up to ``SPARE_WORKERS`` wait; the rest end).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 import anyio
 from anyio.abc import TaskGroup
@@ -27,6 +26,7 @@ from ..config import TableMap
 from ..context import Context
 from ..model import JournalEntry, Link
 from .actor import RecordActor
+from .replay import Replay
 
 BATCH = 500
 """The most entries the router dispatches at once."""
@@ -56,22 +56,18 @@ class _Idle:
 class Actors:
     """The running actors, by link (or provisional) id; see the module docstring.
 
-    ``hold_back(map, entry)`` leaves an entry in the journal (replay.py); ``released(map)``
-    is called when an actor ends that had changes held back there (its mailbox was full,
-    or it handed a change back): the map catches up then.
+    ``replay`` (replay.py) is told when an entry is done (``finished``), left in the journal
+    (``hold_back``), and when an actor ends that had changes held back there (``released``:
+    its mailbox was full, or it handed a change back): the map catches up then.
     """
 
-    def __init__(
-        self,
-        ctx: Context,
-        tg: TaskGroup,
-        hold_back: Callable[[TableMap, JournalEntry], None],
-        released: Callable[[str], None],
-    ) -> None:
+    def __init__(self, ctx: Context, tg: TaskGroup, replay: Replay) -> None:
         self.ctx = ctx
         self.tg = tg
-        self.hold_back = hold_back
-        self.released = released
+        self.replay = replay
+        self.writing: dict[str, tuple[int, str]] = {}
+        """The tokens of running actors' writes: (link id, map). The router sends the echo
+        of a row they inserted, not linked yet, to the actor that wrote it."""
         self.mailboxes: dict[int, deque[JournalEntry]] = {}
         self.idle: list[_Idle] = []
         self.limiter = anyio.CapacityLimiter(ctx.config.engine.max_actors)
@@ -132,10 +128,14 @@ class Actors:
         """A change of ``link_id`` was held back in the journal: catch up once it ends."""
         self.overflowed.add(link_id)
 
+    def finished(self, entry: JournalEntry) -> None:
+        """An actor committed an entry's outcome."""
+        self.replay.finished(entry)
+
     def requeue(self, entry: JournalEntry, link_id: int) -> None:
         """An actor hands back a change that is not its record's (another row its write
         touched): it is routed again, by its own link or key, once that actor is done."""
-        self.hold_back(self.ctx.map(entry.map), entry)
+        self.replay.hold_back(self.ctx.map(entry.map), entry)
         self.overflow(link_id)
 
     async def send(self, m: TableMap, link_id: int, entry: JournalEntry, link: Link | None) -> bool:
@@ -183,7 +183,7 @@ class Actors:
 
     async def run_actor(self, m: TableMap, link_id: int, link: Link | None) -> None:
         """Run an actor until its mailbox is empty, then forget it (no await in between)."""
-        actor = RecordActor(self.ctx, m, link_id, self.mailboxes[link_id], link, self.requeue)
+        actor = RecordActor(self.ctx, m, link_id, self.mailboxes[link_id], link, self)
         try:
             await actor.run()
         finally:
@@ -191,14 +191,14 @@ class Actors:
             keys = (link.key if link else None, record.key, record.deleted_key)
             self.ended_keys.update((m.name, key) for key in keys if key is not None)
             for token in record.tokens:
-                self.ctx.writing.pop(token, None)
+                self.writing.pop(token, None)
             del self.mailboxes[link_id]
             self.ended.add(link_id)
             self.forget_provisional(link_id)
             self.limiter.release_on_behalf_of(link_id)
             if link_id in self.overflowed:
                 self.overflowed.discard(link_id)
-                self.released(m.name)
+                self.replay.released(m.name)
 
     def forget_provisional(self, link_id: int) -> None:
         """An actor of a record not linked before is done: its link (if any) is stored."""

@@ -55,12 +55,21 @@ class Applier:
     ``begin`` starts each try at a change.
     """
 
-    def __init__(self, ctx: Context, m: TableMap, link_id: int, link: Link | None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        m: TableMap,
+        link_id: int,
+        link: Link | None,
+        writing: dict[str, tuple[int, str]],
+    ) -> None:
         self.ctx = ctx
         self.map = m
         self.link_id = link_id
         self.link = link
         self.deleted_key: str | None = None
+        self.writing = writing
+        """The running actors' write tokens (actors.py): ours are registered before each write."""
         self.tokens: list[str] = []
         """The tokens of the writes this record's actor made (their echoes are routed to it)."""
         self.intended = False
@@ -455,7 +464,7 @@ class Applier:
         an update's changed fields and their new values."""
         self.intended = True
         self.tokens.append(token)
-        self.ctx.writing[token] = (self.link_id, self.map.name)
+        self.writing[token] = (self.link_id, self.map.name)
         intent = Intent(token=token, side=side, link=after, created_at=time.time(), written=written)
         await self.ctx.committer.submit(Commit(intents=[intent]))
 

@@ -14,8 +14,9 @@ and from where (a *catch-up*):
 
 An entry is never in flight twice: a live entry the catch-up already read is not due
 (``caught_up``), and the catch-up skips entries dispatched live and not finished
-(``ctx.inflight_ids``). Where a map's next catch-up starts is the oldest entry held back
-(``rewind``), else the newest it read.
+(``inflight``: an entry leaves it when its actor, or the router, is done with it). Where
+a map's next catch-up starts is the oldest entry held back (``rewind``), else the newest
+it read.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Replay:
         """Maps with a catch-up waiting out a backoff (``retry_later``)."""
         self.retries: dict[str, int] = {}
         """Failed catch-ups in a row, per map (reset by a clean one)."""
+        self.inflight: set[int] = set()
+        """The journal ids dispatched and not finished (``finished``, ``hold_back``)."""
 
     async def catch_up(self, map_name: str) -> None:
         """Dispatch the journaled changes of a map not dispatched yet, oldest first."""
@@ -80,7 +83,7 @@ class Replay:
 
     def due(self, entry: JournalEntry, live: bool) -> bool:
         """Whether to dispatch an entry now; marks it in flight if so."""
-        inflight = self.ctx.inflight_ids
+        inflight = self.inflight
         if (
             entry.map in self.paused
             or entry.id in inflight
@@ -91,12 +94,16 @@ class Replay:
         inflight.add(entry.id)
         return True
 
+    def finished(self, entry: JournalEntry) -> None:
+        """An entry's outcome is committed (or it was handed back): no longer in flight."""
+        self.inflight.discard(entry.id)
+        self.ctx.activity.done()
+
     def hold_back(self, m: TableMap, entry: JournalEntry) -> None:
         """Leave an entry in the journal until its record's actor is done (no head-of-line
         blocking: the router goes on with other records); then the map catches up."""
         self.rewind[m.name] = min(self.rewind.get(m.name, entry.id), entry.id - 1)
-        self.ctx.inflight_ids.discard(entry.id)
-        self.ctx.activity.done()
+        self.finished(entry)
 
     def released(self, map_name: str) -> None:
         """An actor with changes held back in the journal ended: the map catches up."""

@@ -55,7 +55,7 @@ class Router:
         self.tg = tg
         self.messages: MemoryObjectSendStream[Message]
         self.replay = Replay(ctx, tg, self.replayed, self.wake)
-        self.actors = Actors(ctx, tg, self.replay.hold_back, self.replay.released)
+        self.actors = Actors(ctx, tg, self.replay)
 
     @property
     def paused(self) -> set[str]:
@@ -119,7 +119,7 @@ class Router:
         """Whether an entry is of a row not linked and not of a running actor's write (its
         key is looked up with the dispatch's others)."""
         native = (entry.map, entry.side, entry.change.native_id)
-        return native not in links and entry.change.token not in self.ctx.writing
+        return native not in links and entry.change.token not in self.actors.writing
 
     def is_echo(self, entry: JournalEntry, link: Link) -> bool:
         """The echo of our own write to an idle record: dropped without starting an actor."""
@@ -135,7 +135,7 @@ class Router:
         mailbox, in order, not be judged without the link.
         """
         token = entry.change.token
-        found = None if token is None else self.ctx.writing.get(token)
+        found = None if token is None else self.actors.writing.get(token)
         if found is None:
             return None
         writer, map_name = found
@@ -150,7 +150,7 @@ class Router:
         """Acknowledge entries that need no actor (with their keys, if known), in one commit."""
         await self.ctx.committer.submit(Commit(acks=[e.id for e, _ in entries]))
         for e, key in entries:
-            self.ctx.inflight_ids.discard(e.id)
+            self.replay.inflight.discard(e.id)
             self.ctx.observers.decided(e, self.ctx.side_names[e.side], key, outcome)
             self.ctx.log.debug(
                 "change",
@@ -208,7 +208,7 @@ class Router:
             )
         error = failures.error_entry(entry, kind, reason)
         await self.ctx.committer.submit(Commit(acks=[entry.id], error=error))
-        self.ctx.inflight_ids.discard(entry.id)
+        self.replay.inflight.discard(entry.id)
         self.ctx.observers.decided(entry, side, None, "error", reason)
         self.ctx.log.error(
             "change",
