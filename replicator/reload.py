@@ -94,7 +94,6 @@ async def check_sides(ctx: Context, new: Config, names: list[str]) -> None:
     """Check on each side that the fields of maps ``names`` exist, then have the sides
     capture them (``prepare``, as at start). ``ConfigError`` naming file, map and field if one is
     missing; a side that is down raises its ``TransientError`` (nothing changed)."""
-
     maps = [new.map_named(n) for n in names]
     problems = []
     for i, side in enumerate(ctx.sides):

@@ -250,7 +250,7 @@ class StoreDB:
             locked_s = round(time.time() - (self.locked_since or 0.0), 1)
             log.warning("state_store_unlocked", path=str(self.path), locked_s=locked_s)
         else:
-            log.error("state_store_locked", path=str(self.path), retry_s=retry_s)
+            log.error("state_store_locked", path=str(self.path), retry_s=round(retry_s, 3))
         self.locked_since = since
         if self.on_locked is not None:
             self.on_locked(since)

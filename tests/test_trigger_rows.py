@@ -51,6 +51,7 @@ class TriggerSide(MemorySide):
 async def test_a_row_a_trigger_adds_to_our_insert_is_handed_back_and_replicated(
     tmp_path: Path,
 ) -> None:
+    """A trigger's row in our insert is handed back once, then replicated as its own record."""
     fno, crm = MemorySide("fno"), TriggerSide("crm")
     with structlog.testing.capture_logs() as logs:
         async with Replicator(write_config(tmp_path, MAP), sides={"fno": fno, "crm": crm}) as rep:

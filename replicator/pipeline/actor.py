@@ -21,7 +21,7 @@ see: one change at a time per record (per-record order), the actor as the only o
 of its link while it runs, the intent committed before the write it announces.
 
 What a record costs beyond its own work is kept small rather than removed: its mailbox
-is a deque (router.py), it runs in a worker task the router reuses from one actor to the
+is a deque (actors.py), it runs in a worker task the directory reuses from one actor to the
 next instead of starting a task per record, a batch's waiters share one event
 (batcher.py), and nothing hands an item on through a pass of the event loop when there is
 room. Measured on the live benchmark, those waits were most of a change's CPU; what is
@@ -115,7 +115,7 @@ class RecordActor:
 
     async def decide(self, entry: JournalEntry) -> tuple[Outcome, str, Commit] | None:
         """Apply one change, retrying transient failures: its outcome, reason and commit
-        (None if it was handed back to the router)."""
+        (None if it was handed back to be routed again)."""
         attempt = 0
         while True:
             self.record.begin(entry)
@@ -133,6 +133,8 @@ class RecordActor:
         """
         try:
             decision = await self.record.process(entry)
+            if decision.outcome not in ("requeued", "rejected", "error"):  # (in the try: a bug
+                return decision.outcome, decision.reason, self.success(entry)  # queues it too)
         except (PermanentError, SchemaError) as exc:  # a side cannot serve the record
             decision = Decision("error", str(exc), "permanent")  # (e.g. a column dropped)
         except (TransientError, StoreError):

@@ -18,7 +18,8 @@ and logs.
 
 A step ends with a ``Decision`` (its outcome, and why), a value handed back up: a method
 that may end the step returns one, else ``None`` to go on (or, if it computes something,
-that value: ``Values | Decision``, ``Row | Decision``), and its caller returns it on.
+that value: ``Values | Decision``, ``Row | Decision``; ``write_side`` answers whether it
+wrote, None meaning "merge again"), and its caller returns it on.
 Only real errors are raised: a ``TransientError`` (the actor retries), or any other
 exception (the actor queues the record, or stops the engine on a ``StoreError``).
 """
@@ -41,7 +42,9 @@ MAX_CONFLICT_ROUNDS = 8
 
 class Decision(msgspec.Struct, frozen=True):
     """How the handling of one change ended: its outcome, the reason (if any) and, for
-    one that queues the record (``rejected``, ``error``), the error queue's kind."""
+    one that queues the record (``rejected``, ``error``), the error queue's kind.
+
+    Built positionally, like ``Row`` and ``WriteOp``: three fields, never stored."""
 
     outcome: Outcome
     reason: str = ""

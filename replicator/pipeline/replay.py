@@ -96,8 +96,12 @@ class Replay:
 
     def finished(self, entry: JournalEntry) -> None:
         """An entry's outcome is committed (or it was handed back): no longer in flight."""
-        self.inflight.discard(entry.id)
+        self.forget(entry)
         self.ctx.activity.done()
+
+    def forget(self, entry: JournalEntry) -> None:
+        """An entry is no longer in flight (its caller counts it done in ``activity``)."""
+        self.inflight.discard(entry.id)
 
     def hold_back(self, m: TableMap, entry: JournalEntry) -> None:
         """Leave an entry in the journal until its record's actor is done (no head-of-line

@@ -39,7 +39,7 @@ class CatchUp(msgspec.Struct, frozen=True):
 
 
 class Hold(msgspec.Struct, frozen=True):
-    """Tell the router which maps the operator paused (see ``Router.hold``)."""
+    """Tell the router which maps the operator paused (see ``Replay.hold``, replay.py)."""
 
     paused: frozenset[str]
 
@@ -150,7 +150,7 @@ class Router:
         """Acknowledge entries that need no actor (with their keys, if known), in one commit."""
         await self.ctx.committer.submit(Commit(acks=[e.id for e, _ in entries]))
         for e, key in entries:
-            self.replay.inflight.discard(e.id)
+            self.replay.forget(e)
             self.ctx.observers.decided(e, self.ctx.side_names[e.side], key, outcome)
             self.ctx.log.debug(
                 "change",
@@ -197,7 +197,7 @@ class Router:
 
     async def refuse(self, m: TableMap, entry: JournalEntry, exc: Exception) -> None:
         """Queue a change whose row could not be read to find its actor (a bug, a schema
-        problem; not a side that is away, see ``retry_later``)."""
+        problem; not a side that is away, see ``Replay.retry_later``)."""
         side = self.ctx.side_names[entry.side]
         if isinstance(exc, ReplicatorError):  # e.g. a column the side no longer has
             kind, reason = "permanent", f"cannot read the row on side {side!r}: {exc}"
@@ -208,7 +208,7 @@ class Router:
             )
         error = failures.error_entry(entry, kind, reason)
         await self.ctx.committer.submit(Commit(acks=[entry.id], error=error))
-        self.replay.inflight.discard(entry.id)
+        self.replay.forget(entry)
         self.ctx.observers.decided(entry, side, None, "error", reason)
         self.ctx.log.error(
             "change",
