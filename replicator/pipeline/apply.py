@@ -572,12 +572,13 @@ class Applier:
         return True
 
     async def park_on_learned_references(self, pair: Pair, merged: Values) -> Decision | None:
-        """A lookup value that came from the other side's row (read after a conflict, not
-        checked with the changed row) parks the record like one of its own would: its
-        target may not be linked yet, and the side written could refuse it."""
-        source = pair.vals[pair.source]
+        """A lookup value not checked with the changed row (``resolve_references``) parks
+        the record like one of its own would: its target may not be linked yet, and the
+        side written could refuse it. It came from a row read after a conflict: the other
+        side's, or the changed side's own, read again (edited again since the feed's read)."""
+        checked = pair.checked
         for ref in lookups.references(self.map, self.ctx.maps, merged):
-            if ref.map == self.map.name or merged.get(ref.field) == source.get(ref.field):
+            if ref.map == self.map.name or merged.get(ref.field) == checked.get(ref.field):
                 continue
             if await self.ctx.parking.missing(ref):
                 self.waiting_for.append(ref)
@@ -648,6 +649,8 @@ class Pair:
         self.read: set[int] = set()
         for side, (row, values) in rows.items():
             self.known(side, row, values)
+        self.checked: Values = dict(self.vals[source])
+        """The changed row's values whose lookups ``resolve_references`` checked."""
 
     def known(self, side: int, row: Row, values: Values) -> None:
         self.read.add(side)
@@ -656,10 +659,23 @@ class Pair:
         self.changed_at[side] = row.changed_at
 
     def wrote(self, side: int, version: str | None, merged: Values) -> None:
-        """``side`` now holds ``merged``: fields both sides hold become the shadow."""
+        """``side`` now holds ``merged``: fields both sides hold become the shadow.
+
+        The link's versions follow at once, by ``after``'s rule (a side keeps its version
+        only if its row holds that shadow): a step may still end before ``settle`` (parked
+        on a lookup learned in a later round, a write refused), and its link is committed
+        as it stands. With the versions read before this write, a change the feed read
+        before it would pass for the row as it is now (``Applier.fresh``), and its old
+        values undo the write.
+        """
         self.vals[side] = dict(merged)
         self.versions[side] = version
-        self.link.shadow = rules.shadow_after_write(self.link.shadow, merged, self.vals[1 - side])
+        link = self.link
+        link.shadow = rules.shadow_after_write(link.shadow, merged, self.vals[1 - side])
+        link.versions = [
+            UNKNOWN_VERSION if rules.diff(link.shadow, self.vals[i]) else self.versions[i]
+            for i in (0, 1)
+        ]
 
     def after(self, side: int, token: str, merged: Values) -> Link:
         """The link if ``side`` is written ``merged`` with ``token``: its version there
