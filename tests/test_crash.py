@@ -1009,8 +1009,8 @@ def test_kill_9_at_random_moments_loses_nothing_duplicates_nothing_and_ends_sile
     reason="issue 10, open: of two failures seen once each, the stale name is explained and "
     "fixed (a step that ended after its first write committed the versions read before it: "
     "tests/test_step_ends_after_a_write.py); the group left unreleased is likely the same "
-    "cause, not confirmed; 27 runs in a row passed since; an XPASS is the expected result, "
-    "an XFAIL a lead to follow",
+    "cause, not confirmed; 11 runs in a row passed since the fix; an XPASS is the expected "
+    "result, an XFAIL a lead to follow",
 )
 def test_kill_9_under_2000_changes_a_second_loses_nothing_duplicates_nothing_and_ends_silent(
     tmp_path: Path,
