@@ -162,6 +162,15 @@ def edit(side: EditedSide, entity: str, values: dict[str, Any], *, read: bool = 
     return hook
 
 
+def assert_both_hold(fno: EditedSide, crm: EditedSide, name: str) -> None:
+    """The one customer holds ``name``, credit limit 2 and group 20 on both sides."""
+    [customer] = fno.rows("CustomersV3").values()
+    [account] = crm.rows("accounts").values()
+    wanted = (name, 2.0, "20")
+    assert (customer["Name"], customer["CreditLimit"], customer["CustomerGroupId"]) == wanted
+    assert (account["name"], account["creditlimit"], account["groupid"]) == wanted
+
+
 async def test_a_step_parked_after_its_first_write_does_not_let_an_older_change_undo_it(
     tmp_path: Path,
 ) -> None:
@@ -188,14 +197,7 @@ async def test_a_step_parked_after_its_first_write_does_not_let_an_older_change_
         await idle(rep)
         assert await parked(rep) == 0
         assert await rep.ctx.store.errors() == []
-    [customer] = fno.rows("CustomersV3").values()
-    [account] = crm.rows("accounts").values()
-    assert (customer["Name"], customer["CreditLimit"], customer["CustomerGroupId"]) == (
-        "c",
-        2.0,
-        "20",
-    )
-    assert (account["name"], account["creditlimit"], account["groupid"]) == ("c", 2.0, "20")
+    assert_both_hold(fno, crm, "c")
 
 
 async def test_a_group_met_on_the_changed_row_read_again_after_a_conflict_parks(
@@ -217,11 +219,4 @@ async def test_a_group_met_on_the_changed_row_read_again_after_a_conflict_parks(
         await idle(rep)
         assert await parked(rep) == 0
         assert await rep.ctx.store.errors() == []
-    [customer] = fno.rows("CustomersV3").values()
-    [account] = crm.rows("accounts").values()
-    assert (customer["Name"], customer["CreditLimit"], customer["CustomerGroupId"]) == (
-        "b",
-        2.0,
-        "20",
-    )
-    assert (account["name"], account["creditlimit"], account["groupid"]) == ("b", 2.0, "20")
+    assert_both_hold(fno, crm, "b")
