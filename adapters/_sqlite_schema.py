@@ -8,6 +8,7 @@ literals (trigger bodies cannot take parameters).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -147,25 +148,36 @@ class Table:
 
     def insert(self, columns: Sequence[str]) -> str:
         """INSERT ... RETURNING the new row's rid."""
-        returning = f" RETURNING {self.id_column}"
-        if not columns:
-            return f"INSERT INTO {quote(self.name)} DEFAULT VALUES{returning}"
-        names = ", ".join(quote(c) for c in columns)
-        marks = ", ".join("?" * len(columns))
-        return f"INSERT INTO {quote(self.name)} ({names}) VALUES ({marks}){returning}"
+        return _insert(self, tuple(columns))
 
     def update(self, columns: Sequence[str]) -> str:
         """UPDATE the row whose rid is the last parameter, RETURNING its rid."""
-        sets = (
-            ", ".join(f"{quote(c)} = ?" for c in columns) or f"{self.id_column} = {self.id_column}"
-        )
-        return (
-            f"UPDATE {quote(self.name)} SET {sets} WHERE {self.id_column} = ?"
-            f" RETURNING {self.id_column}"
-        )
+        return _update(self, tuple(columns))
 
     def delete(self) -> str:
         return f"DELETE FROM {quote(self.name)} WHERE {self.id_column} = ?"
+
+
+@functools.lru_cache(maxsize=256)
+def _insert(table: Table, columns: tuple[str, ...]) -> str:
+    """``Table.insert``'s statement (built once per table and columns: a batch asks for
+    it once per row)."""
+    returning = f" RETURNING {table.id_column}"
+    if not columns:
+        return f"INSERT INTO {quote(table.name)} DEFAULT VALUES{returning}"
+    names = ", ".join(quote(c) for c in columns)
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}){returning}"
+
+
+@functools.lru_cache(maxsize=256)
+def _update(table: Table, columns: tuple[str, ...]) -> str:
+    """``Table.update``'s statement (built once per table and columns)."""
+    sets = ", ".join(f"{quote(c)} = ?" for c in columns) or f"{table.id_column} = {table.id_column}"
+    return (
+        f"UPDATE {quote(table.name)} SET {sets} WHERE {table.id_column} = ?"
+        f" RETURNING {table.id_column}"
+    )
 
 
 def trigger_name(table: str, op: str) -> str:
