@@ -16,8 +16,8 @@ feed into the journal up to now, and looks for the token there:
 * found: the write happened. The intent's link is committed (an insert takes its native
   id from the echo), with that side's version unknown (``UNKNOWN_VERSION``), so that
   the next conditional write there meets the current row. (So is the other side's, if
-  the step was still to write it: ``Pair.after``; the replay of the step's change then
-  reads that row again instead of taking the change for one applied before.) What a
+  the step was still to write it: ``rules.after_write``; the replay of the step's change
+  then reads that row again instead of taking the change for one applied before.) What a
   user did to the row afterwards is in the journal after the echo and is applied
   against the right shadow, like any other change.
 * not found: the write never happened; the link stays as it was committed.

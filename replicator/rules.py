@@ -1,4 +1,5 @@
-"""The map rules as pure functions: three-way merge, ownership, create and delete rules."""
+"""The map rules as pure functions: three-way merge, ownership, create and delete rules,
+and what a link is after a write (``after_write``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Collection, Sequence
 
 import msgspec
 
-from .adapter import Row, Value, Values
+from .adapter import UNKNOWN_VERSION, Row, Value, Values
 from .config import FieldMap, TableMap
 
 
@@ -122,6 +123,52 @@ def shadow_after_write(shadow: Values, written: Values, other: Values) -> Values
     out = dict(shadow)
     out.update((k, v) for k, v in written.items() if other.get(k) == v)
     return out
+
+
+class AfterWrite(msgspec.Struct, frozen=True):
+    """A link's shadow and versions once one side holds a write (``after_write``)."""
+
+    shadow: Values
+    versions: list[str | None]
+
+
+def after_write(
+    shadow: Values,
+    side: int,
+    written: Values,
+    other: Values,
+    versions: Sequence[str | None],
+    *,
+    keep_none: bool = False,
+) -> AfterWrite:
+    """The link's shadow and versions once ``side`` holds ``written`` and the other side
+    ``other``; ``versions``: each side's, the written one's as its write answered (or
+    ``UNKNOWN_VERSION`` for an intent: the write is still to be made).
+
+    The shadow takes the written fields the other side holds too (``shadow_after_write``).
+    A side keeps its version only if its row holds that shadow; else its version is
+    unknown. A link's version of a side says that row holds the shadow: a change of that
+    version is taken as applied (``Applier.known_version``) and its values as current
+    (``Applier.fresh``). So a row still to be written in the step (a one-way field edited
+    there and to be set back, a conflict it lost, a field it lacks) must not keep the
+    version it was read at: a crash before that write (recovery commits the intent's
+    link), or a step that ends before it, would leave a link under which the replay of
+    the very change that called for the write is dropped, or an older change's values
+    undo the write made.
+
+    A None version goes unknown like any other in the live pipeline: there it is a row
+    whose write was answered with no version, and None would make the next write there
+    unconditional, over a row that does not hold the shadow. The initial sync passes
+    ``keep_none``: its None is a side with no row yet (an insert still to come, with no
+    row to hold the shadow or not), and stays None.
+    """
+    new = shadow_after_write(shadow, written, other)
+    held = (written, other) if side == 0 else (other, written)
+    out = [
+        v if (keep_none and v is None) or not diff(new, held[i]) else UNKNOWN_VERSION
+        for i, v in enumerate(versions)
+    ]
+    return AfterWrite(new, out)
 
 
 def relink_merge(m: TableMap, shadow: Values, vals: tuple[Values, Values], winner: int) -> Values:

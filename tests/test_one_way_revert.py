@@ -21,7 +21,7 @@ from conftest import stored_link
 from daemon import create_db, execute, query, write_config
 from replicator.adapter import UNKNOWN_VERSION, Row, WriteOp, WriteResult
 from replicator.engine import Replicator
-from replicator.pipeline.apply import Pair
+from replicator.pipeline.pair import Pair
 
 pytestmark = pytest.mark.anyio
 

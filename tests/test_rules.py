@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from replicator import rules
+from replicator.adapter import UNKNOWN_VERSION
 from replicator.config import TableMap, parse_config
 
 CONFIG = """
@@ -207,3 +208,74 @@ def test_reverted_says_nothing_of_a_field_the_shadow_lacks(customers: TableMap) 
     vals = (dict(BASE), {**BASE, "Latitude": 9.0})
     merged = rules.merge(customers, base, vals, 1).values
     assert rules.reverted(customers, base, vals, merged) == []
+
+
+# -- the link after a write (rules.after_write) ---------------------------------------------
+
+UNKNOWN = UNKNOWN_VERSION
+
+
+def versions_of(side: int, written: str | None, other: str | None) -> list[str | None]:
+    """Both sides' versions, in side order, from the written side's and the other's."""
+    return [written, other] if side == 0 else [other, written]
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_after_a_write_a_row_holding_the_new_shadow_keeps_its_version(side: int) -> None:
+    """The other side holds what was written: the shadow is the write, the other side's
+    version stays, and so does the one the write answered."""
+    shadow = {"Name": "A", "CreditLimit": 10}
+    written = {"Name": "B", "CreditLimit": 10}
+    after = rules.after_write(shadow, side, written, dict(written), versions_of(side, "8", "7"))
+    assert after.shadow == written
+    assert after.versions == versions_of(side, "8", "7")
+    intent = rules.after_write(
+        shadow, side, written, dict(written), versions_of(side, UNKNOWN, "7")
+    )
+    assert intent.versions == versions_of(side, UNKNOWN, "7")
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_after_a_write_a_row_lacking_a_written_field_has_an_unknown_version(side: int) -> None:
+    """The other side still lacks a written value (to be written next): the shadow keeps
+    the old one, so neither row holds it and both versions go unknown."""
+    shadow = {"Name": "A", "CreditLimit": 10}
+    written = {"Name": "B", "CreditLimit": 20}
+    other = {"Name": "B"}
+    after = rules.after_write(shadow, side, written, other, versions_of(side, "8", "7"))
+    assert after.shadow == {"Name": "B", "CreditLimit": 10}
+    assert after.versions == [UNKNOWN, UNKNOWN]
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_after_a_write_a_one_way_field_to_set_back_makes_the_other_version_unknown(
+    side: int,
+) -> None:
+    """The other side edited the name and the written side's one-way Latitude (to be set
+    back there); the name is written: the written row holds the shadow, the other not."""
+    shadow = {"Name": "A", "Latitude": 1.0}
+    written = {"Name": "B", "Latitude": 1.0}
+    other = {"Name": "B", "Latitude": 9.0}
+    after = rules.after_write(shadow, side, written, other, versions_of(side, "40", "110"))
+    assert after.shadow == {"Name": "B", "Latitude": 1.0}
+    assert after.versions == versions_of(side, "40", UNKNOWN)
+
+
+def test_after_a_write_a_none_version_goes_unknown_unless_kept() -> None:
+    """A None version goes unknown when its row does not hold the shadow; with
+    ``keep_none`` (the initial sync: no row there yet) it stays None, and only None does."""
+    shadow = {"Name": "A"}
+    written = {"Name": "B"}
+    assert rules.after_write(shadow, 0, written, {}, [UNKNOWN, None]).versions == [
+        UNKNOWN,
+        UNKNOWN,
+    ]
+    kept = rules.after_write(shadow, 0, written, {}, [UNKNOWN, None], keep_none=True)
+    assert kept.versions == [UNKNOWN, None]
+    assert kept.shadow == {"Name": "A"}
+    assert rules.after_write(shadow, 0, written, {}, ["8", "7"], keep_none=True).versions == [
+        UNKNOWN,
+        UNKNOWN,
+    ]
+    held = rules.after_write(shadow, 0, written, dict(written), [UNKNOWN, None])
+    assert held.versions == [UNKNOWN, None]

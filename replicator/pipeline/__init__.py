@@ -1,7 +1,7 @@
 """The live pipeline: a change from a side's feed to the other side and the state store.
 
     side -> intake (journal.py) -> router (router.py, actors.py, replay.py) -> record actor
-         (actor.py, apply.py) -> writer (writer.py) -> other side
+         (actor.py, apply.py, pair.py) -> writer (writer.py) -> other side
                                  -> committer (committer.py) -> state.db
 
 Each stage works in batches: an intake journals what its feed read in one transaction;

@@ -10,7 +10,8 @@
 * a row of a linked record's key under another id is a duplicate, unless the linked row is
   gone with no delete in the feed (a ``REPLACE``): the record then takes the new row;
 * a linked row is reconciled: a three-way merge of both sides against the shadow,
-  written back with conditional writes (see ``Applier.reconcile``).
+  written back with conditional writes (see ``Applier.reconcile``; the two rows it
+  merges, and the link each write leaves, are a ``Pair``: pair.py).
 
 ``Applier`` holds the record's link and these steps; the ``RecordActor`` (actor.py) that
 owns the record holds one and adds the lifecycle around it: the mailbox, retries, commits
@@ -36,6 +37,7 @@ from ..config import TableMap
 from ..context import Context
 from ..errors import RuleViolation, TransientError
 from ..model import Commit, Intent, JournalEntry, Link, Outcome, Parked
+from .pair import Pair
 
 MAX_CONFLICT_ROUNDS = 8
 
@@ -635,78 +637,3 @@ class Applier:
                 if self.map.conflict == "newest"
                 else self.side_name(int(self.map.conflict)),
             )
-
-
-class Pair:
-    """Both sides of a link during a reconcile: values known or assumed, and versions."""
-
-    def __init__(self, link: Link, source: int, rows: dict[int, tuple[Row, Values]]) -> None:
-        self.link = link
-        self.source = source
-        self.vals: list[Values] = [dict(link.shadow), dict(link.shadow)]
-        self.versions: list[str | None] = list(link.versions)
-        self.changed_at: list[float | None] = [None, None]
-        self.read: set[int] = set()
-        for side, (row, values) in rows.items():
-            self.known(side, row, values)
-        self.checked: Values = dict(self.vals[source])
-        """The changed row's values whose lookups ``resolve_references`` checked."""
-
-    def known(self, side: int, row: Row, values: Values) -> None:
-        self.read.add(side)
-        self.vals[side] = values
-        self.versions[side] = row.version
-        self.changed_at[side] = row.changed_at
-
-    def wrote(self, side: int, version: str | None, merged: Values) -> None:
-        """``side`` now holds ``merged``: fields both sides hold become the shadow.
-
-        The link's versions follow at once, by ``after``'s rule (a side keeps its version
-        only if its row holds that shadow): a step may still end before ``settle`` (parked
-        on a lookup learned in a later round, a write refused), and its link is committed
-        as it stands. With the versions read before this write, a change the feed read
-        before it would pass for the row as it is now (``Applier.fresh``), and its old
-        values undo the write.
-        """
-        self.vals[side] = dict(merged)
-        self.versions[side] = version
-        link = self.link
-        link.shadow = rules.shadow_after_write(link.shadow, merged, self.vals[1 - side])
-        link.versions = [
-            UNKNOWN_VERSION if rules.diff(link.shadow, self.vals[i]) else self.versions[i]
-            for i in (0, 1)
-        ]
-
-    def after(self, side: int, token: str, merged: Values) -> Link:
-        """The link if ``side`` is written ``merged`` with ``token``: its version there
-        unknown, its key as before the step (the replay settles a renamed key).
-
-        A link's version of a side says that row holds the shadow: a change of that
-        version is taken as applied (``known_version``) and its values as current
-        (``fresh``). So the other side keeps the version it was read at only if its row
-        holds the shadow this write leaves; one still to be written in this step (a
-        one-way field edited there and to be set back, a conflict it lost) gets an unknown
-        version too. Else a crash before that write leaves recovery a link under which
-        the replay of the very change that called for it is dropped, and the edit stays.
-        """
-        link = self.link
-        other = 1 - side
-        shadow = rules.shadow_after_write(link.shadow, merged, self.vals[other])
-        after = Link(
-            id=link.id,
-            map=link.map,
-            key=link.key,
-            ids=list(link.ids),
-            versions=list(self.versions),
-            shadow=shadow,
-            tokens=list(link.tokens),
-        )
-        after.versions[side], after.tokens[side] = UNKNOWN_VERSION, token
-        if rules.diff(shadow, self.vals[other]):
-            after.versions[other] = UNKNOWN_VERSION
-        return after
-
-    def settle(self, merged: Values) -> None:
-        """Both sides hold ``merged``: it is the new shadow; the key follows it."""
-        self.link.shadow = dict(merged)
-        self.link.versions = list(self.versions)

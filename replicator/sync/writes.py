@@ -341,7 +341,8 @@ class SyncWrites:
         to receive keeps its old shadow value (or none), so that a crash before that write
         leaves a link the live sync can trust, and a rerun decides that field again. For
         the same reason the other side's version is unknown while its row does not hold
-        that shadow (as ``Pair.after`` in the live pipeline).
+        that shadow: ``rules.after_write``, the live pipeline's rule too (``Pair.after``),
+        but for a side with no row yet, whose version stays None (``keep_none``).
         """
         other = 1 - side
         ids: list[str | None] = [r.row.native_id if r else None for r in job.rows]
@@ -355,17 +356,14 @@ class SyncWrites:
             ids[side] = None
         versions[side], tokens[side] = UNKNOWN_VERSION, op.token
         base = job.link.shadow if job.link else {}
-        shadow = rules.shadow_after_write(base, job.merged, job.held(other))
-        if versions[other] is not None and rules.diff(shadow, job.held(other)):
-            versions[other] = UNKNOWN_VERSION  # its row does not hold the shadow yet
-        key = mapping.encode_key(job.key)
+        after = rules.after_write(base, side, job.merged, job.held(other), versions, keep_none=True)
         return Link(
             id=job.link_id,
             map=self.map.name,
-            key=key,
+            key=mapping.encode_key(job.key),
             ids=ids,
-            versions=versions,
-            shadow=shadow,
+            versions=after.versions,
+            shadow=after.shadow,
             tokens=tokens,
         )
 
