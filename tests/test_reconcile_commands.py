@@ -124,7 +124,9 @@ async def test_api_reconcile_runs_the_passes_of_the_running_engine(tmp_path: Pat
         with anyio.fail_after(10):
             await rep.wait_idle()
     passes = [(p["side"], p["scanned"], p["replayed"]) for p in answer["passes"]]
-    assert passes == [("fno", 1, 1), ("crm", 0, 0)]
+    # crm's pass scans 0 rows, or 1 if the create fno's pass replayed reached crm first:
+    # that row is then linked, and nothing is replayed either way
+    assert passes[0] == ("fno", 1, 1) and passes[1] in (("crm", 0, 0), ("crm", 1, 0))
     assert [v["accountnumber"] for v in crm.rows("accounts").values()] == ["C1"]
     assert bad.status_code == 400 and "maps" in bad.json()["error"]
     assert unknown.status_code == 400 and "nosuch" in unknown.json()["error"]
