@@ -80,9 +80,10 @@ def database(path: Path, schema: str) -> sqlite3.Connection:
     return conn
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """An application's connection: autocommit, foreign keys on, patient with locks."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+def connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
+    """An application's connection: autocommit, foreign keys on, patient with locks
+    (``any_thread``: usable from another thread than this one, one at a time)."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=not any_thread)
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 

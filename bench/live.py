@@ -27,11 +27,12 @@ Every phase is a separate measurement on fresh files (customers, 6 fields a side
 * ``--soak MINUTES``: the ``steady`` load for MINUTES; the daemon's RSS every 10 s
   (first, last, max) and the lag.
 
-The observer and the load generator run in this process, the daemon and the naive
-script in their own (bench/_children.py: how each is started and known to be ready);
-the observer reads crm on its own connection every 5 ms (WAL: it never blocks a
-writer), so times are known to about 5 ms (bench/_steady.py: the lag measure). Each
-phase also shows the CPU seconds the daemon or the script used while measured.
+The observer and the load generator run in this process, each in a thread of its own,
+the daemon and the naive script in their own processes (bench/_children.py: how each
+is started and known to be ready); the observer reads crm on its own connection every
+5 ms (WAL: it never blocks a writer), so times are known to about 5 ms
+(bench/_steady.py: the lag measure). Each phase also shows the CPU seconds the daemon
+or the script used while measured.
 Figures are noisy on a shared machine: compare ratios within one run, not absolute
 rates between runs.
 """

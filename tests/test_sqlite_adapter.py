@@ -12,6 +12,7 @@ import pytest
 from anyio import wait_all_tasks_blocked
 from structlog.testing import capture_logs
 
+from adapters import sqlite as sqlite_adapter
 from adapters.sqlite import SQLiteSide, create_side
 from replicator.adapter import EntitySpec, WriteOp
 from replicator.errors import ConfigError, SchemaError, TransientError
@@ -363,6 +364,34 @@ async def test_acknowledged_changes_are_deleted_by_close(
     assert await side.head_cursor() == "1"
     app.execute("INSERT INTO items (code) VALUES ('B')")
     assert (await side.read_changes(read.cursor, 100)).cursor == "2"
+
+
+@pytest.mark.anyio
+async def test_a_purge_another_writer_holds_off_is_put_off_not_waited_for(
+    tmp_path: Path, app: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the application holds the write lock, an ack neither waits out the busy
+    timeout nor fails: its purge is put off, and done by a later ack once the lock is free
+    (the side's reads never wait behind a purge)."""
+    monkeypatch.setattr(sqlite_adapter, "_PURGE_EVERY", 1)
+    monkeypatch.setattr(sqlite_adapter, "_PURGE_RETRY", 1)
+    side = create_side("lite", {"path": "app.db", "busy_timeout_ms": 60_000}, tmp_path)
+    await side.open()
+    try:
+        await side.prepare([ITEMS])
+        app.execute("INSERT INTO items (code) VALUES ('A')")
+        first = await side.read_changes(None, 100)
+        app.execute("BEGIN IMMEDIATE")
+        app.execute("INSERT INTO items (code) VALUES ('B')")
+        await side.ack(first.cursor or "")  # put off: no 60 s wait, no "locked" error
+        app.execute("COMMIT")
+        assert app.execute("SELECT count(*) FROM _replicator_changes").fetchone() == (2,)
+        second = await side.read_changes(first.cursor, 100)
+        assert [c.values for c in second.changes] == [{"code": "B", "name": None, "qty": None}]
+        await side.ack(second.cursor or "")
+        assert app.execute("SELECT count(*) FROM _replicator_changes").fetchone() == (0,)
+    finally:
+        await side.close()
 
 
 def test_options_are_checked(tmp_path: Path) -> None:
