@@ -2,14 +2,13 @@
 
 Update k writes ``BASE + k`` into CreditLimit (a mapped field) of row ``k % rows``, in
 its own transaction, at ``rate`` a second; its commit time is taken when the statement
-returns. Every 5 ms, the observer reads crm on its own connection, in a thread of its
-own, and takes the time each new value arrives: lag = arrival - commit, known to about
-5 ms (the poll interval plus the read). It used to observe between updates, so a
-generator that fell behind (an update waiting on fno's lock) observed nothing until it
-had caught up: arrivals were seen up to ~190 ms late, which counted as lag. Once crm
-shows value j for a row, every update k <= j of that row has arrived (a later value
-carries the earlier ones). Each poll reads only the values from the oldest one not yet
-arrived on.
+returns. Every 5 ms, the observer reads crm on its own connection and takes the time
+each new value arrives: lag = arrival - commit, known to about 5 ms (the poll interval
+plus the read). It runs in a thread of its own, so a generator that falls behind (an
+update waiting on fno's lock) never delays an observation, which would count as lag.
+Once crm shows value j for a row, every update k <= j of that row has arrived (a later
+value carries the earlier ones). Each poll reads only the values from the oldest one not
+yet arrived on.
 """
 
 from __future__ import annotations
